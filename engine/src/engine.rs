@@ -1,0 +1,300 @@
+//! [`Engine`]: open, close, and the single writer with group commit.
+//!
+//! Write path, in order:
+//! 1. A public method wraps its typed command in a job and puts it on the bounded write
+//!    queue (waiting at most `Config::enqueue_timeout`, else [`Error::Overloaded`]).
+//! 2. The writer thread takes a group: the first waiting job and up to
+//!    `Config::max_group - 1` more that are already queued.
+//! 3. For each job, under the state's write lock: validate against the current state
+//!    (an error changes nothing), then update memory and add the records to the group's
+//!    one sled batch. Each committed command takes the next change sequence number.
+//! 4. The meta row joins the batch; `apply_batch` writes the group atomically; one
+//!    `flush` makes it durable.
+//! 5. Only then is each caller answered, and the group's changes published in sequence
+//!    order.
+//!
+//! Readers take the read lock and may see a command's effect in the short window between
+//! step 3 and its flush; nobody is *answered* before the flush. If the flush fails, the
+//! writer stops (fail-stop): every waiting caller gets [`Error::Poisoned`], and the state
+//! is rebuilt from disk on the next open.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+
+use crate::changes::{Change, ChangeKind, Hub, Subscription};
+use crate::ids::{BoardId, ItemId};
+use crate::clock::{Clock, Millis, SystemClock};
+use crate::error::{Error, Result};
+use crate::state::State;
+use crate::store::{Batch, Store};
+
+/// Engine settings. `Config::default()` suits a server; tests swap the clock.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) cache_bytes: u64,
+    pub(crate) queue_capacity: usize,
+    pub(crate) max_group: usize,
+    pub(crate) enqueue_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            clock: Arc::new(SystemClock),
+            cache_bytes: 256 << 20,
+            queue_capacity: 8192,
+            max_group: 1024,
+            enqueue_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Config {
+    /// Uses `clock` for every timestamp and deadline.
+    pub fn with_clock(mut self, clock: impl Clock) -> Config {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// sled's page cache size in MiB (it does not bound the process's memory).
+    pub fn with_cache_mb(mut self, mb: u64) -> Config {
+        self.cache_bytes = mb.saturating_mul(1 << 20);
+        self
+    }
+
+    /// How many commands may wait for the writer before callers are refused.
+    pub fn with_queue_capacity(mut self, n: usize) -> Config {
+        self.queue_capacity = n.max(1);
+        self
+    }
+
+    /// How long a caller waits for room in a full queue before [`Error::Overloaded`].
+    pub fn with_enqueue_timeout(mut self, t: Duration) -> Config {
+        self.enqueue_timeout = t;
+        self
+    }
+
+    /// The most commands one flush may serve.
+    pub fn with_max_group(mut self, n: usize) -> Config {
+        self.max_group = n.max(1);
+        self
+    }
+}
+
+/// What a job sees while the writer applies it.
+pub(crate) struct Tx<'a> {
+    pub state: &'a mut State,
+    pub batch: &'a mut Batch,
+    pub now: Millis,
+    pub changes: &'a mut Vec<Change>,
+}
+
+type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
+type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>;
+
+pub(crate) struct Shared {
+    pub state: RwLock<State>,
+    pub store: Store,
+    pub hub: Hub,
+    pub config: Config,
+}
+
+/// An open Hoist data directory. Cheap to share across threads (`Arc` inside); every
+/// method is synchronous and thread-safe. Writes block until they are durable.
+pub struct Engine {
+    pub(crate) shared: Arc<Shared>,
+    queue: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the data directory `dir`: takes its lock, checks its format
+    /// version and rebuilds the in-memory indexes from the records.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
+        let store = Store::open(dir.as_ref(), config.cache_bytes)?;
+        let state = State::load(&store)?;
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity);
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            store,
+            hub: Hub::default(),
+            config,
+        });
+        let w = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("hoist-writer".into())
+            .spawn(move || writer_loop(&w, &rx))
+            .map_err(|source| Error::Io {
+                path: dir.as_ref().to_path_buf(),
+                source,
+            })?;
+        Ok(Engine {
+            shared,
+            queue: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Stops taking writes, lets the writer finish and flush what is queued, and waits
+    /// for it. Later writes fail with [`Error::ShuttingDown`]; reads keep working.
+    pub fn close(&self) {
+        self.queue.lock().take();
+        if let Some(h) = self.writer.lock().take() {
+            let _ = h.join();
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.shared.store.dir()
+    }
+
+    /// Follows committed changes in commit order, from now on. A subscriber that falls
+    /// `capacity` changes behind is cut off and told to resync.
+    pub fn subscribe(&self, capacity: usize) -> Subscription {
+        self.shared.hub.subscribe(capacity)
+    }
+
+    /// Runs `f` on the writer thread as one command and waits until it is durable.
+    pub(crate) fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded::<Result<T>>(1);
+        let job: Job = Box::new(move |tx| {
+            let result = f(tx);
+            Box::new(move |commit: Option<&Error>| {
+                let r = match (commit, result) {
+                    (Some(e), Ok(_)) => Err(Error::Poisoned(e.to_string())),
+                    (_, r) => r,
+                };
+                let _ = reply_tx.send(r);
+            })
+        });
+        let sender = self.queue.lock().clone().ok_or(Error::ShuttingDown)?;
+        sender
+            .send_timeout(job, self.shared.config.enqueue_timeout)
+            .map_err(|e| match e {
+                crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Overloaded,
+                crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::ShuttingDown,
+            })?;
+        reply_rx.recv().map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Numbers for metrics: items, write-queue depth, bytes on disk, last change seq.
+    pub fn stats(&self) -> Stats {
+        let st = self.shared.state.read();
+        Stats {
+            items: st.item_count,
+            boards: u64::try_from(st.boards.len()).unwrap_or(u64::MAX),
+            users: u64::try_from(st.users.len()).unwrap_or(u64::MAX),
+            last_seq: st.meta.seq,
+            queue_depth: self
+                .queue
+                .lock()
+                .as_ref()
+                .map(|q| u64::try_from(q.len()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
+            disk_bytes: self.shared.store.size_on_disk(),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A snapshot of engine-wide numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Live items.
+    pub items: u64,
+    /// Boards.
+    pub boards: u64,
+    /// Users, active or not.
+    pub users: u64,
+    /// The sequence number of the last committed change.
+    pub last_seq: u64,
+    /// Commands waiting for the writer.
+    pub queue_depth: u64,
+    /// Bytes sled occupies on disk.
+    pub disk_bytes: u64,
+}
+
+fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
+    let mut poisoned: Option<Error> = None;
+    let max_group = shared.config.max_group;
+    let mut group: Vec<Job> = Vec::with_capacity(max_group);
+    while let Ok(first) = rx.recv() {
+        group.push(first);
+        while group.len() < max_group {
+            match rx.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        if poisoned.is_some() {
+            // Fail-stop: memory may be ahead of disk, so nothing more is applied. Dropping
+            // a job drops its reply channel: its caller gets `ShuttingDown`.
+            group.clear();
+            continue;
+        }
+        let mut batch = Batch::default();
+        let mut changes = Vec::new();
+        let mut completions = Vec::with_capacity(group.len());
+        for job in group.drain(..) {
+            let mut st = shared.state.write();
+            let now = shared.config.clock.now();
+            let mut tx = Tx {
+                state: &mut st,
+                batch: &mut batch,
+                now,
+                changes: &mut changes,
+            };
+            completions.push(job(&mut tx));
+        }
+        let commit = (|| {
+            shared.state.write().flush_meta(&mut batch)?;
+            if !batch.is_empty() {
+                shared.store.apply(batch)?;
+                shared.store.flush()?;
+            }
+            Ok::<(), Error>(())
+        })();
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "write failed; the engine stops taking writes");
+        }
+        for c in completions {
+            c(commit.as_ref().err());
+        }
+        match commit {
+            Ok(()) => shared.hub.publish(changes),
+            Err(e) => poisoned = Some(e),
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Records a committed change; it is published after the group's flush.
+    pub(crate) fn change(&mut self, kind: ChangeKind, board: Option<BoardId>, item: Option<ItemId>) {
+        let seq = self.state.next_seq();
+        self.changes.push(Change {
+            seq,
+            kind,
+            board,
+            item,
+        });
+    }
+
+    pub(crate) fn directory_changed(&mut self) {
+        self.change(ChangeKind::DirectoryChanged, None, None);
+    }
+}

@@ -1,0 +1,584 @@
+//! Items: create (on top), patch (old → new per field), delete, move, read, focus.
+//!
+//! Every change rewrites the item's one record (`I` + id) and updates the in-memory column
+//! index and contact index in the same command, so a focus is one sled write at the cost
+//! of an O(log n) map update, with no sled read.
+
+use crate::engine::{Engine, Tx};
+use crate::error::{Error, Result};
+use crate::ids::{BoardId, ColumnId, ItemId, UserId};
+use crate::order::{self, OrderKey};
+use crate::records::{self, FieldRec, FieldValue, FocusReason, ItemRec};
+use crate::state::ItemSlot;
+use crate::store;
+use crate::validate;
+use crate::view::ItemView;
+use crate::ChangeKind;
+
+/// An item's phones and e-mails, as given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Contacts {
+    /// Phone numbers (compared without spaces, dashes, dots and parentheses).
+    pub phones: Vec<String>,
+    /// E-mail addresses (compared case-insensitively).
+    pub emails: Vec<String>,
+}
+
+/// An item to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewItem {
+    /// The board.
+    pub board: BoardId,
+    /// The column; the board's first column when `None`.
+    pub column: Option<ColumnId>,
+    /// 1–500 characters.
+    pub title: String,
+    /// Defaults to the acting user.
+    pub responsible: Option<UserId>,
+    /// Defaults to 0.
+    pub amount: Option<f64>,
+    /// Free fields (at most 100).
+    pub fields: Vec<(String, FieldValue)>,
+    /// Contacts (at most 20 of each).
+    pub contacts: Contacts,
+}
+
+impl Default for BoardId {
+    fn default() -> BoardId {
+        BoardId(0)
+    }
+}
+
+/// Changes to an item; `None` leaves a part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ItemPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New responsible.
+    pub responsible: Option<UserId>,
+    /// New amount.
+    pub amount: Option<f64>,
+    /// Fields to set (`Some`) or remove (`None`); others stay.
+    pub fields: Option<Vec<(String, Option<FieldValue>)>>,
+    /// Replaces the contacts.
+    pub contacts: Option<Contacts>,
+}
+
+/// Where a moved item goes in its (new) column, top first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Above every item.
+    Top,
+    /// Below every item.
+    Bottom,
+    /// Directly above the given item.
+    Before(ItemId),
+    /// Directly below the given item.
+    After(ItemId),
+}
+
+/// A value before or after a change, for `record_updated` feed entries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Absent.
+    Null,
+    /// Text.
+    Str(String),
+    /// Number.
+    Num(f64),
+    /// Boolean.
+    Bool(bool),
+    /// A user id.
+    User(UserId),
+    /// A list of strings (contacts).
+    List(Vec<String>),
+}
+
+/// One changed part of an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldChange {
+    /// `title`, `responsible`, `amount`, `contacts.phones`, `contacts.emails` or
+    /// `fields.<key>`.
+    pub field: String,
+    /// Before.
+    pub old: Value,
+    /// After.
+    pub new: Value,
+}
+
+impl From<&FieldValue> for Value {
+    fn from(v: &FieldValue) -> Value {
+        match v {
+            FieldValue::Str(s) => Value::Str(s.clone()),
+            FieldValue::Num(n) => Value::Num(*n),
+            FieldValue::Bool(b) => Value::Bool(*b),
+        }
+    }
+}
+
+const MAX_FIELDS: usize = 100;
+const MAX_CONTACTS: usize = 20;
+const MAX_TEXT: usize = 20_000;
+
+fn check_field_value(path: &str, v: FieldValue) -> Result<FieldValue> {
+    match v {
+        FieldValue::Str(s) => Ok(FieldValue::Str(validate::text_len(path, &s, 0, MAX_TEXT)?)),
+        FieldValue::Num(n) => Ok(FieldValue::Num(validate::finite(path, n)?)),
+        b @ FieldValue::Bool(_) => Ok(b),
+    }
+}
+
+fn check_fields(fields: Vec<(String, FieldValue)>) -> Result<Vec<FieldRec>> {
+    if fields.len() > MAX_FIELDS {
+        return Err(Error::invalid("fields", "at most 100 fields"));
+    }
+    let mut out = Vec::with_capacity(fields.len());
+    for (k, v) in fields {
+        let key = validate::field_key(&format!("fields.{k}"), &k)?;
+        let value = check_field_value(&format!("fields.{k}"), v)?;
+        out.push(FieldRec { key, value });
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out.dedup_by(|a, b| a.key == b.key);
+    Ok(out)
+}
+
+fn check_contacts(c: Contacts) -> Result<Contacts> {
+    if c.phones.len() > MAX_CONTACTS || c.emails.len() > MAX_CONTACTS {
+        return Err(Error::invalid("contacts", "at most 20 phones and 20 e-mails"));
+    }
+    let mut phones = Vec::with_capacity(c.phones.len());
+    for (i, p) in c.phones.iter().enumerate() {
+        phones.push(validate::phone(&format!("contacts.phones[{i}]"), p)?);
+    }
+    let mut emails = Vec::with_capacity(c.emails.len());
+    for (i, e) in c.emails.iter().enumerate() {
+        emails.push(validate::email(&format!("contacts.emails[{i}]"), e)?);
+    }
+    Ok(Contacts { phones, emails })
+}
+
+/// The item's current record, copied out for modification.
+fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
+    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    records::decode::<ItemRec>(&slot.rec)
+}
+
+/// Writes `rec` as the item's record and refreshes its slot (not its column position).
+fn store_rec(tx: &mut Tx<'_>, rec: &ItemRec) -> Result<ItemView> {
+    let bytes = records::encode(rec)?;
+    let id = ItemId(rec.id);
+    tx.batch.put(&store::id_key(store::ITEM, rec.id), bytes.clone());
+    let Some(cell) = usize::try_from(rec.id)
+        .ok()
+        .and_then(|i| tx.state.items.get_mut(i))
+        .and_then(Option::as_mut)
+    else {
+        return Err(Error::not_found("item", id));
+    };
+    let was_unread = cell.attention > 0;
+    cell.rec = bytes.clone();
+    cell.responsible = UserId(rec.responsible);
+    cell.attention = rec.attention;
+    let column = cell.column;
+    let now_unread = rec.attention > 0;
+    if was_unread != now_unread {
+        if let Some(c) = tx.state.columns.get_mut(&column) {
+            if now_unread {
+                c.unread += 1;
+            } else {
+                c.unread = c.unread.saturating_sub(1);
+            }
+        }
+    }
+    Ok(ItemView::new(bytes))
+}
+
+/// Moves an item to `key` in `column` (same board) and rewrites its record, optionally as
+/// a focus with `reason`. Used by moves, focus and column deletion.
+pub(crate) fn relocate(
+    tx: &mut Tx<'_>,
+    id: ItemId,
+    column: ColumnId,
+    key: OrderKey,
+    focus: Option<FocusReason>,
+) -> Result<ItemView> {
+    let mut rec = load(tx, id)?;
+    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    let (old_col, old_key, unread) = (slot.column, slot.key.clone(), slot.attention > 0);
+    if let Some(c) = tx.state.columns.get_mut(&old_col) {
+        c.order.remove(&old_key);
+        if unread {
+            c.unread = c.unread.saturating_sub(1);
+        }
+    }
+    let target = tx
+        .state
+        .columns
+        .get_mut(&column)
+        .ok_or_else(|| Error::not_found("column", column))?;
+    target.order.insert(key.clone(), id);
+    if unread {
+        target.unread += 1;
+    }
+    if let Some(cell) = usize::try_from(id.0)
+        .ok()
+        .and_then(|i| tx.state.items.get_mut(i))
+        .and_then(Option::as_mut)
+    {
+        cell.column = column;
+        cell.key = key.clone();
+    }
+    rec.column = column.0;
+    rec.order = key.to_vec();
+    if let Some(reason) = focus {
+        rec.focused_at = tx.now.0;
+        rec.focus_reason = reason;
+        if reason.raises_attention() {
+            rec.attention = rec.attention.saturating_add(1);
+        }
+    }
+    store_rec(tx, &rec)
+}
+
+/// Applies a focus trigger: on a board with focus on, the item goes to the top of its
+/// column; attention rises for the triggers that raise it either way.
+pub(crate) fn focus(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<ItemView> {
+    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    let (board, column) = (slot.board, slot.column);
+    let enabled = tx.state.boards.get(&board).is_some_and(|b| b.focus_enabled);
+    let view = if enabled {
+        let key = order::top(tx.state.tick());
+        relocate(tx, id, column, key, Some(reason))?
+    } else {
+        let mut rec = load(tx, id)?;
+        if !reason.raises_attention() {
+            return Ok(ItemView::new(tx.state.slot(id).map(|s| s.rec.clone()).unwrap_or_default()));
+        }
+        rec.attention = rec.attention.saturating_add(1);
+        store_rec(tx, &rec)?
+    };
+    tx.change(ChangeKind::ItemFocused, Some(board), Some(id));
+    Ok(view)
+}
+
+pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<ItemView> {
+    let board = tx
+        .state
+        .boards
+        .get(&new.board)
+        .ok_or_else(|| Error::invalid("board", format!("board {} does not exist", new.board)))?;
+    let column = match new.column {
+        Some(c) => {
+            if !board.columns.iter().any(|x| x.id == c.0) {
+                return Err(Error::invalid("column", format!("column {c} is not on board {}", new.board)));
+            }
+            c
+        }
+        None => ColumnId(
+            board
+                .columns
+                .first()
+                .map(|c| c.id)
+                .ok_or_else(|| Error::Conflict("the board has no columns".into()))?,
+        ),
+    };
+    let title = validate::title("title", &new.title)?;
+    let responsible = new.responsible.unwrap_or(actor);
+    tx.state.active_user(responsible, "responsible")?;
+    let amount = validate::finite("amount", new.amount.unwrap_or(0.0))?;
+    let fields = check_fields(new.fields)?;
+    let contacts = check_contacts(new.contacts)?;
+
+    let id = ItemId(tx.state.meta.next_item);
+    tx.state.meta.next_item += 1;
+    let key = order::top(tx.state.tick());
+    let rec = ItemRec {
+        id: id.0,
+        board: new.board.0,
+        column: column.0,
+        order: key.to_vec(),
+        title,
+        responsible: responsible.0,
+        amount,
+        fields,
+        phones: contacts.phones,
+        emails: contacts.emails,
+        created_at: tx.now.0,
+        updated_at: tx.now.0,
+        focused_at: tx.now.0,
+        focus_reason: FocusReason::Created,
+        attention: 0,
+        next_deadline: None,
+    };
+    let bytes = records::encode(&rec)?;
+    tx.batch.put(&store::id_key(store::ITEM, id.0), bytes.clone());
+    tx.state.index_contacts(id, &rec.phones, &rec.emails);
+    if let Some(c) = tx.state.columns.get_mut(&column) {
+        c.order.insert(key.clone(), id);
+    }
+    tx.state.put_slot(
+        id,
+        ItemSlot {
+            rec: bytes.clone(),
+            board: new.board,
+            column,
+            key,
+            responsible,
+            attention: 0,
+        },
+    );
+    tx.change(ChangeKind::ItemCreated, Some(new.board), Some(id));
+    Ok(ItemView::new(bytes))
+}
+
+fn patch_in(tx: &mut Tx<'_>, id: ItemId, patch: ItemPatch) -> Result<(ItemView, Vec<FieldChange>)> {
+    let mut rec = load(tx, id)?;
+    let mut changes = Vec::new();
+    // Validate everything before touching anything.
+    let title = patch.title.map(|t| validate::title("title", &t)).transpose()?;
+    if let Some(r) = patch.responsible {
+        tx.state.active_user(r, "responsible")?;
+    }
+    let amount = patch.amount.map(|a| validate::finite("amount", a)).transpose()?;
+    let contacts = patch.contacts.map(check_contacts).transpose()?;
+    let mut field_ops = Vec::new();
+    if let Some(fs) = patch.fields {
+        for (k, v) in fs {
+            let key = validate::field_key(&format!("fields.{k}"), &k)?;
+            let v = v.map(|v| check_field_value(&format!("fields.{k}"), v)).transpose()?;
+            field_ops.push((key, v));
+        }
+    }
+
+    if let Some(t) = title.filter(|t| *t != rec.title) {
+        changes.push(FieldChange {
+            field: "title".into(),
+            old: Value::Str(std::mem::replace(&mut rec.title, t.clone())),
+            new: Value::Str(t),
+        });
+    }
+    if let Some(r) = patch.responsible.filter(|r| r.0 != rec.responsible) {
+        changes.push(FieldChange {
+            field: "responsible".into(),
+            old: Value::User(UserId(rec.responsible)),
+            new: Value::User(r),
+        });
+        rec.responsible = r.0;
+    }
+    if let Some(a) = amount.filter(|a| *a != rec.amount) {
+        changes.push(FieldChange {
+            field: "amount".into(),
+            old: Value::Num(rec.amount),
+            new: Value::Num(a),
+        });
+        rec.amount = a;
+    }
+    for (key, v) in field_ops {
+        let pos = rec.fields.binary_search_by(|f| f.key.as_str().cmp(&key));
+        let old = pos.ok().and_then(|i| rec.fields.get(i)).map(|f| Value::from(&f.value));
+        match (pos, v) {
+            (Ok(i), Some(v)) => {
+                if let Some(f) = rec.fields.get_mut(i) {
+                    if f.value != v {
+                        changes.push(FieldChange {
+                            field: format!("fields.{key}"),
+                            old: old.unwrap_or(Value::Null),
+                            new: Value::from(&v),
+                        });
+                        f.value = v;
+                    }
+                }
+            }
+            (Err(i), Some(v)) => {
+                if rec.fields.len() >= MAX_FIELDS {
+                    return Err(Error::invalid("fields", "at most 100 fields"));
+                }
+                changes.push(FieldChange {
+                    field: format!("fields.{key}"),
+                    old: Value::Null,
+                    new: Value::from(&v),
+                });
+                rec.fields.insert(i, FieldRec { key, value: v });
+            }
+            (Ok(i), None) => {
+                rec.fields.remove(i);
+                changes.push(FieldChange {
+                    field: format!("fields.{key}"),
+                    old: old.unwrap_or(Value::Null),
+                    new: Value::Null,
+                });
+            }
+            (Err(_), None) => {}
+        }
+    }
+    if let Some(c) = contacts {
+        if c.phones != rec.phones || c.emails != rec.emails {
+            tx.state.unindex_contacts(id, &rec.phones, &rec.emails);
+            tx.state.index_contacts(id, &c.phones, &c.emails);
+            if c.phones != rec.phones {
+                changes.push(FieldChange {
+                    field: "contacts.phones".into(),
+                    old: Value::List(std::mem::take(&mut rec.phones)),
+                    new: Value::List(c.phones.clone()),
+                });
+                rec.phones = c.phones;
+            }
+            if c.emails != rec.emails {
+                changes.push(FieldChange {
+                    field: "contacts.emails".into(),
+                    old: Value::List(std::mem::take(&mut rec.emails)),
+                    new: Value::List(c.emails.clone()),
+                });
+                rec.emails = c.emails;
+            }
+        }
+    }
+    if changes.is_empty() {
+        let bytes = tx.state.slot(id).map(|s| s.rec.clone()).unwrap_or_default();
+        return Ok((ItemView::new(bytes), changes));
+    }
+    rec.updated_at = tx.now.0;
+    let view = store_rec(tx, &rec)?;
+    tx.change(ChangeKind::ItemUpdated, Some(BoardId(rec.board)), Some(id));
+    Ok((view, changes))
+}
+
+fn move_in(tx: &mut Tx<'_>, id: ItemId, column: Option<ColumnId>, position: Option<Position>) -> Result<ItemView> {
+    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    let (board, from, own_key) = (slot.board, slot.column, slot.key.clone());
+    let target = column.unwrap_or(from);
+    let b = tx.state.boards.get(&board).ok_or_else(|| Error::not_found("board", board))?;
+    if !b.columns.iter().any(|c| c.id == target.0) {
+        return Err(Error::invalid("column", format!("column {target} is not on board {board}")));
+    }
+    let focus_enabled = b.focus_enabled;
+    let anchor = |tx: &Tx<'_>, other: ItemId, field: &str| -> Result<OrderKey> {
+        if other == id {
+            return Err(Error::invalid(field, "an item cannot be placed next to itself"));
+        }
+        match tx.state.slot(other) {
+            Some(s) if s.column == target => Ok(s.key.clone()),
+            Some(_) => Err(Error::invalid(field, format!("item {other} is not in column {target}"))),
+            None => Err(Error::invalid(field, format!("item {other} does not exist"))),
+        }
+    };
+    let col = tx.state.columns.get(&target).ok_or_else(|| Error::not_found("column", target))?;
+    // Neighbours are looked up ignoring the moving item itself.
+    let skip = |k: &&OrderKey| !(target == from && **k == own_key);
+    let key = match position {
+        None if target == from => {
+            return Err(Error::invalid("position", "required when the column does not change"))
+        }
+        None => {
+            let view = if focus_enabled {
+                let key = order::top(tx.state.tick());
+                relocate(tx, id, target, key, Some(FocusReason::Moved))?
+            } else {
+                let key = order::top(tx.state.tick());
+                relocate(tx, id, target, key, None)?
+            };
+            tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
+            return Ok(view);
+        }
+        Some(Position::Top) => order::top(tx.state.tick()),
+        Some(Position::Bottom) => match col.order.keys().find(skip) {
+            Some(bottom) => order::below(bottom),
+            None => order::top(tx.state.tick()),
+        },
+        Some(Position::Before(other)) => {
+            let k = anchor(tx, other, "position.before")?;
+            let above = col
+                .order
+                .range::<OrderKey, _>((std::ops::Bound::Excluded(&k), std::ops::Bound::Unbounded))
+                .map(|(k, _)| k)
+                .find(skip)
+                .cloned();
+            match above {
+                Some(hi) => order::between(Some(&k), Some(&hi)),
+                None => order::top(tx.state.tick()),
+            }
+        }
+        Some(Position::After(other)) => {
+            let k = anchor(tx, other, "position.after")?;
+            let below = col.order.range::<OrderKey, _>(..&k).rev().map(|(k, _)| k).find(skip).cloned();
+            order::between(below.as_deref(), Some(&k))
+        }
+    };
+    let view = relocate(tx, id, target, key, None)?;
+    tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
+    Ok(view)
+}
+
+fn delete_in(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
+    let rec = load(tx, id)?;
+    let slot = tx.state.take_slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    if let Some(c) = tx.state.columns.get_mut(&slot.column) {
+        c.order.remove(&slot.key);
+        if slot.attention > 0 {
+            c.unread = c.unread.saturating_sub(1);
+        }
+    }
+    tx.state.unindex_contacts(id, &rec.phones, &rec.emails);
+    tx.batch.delete(&store::id_key(store::ITEM, id.0));
+    tx.change(ChangeKind::ItemDeleted, Some(slot.board), Some(id));
+    Ok(())
+}
+
+fn read_in(tx: &mut Tx<'_>, actor: UserId, id: ItemId) -> Result<ItemView> {
+    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    if slot.responsible != actor || slot.attention == 0 {
+        return Ok(ItemView::new(slot.rec.clone()));
+    }
+    let board = slot.board;
+    let mut rec = load(tx, id)?;
+    rec.attention = 0;
+    let view = store_rec(tx, &rec)?;
+    tx.change(ChangeKind::ItemRead, Some(board), Some(id));
+    Ok(view)
+}
+
+impl Engine {
+    /// Creates an item on top of its column (the board's first column by default).
+    pub fn create_item(&self, actor: UserId, new: NewItem) -> Result<ItemView> {
+        self.call(move |tx| create_in(tx, actor, new))
+    }
+
+    /// Creates many items as one command and one group commit. Each gets its own result;
+    /// a rejected one changes nothing, the others land on top in the order given.
+    pub fn create_items(&self, actor: UserId, items: Vec<NewItem>) -> Result<Vec<Result<ItemView>>> {
+        self.call(move |tx| Ok(items.into_iter().map(|n| create_in(tx, actor, n)).collect()))
+    }
+
+    /// Changes an item; returns it with each changed part's old and new value.
+    pub fn patch_item(&self, id: ItemId, patch: ItemPatch) -> Result<(ItemView, Vec<FieldChange>)> {
+        self.call(move |tx| patch_in(tx, id, patch))
+    }
+
+    /// Deletes an item.
+    pub fn delete_item(&self, id: ItemId) -> Result<()> {
+        self.call(move |tx| delete_in(tx, id))
+    }
+
+    /// Moves an item by hand: to `column` (same board) and/or to `position` in it. Without
+    /// a position, a move to another column is a focus (`moved`) on a board with focus on.
+    pub fn move_item(&self, id: ItemId, column: Option<ColumnId>, position: Option<Position>) -> Result<ItemView> {
+        self.call(move |tx| move_in(tx, id, column, position))
+    }
+
+    /// The item read by `actor`: if `actor` is its responsible, attention drops to 0
+    /// (the order does not change).
+    pub fn read_item(&self, actor: UserId, id: ItemId) -> Result<ItemView> {
+        self.call(move |tx| read_in(tx, actor, id))
+    }
+
+    /// Applies a focus trigger to an item (see [`FocusReason`]).
+    pub fn focus(&self, id: ItemId, reason: FocusReason) -> Result<ItemView> {
+        self.call(move |tx| focus(tx, id, reason))
+    }
+
+    /// Applies many focus triggers as one command (one group commit).
+    pub fn focus_many(&self, triggers: Vec<(ItemId, FocusReason)>) -> Result<Vec<Result<ItemView>>> {
+        self.call(move |tx| Ok(triggers.into_iter().map(|(id, r)| focus(tx, id, r)).collect()))
+    }
+}

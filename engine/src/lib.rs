@@ -1,0 +1,59 @@
+//! Hoist: an embedded storage engine for CRM Kanban boards.
+//!
+//! Items live on boards, in columns, in *focus order*: whatever needs a person (a new item,
+//! an incoming call, a deadline) rises to the top of its column by itself. The engine keeps
+//! that order exact for columns of millions of items, durably, with one writer and group
+//! commit, and serves pages from memory in time proportional to the page.
+//!
+//! ```no_run
+//! use hoist_engine::{Config, Engine, NewBoard, NewItem, PageRequest};
+//! # fn main() -> hoist_engine::Result<()> {
+//! let engine = Engine::open("./hoist-data", Config::default())?;
+//! let admin = engine.bootstrap_admin(None)?;
+//! # let _ = admin;
+//! let me = engine.users()[0].id;
+//! let board = engine.create_board(NewBoard {
+//!     module: "deal".into(),
+//!     name: "Sales".into(),
+//!     columns: vec!["New".into(), "Won".into()],
+//!     ..NewBoard::default()
+//! })?;
+//! let item = engine.create_item(me, NewItem {
+//!     board: board.id,
+//!     title: "ACME renewal".into(),
+//!     ..NewItem::default()
+//! })?;
+//! let page = engine.column_page(board.id, board.columns[0].id, &PageRequest::default())?;
+//! assert_eq!(page.items[0].get()?.id(), item.get()?.id());
+//! # Ok(()) }
+//! ```
+//!
+//! See `ARCHITECTURE.md` for the write and read paths and `docs/format.md` for the bytes.
+
+#![forbid(unsafe_code)]
+
+mod auth;
+mod board;
+mod changes;
+mod clock;
+mod engine;
+mod error;
+mod ids;
+mod item;
+mod order;
+mod records;
+mod state;
+mod store;
+mod validate;
+mod view;
+
+pub use auth::{Group, NewGroup, NewUser, Principal, User};
+pub use board::{Board, BoardPatch, Column, ColumnPatch, ColumnPosition, Module, NewBoard, NewModule};
+pub use changes::{Change, ChangeKind, Received, Subscription};
+pub use clock::{Clock, ManualClock, Millis, SystemClock};
+pub use engine::{Config, Engine, Stats};
+pub use error::{Error, Result};
+pub use ids::{BoardId, ColumnId, GroupId, ItemId, UserId};
+pub use item::{Contacts, FieldChange, ItemPatch, NewItem, Position, Value};
+pub use records::{FieldValue, FocusReason};
+pub use view::{FieldRef, Item, ItemRef, ItemView, KanbanColumn, ListFilter, Page, PageRequest};

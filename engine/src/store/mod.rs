@@ -1,0 +1,180 @@
+//! The only module that names sled: the data directory, its lock, the format version,
+//! the key layout and atomic batches.
+//!
+//! Everything lives in sled's default tree, one key prefix per kind of record, so that one
+//! `apply_batch` writes a record, its meta row and anything else of one group of commands
+//! atomically. Integers in keys are big-endian, so byte order is numeric order.
+//!
+//! | key                         | value                                   |
+//! |-----------------------------|-----------------------------------------|
+//! | `F`                         | format version, `u32` big-endian        |
+//! | `M`                         | [`Meta`](crate::records::Meta): id counters, focus clock, change seq |
+//! | `U` + user id `u64`         | [`UserRec`](crate::records::UserRec)    |
+//! | `G` + group id `u64`        | [`GroupRec`](crate::records::GroupRec)  |
+//! | `D` + module key (UTF-8)    | [`ModuleRec`](crate::records::ModuleRec)|
+//! | `B` + board id `u64`        | [`BoardRec`](crate::records::BoardRec) (columns inside) |
+//! | `I` + item id `u64`         | [`ItemRec`](crate::records::ItemRec) (order key, contacts, focus state inside) |
+//!
+//! Values are rkyv archives in the unaligned little-endian format, so they can be read in
+//! place from any `IVec` whatever its alignment. `docs/format.md` mirrors this table.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The on-disk format this build reads and writes.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// A value as sled holds it: reference counted, cheap to clone, shared with sled's cache.
+pub(crate) type Bytes = sled::IVec;
+
+pub(crate) const FORMAT: &[u8] = b"F";
+pub(crate) const META: &[u8] = b"M";
+pub(crate) const USER: u8 = b'U';
+pub(crate) const GROUP: u8 = b'G';
+pub(crate) const MODULE: u8 = b'D';
+pub(crate) const BOARD: u8 = b'B';
+pub(crate) const ITEM: u8 = b'I';
+
+/// `prefix` + big-endian `id`.
+pub(crate) fn id_key(prefix: u8, id: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// `prefix` + raw bytes.
+pub(crate) fn str_key(prefix: u8, s: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + s.len());
+    k.push(prefix);
+    k.extend_from_slice(s.as_bytes());
+    k
+}
+
+/// The open data directory.
+pub(crate) struct Store {
+    db: sled::Db,
+    dir: PathBuf,
+    // Held for the life of the store; the OS releases it if the process dies.
+    _lock: File,
+}
+
+/// One atomic write.
+#[derive(Default)]
+pub(crate) struct Batch {
+    inner: sled::Batch,
+    len: usize,
+}
+
+impl Batch {
+    pub(crate) fn put(&mut self, key: &[u8], value: Bytes) {
+        self.inner.insert(key, value);
+        self.len += 1;
+    }
+
+    pub(crate) fn delete(&mut self, key: &[u8]) {
+        self.inner.remove(key);
+        self.len += 1;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn storage(e: sled::Error) -> Error {
+    Error::Storage(e.to_string())
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory: takes its lock, opens sled and checks
+    /// or writes the format version.
+    pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(storage)?;
+        match db.get(FORMAT).map_err(storage)? {
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(u32::MAX);
+                if found != FORMAT_VERSION {
+                    return Err(Error::UnknownFormat {
+                        found,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+            }
+            None => {
+                if db.first().map_err(storage)?.is_some() {
+                    return Err(Error::UnknownFormat {
+                        found: 0,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+                db.insert(FORMAT, &FORMAT_VERSION.to_be_bytes())
+                    .map_err(storage)?;
+                db.flush().map_err(storage)?;
+            }
+        }
+        Ok(Store {
+            db,
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.db.get(key).map_err(storage)
+    }
+
+    /// Every `(key, value)` whose key starts with `prefix`, in key order.
+    pub(crate) fn scan(&self, prefix: u8) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
+        self.db.scan_prefix([prefix]).map(|r| r.map_err(storage))
+    }
+
+    /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].
+    pub(crate) fn apply(&self, batch: Batch) -> Result<()> {
+        self.db.apply_batch(batch.inner).map_err(storage)
+    }
+
+    /// Makes everything applied so far durable (fsync). One flush serves a whole group.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(storage)
+    }
+
+    /// Bytes sled uses on disk.
+    pub(crate) fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}

@@ -1,0 +1,192 @@
+//! The HTTP application: routes, error bodies, metrics, the OpenAPI document, and the
+//! server's life cycle (bootstrap, ready line, graceful shutdown).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use clap::Parser;
+use hoist_engine::{Config, Engine};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_actix_web::AppExt;
+
+use crate::error::ApiError;
+use crate::extract::{AppState, State};
+use crate::metrics::Metrics;
+use crate::routes;
+
+/// `hoist`: the Hoist REST server.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "hoist", version, about = "Hoist: a Kanban storage engine with focus mode, over REST")]
+pub struct Args {
+    /// Where to listen (port 0: any free port, printed on start).
+    #[arg(long, env = "HOIST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The data directory (created if missing).
+    #[arg(long, env = "HOIST_DATA", default_value = "./hoist-data")]
+    pub data: PathBuf,
+    /// A file holding the first-start admin token (else HOIST_ADMIN_TOKEN, else one is
+    /// generated and written to <data>/admin.token).
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// sled's cache size in MiB (it does not bound the process's memory).
+    #[arg(long, env = "HOIST_CACHE_MB", default_value_t = 256)]
+    pub cache_mb: u64,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "HOIST_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// The OpenAPI document of exactly the routes the server registers.
+pub fn openapi_json() -> String {
+    let (_, mut api) = App::new()
+        .into_utoipa_app()
+        .configure(routes::configure)
+        .split_for_parts();
+    api.info.title = "Hoist".into();
+    api.info.version = env!("CARGO_PKG_VERSION").into();
+    api.info.description = Some("CRM Kanban boards with focus mode. See API.md.".into());
+    api.info.contact = None;
+    api.info.license = None;
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    api.to_json().unwrap_or_else(|_| "{}".into())
+}
+
+/// Replaces any error answer that is not already our JSON shape (actix's own plain-text
+/// errors) with `{"error": {...}}`, so a client never sees another body.
+fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let err = ApiError::for_status(res.status());
+    let (req, _) = res.into_parts();
+    let resp = HttpResponse::build(err.status)
+        .content_type("application/json")
+        .body(err.body_bytes());
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, resp).map_into_right_body(),
+    ))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such route"))
+}
+
+fn read_admin_token(args: &Args) -> anyhow::Result<Option<String>> {
+    if let Some(f) = &args.admin_token_file {
+        let t = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        return Ok(Some(t.trim().to_string()));
+    }
+    Ok(std::env::var("HOIST_ADMIN_TOKEN").ok().filter(|t| !t.trim().is_empty()))
+}
+
+fn write_token_file(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("admin.token");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(f, "{token}")?;
+    f.sync_all()?;
+    Ok(path)
+}
+
+/// Opens the engine, bootstraps the admin, serves until SIGINT/SIGTERM, then lets
+/// in-flight requests finish and closes the engine (flushing the write queue).
+pub async fn serve(args: Args) -> anyhow::Result<()> {
+    let engine = Engine::open(&args.data, Config::default().with_cache_mb(args.cache_mb))
+        .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
+    let engine = Arc::new(engine);
+    let given = read_admin_token(&args)?;
+    let from_env = given.is_some();
+    if let Some(token) = engine.bootstrap_admin(given)? {
+        if from_env {
+            tracing::info!("created the admin user with the given token");
+        } else {
+            let path = write_token_file(&args.data, &token)?;
+            tracing::info!(path = %path.display(), "created the admin user; its token is in this file");
+            eprintln!("admin token written to {}", path.display());
+        }
+    }
+    let state = web::Data::new(AppState {
+        engine: Arc::clone(&engine),
+        metrics: Metrics::new()?,
+        openapi: openapi_json(),
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .into_utoipa_app()
+            .app_data(state.clone())
+            .configure(routes::configure)
+            .into_app()
+            .default_service(web::to(not_found))
+            .wrap(ErrorHandlers::new().default_handler(json_errors))
+            .wrap_fn(|req, srv| {
+                let start = Instant::now();
+                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let method = req.method().as_str().to_owned();
+                let st = req.app_data::<State>().cloned();
+                let fut = srv.call(req);
+                async move {
+                    let res: ServiceResponse<EitherBody<_>> = fut.await?;
+                    if let Some(st) = st {
+                        st.metrics
+                            .observe(&method, &route, res.status().as_u16(), start.elapsed());
+                    }
+                    Ok(res)
+                }
+            })
+    })
+    .shutdown_timeout(30);
+    if let Some(w) = args.workers {
+        server = server.workers(w.max(1));
+    }
+    let server = server
+        .bind(&args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addrs = server.addrs();
+    let running = server.run();
+    {
+        let mut out = std::io::stdout().lock();
+        for a in &addrs {
+            writeln!(out, "hoist listening on http://{a}")?;
+        }
+        out.flush()?;
+    }
+    running.await?;
+    tracing::info!("HTTP server stopped; flushing the engine");
+    engine.close();
+    Ok(())
+}
+
+/// The `hoist` binary's whole life: parse flags, log to stderr, serve.
+pub fn main_entry() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    actix_web::rt::System::new().block_on(serve(args))
+}

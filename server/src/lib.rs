@@ -1,0 +1,14 @@
+//! The Hoist REST server: thin over `hoist-engine`. Handlers parse, authorize, call the
+//! engine and render; they never touch storage. Errors map to HTTP in `error.rs` only.
+
+#![forbid(unsafe_code)]
+
+mod app;
+mod dto;
+mod error;
+mod extract;
+mod metrics;
+mod routes;
+
+pub use app::{main_entry, openapi_json, serve, Args};
+pub use dto::ITEM_FIELDS;

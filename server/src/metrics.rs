@@ -1,0 +1,69 @@
+//! Prometheus metrics: requests by route and status, latency by route, and engine numbers
+//! read at scrape time.
+
+use std::time::Duration;
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// The server's metric families.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> anyhow::Result<Metrics> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("hoist_http_requests_total", "HTTP requests by route, method and status"),
+            &["method", "route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new("hoist_http_request_duration_seconds", "HTTP request latency by route")
+                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0]),
+            &["method", "route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+        })
+    }
+
+    pub(crate) fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let mut buf = itoa_status(status);
+        self.requests
+            .with_label_values(&[method, route, buf.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(elapsed.as_secs_f64());
+        buf.clear();
+    }
+
+    /// The text exposition, with the engine's gauges appended.
+    pub(crate) fn render(&self, stats: &hoist_engine::Stats) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        let mut text = String::from_utf8(out).unwrap_or_default();
+        let gauges = [
+            ("hoist_items", "Live items", stats.items),
+            ("hoist_boards", "Boards", stats.boards),
+            ("hoist_users", "Users", stats.users),
+            ("hoist_write_queue_depth", "Commands waiting for the writer", stats.queue_depth),
+            ("hoist_sled_disk_bytes", "Bytes sled occupies on disk", stats.disk_bytes),
+            ("hoist_change_seq", "Sequence number of the last committed change", stats.last_seq),
+        ];
+        for (name, help, v) in gauges {
+            text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+        }
+        text
+    }
+}
+
+fn itoa_status(s: u16) -> String {
+    s.to_string()
+}

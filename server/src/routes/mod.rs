@@ -1,0 +1,75 @@
+//! Every route, registered in one place so that the OpenAPI document is collected from
+//! exactly the services the server runs (utoipa-actix-web), never kept by hand.
+
+use actix_web::HttpResponse;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::dto::{ItemJson, ItemPageJson, ItemsJson};
+use crate::error::ApiError;
+use hoist_engine::{ItemView, Page};
+
+mod boards;
+mod directory;
+mod items;
+mod system;
+mod views;
+
+pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(system::healthz)
+        .service(system::metrics)
+        .service(system::openapi)
+        .service(directory::create_user)
+        .service(directory::list_users)
+        .service(directory::me)
+        .service(directory::get_user)
+        .service(directory::rotate_token)
+        .service(directory::deactivate_user)
+        .service(directory::create_group)
+        .service(directory::list_groups)
+        .service(directory::add_member)
+        .service(directory::remove_member)
+        .service(directory::create_module)
+        .service(directory::list_modules)
+        .service(boards::create_board)
+        .service(boards::list_boards)
+        .service(boards::get_board)
+        .service(boards::patch_board)
+        .service(boards::create_column)
+        .service(boards::patch_column)
+        .service(boards::delete_column)
+        .service(items::create_items_batch)
+        .service(items::create_item)
+        .service(items::get_item)
+        .service(items::patch_item)
+        .service(items::delete_item)
+        .service(items::move_item)
+        .service(items::read_item)
+        .service(views::column_items)
+        .service(views::kanban)
+        .service(views::list);
+}
+
+/// A JSON answer from a typed value.
+pub(crate) fn json<T: serde::Serialize>(status: actix_web::http::StatusCode, body: &T) -> Result<HttpResponse, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::internal(format!("could not render: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("application/json")
+        .body(bytes))
+}
+
+/// One item, serialized from its stored bytes.
+pub(crate) fn item(status: actix_web::http::StatusCode, view: &ItemView) -> Result<HttpResponse, ApiError> {
+    let r = view.get().map_err(ApiError::from)?;
+    json(status, &ItemJson(r))
+}
+
+/// A page of items.
+pub(crate) fn item_page(page: &Page<ItemView>) -> Result<HttpResponse, ApiError> {
+    json(
+        actix_web::http::StatusCode::OK,
+        &ItemPageJson {
+            items: ItemsJson(&page.items),
+            next_cursor: page.next_cursor.as_deref(),
+        },
+    )
+}
