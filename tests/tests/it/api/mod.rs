@@ -1,0 +1,6 @@
+//! HTTP tests against a real server process on a loopback port.
+
+mod basics;
+mod errors;
+mod items;
+pub mod server;

@@ -1,0 +1,188 @@
+//! A real server in a child process on a loopback port 0 with a temporary data directory,
+//! and a small blocking HTTP client for it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Starts the server binary on `data`; returns the child and its base URL.
+pub fn start(data: &Path, admin_token: Option<&str>) -> Result<(Child, String), String> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist-under-test"));
+    cmd.args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("HOIST_WORKERS", "2")
+        .env("HOIST_LOG", "warn")
+        .env_remove("HOIST_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(t) = admin_token {
+        cmd.env("HOIST_ADMIN_TOKEN", t);
+    }
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+    match line.trim().strip_prefix("hoist listening on ") {
+        Some(url) => Ok((child, url.to_string())),
+        None => {
+            let _ = child.wait();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            Err(format!("server did not start: {line:?} {err}"))
+        }
+    }
+}
+
+impl TestServer {
+    pub fn spawn() -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut s = TestServer::spawn_at(&data);
+        s._dir = Some(dir);
+        s
+    }
+
+    pub fn spawn_at(data: &Path) -> TestServer {
+        let (child, base) = start(data, Some(ADMIN)).expect("start server");
+        TestServer {
+            child,
+            base,
+            data: data.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(mut self) -> Option<tempfile::TempDir> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self._dir.take()
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Any request; returns status and body (JSON or `Value::String` of the raw text).
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> (u16, Value) {
+        let mut req = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(30));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let res = match body {
+            Some((ct, bytes)) => req.set("Content-Type", ct).send_bytes(bytes),
+            None => req.call(),
+        };
+        let resp = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None)
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let b = body.to_string();
+        self.call("POST", path, Some(token), Some(("application/json", b.as_bytes())))
+    }
+
+    pub fn patch(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let b = body.to_string();
+        self.call("PATCH", path, Some(token), Some(("application/json", b.as_bytes())))
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("DELETE", path, Some(token), None)
+    }
+
+    /// Creates a user and returns (id, token).
+    pub fn user(&self, name: &str, admin: bool) -> (u64, String) {
+        let (s, v) = self.post("/v1/users", ADMIN, &serde_json::json!({"name": name, "admin": admin}));
+        assert_eq!(s, 201, "{v}");
+        (v["id"].as_u64().expect("id"), v["token"].as_str().expect("token").to_string())
+    }
+
+    /// Creates a `deal` board with the given columns; returns (board id, column ids).
+    pub fn board(&self, columns: &[&str]) -> (u64, Vec<u64>) {
+        let cols: Vec<Value> = columns.iter().map(|c| serde_json::json!({"name": c})).collect();
+        let (s, v) = self.post(
+            "/v1/boards",
+            ADMIN,
+            &serde_json::json!({"module": "deal", "name": "Sales", "columns": cols}),
+        );
+        assert_eq!(s, 201, "{v}");
+        let ids = v["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .map(|c| c["id"].as_u64().expect("col id"))
+            .collect();
+        (v["id"].as_u64().expect("board id"), ids)
+    }
+
+    pub fn item(&self, board: u64, title: &str) -> u64 {
+        let (s, v) = self.post("/v1/items", ADMIN, &serde_json::json!({"board": board, "title": title}));
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_u64().expect("item id")
+    }
+
+    /// Every item id of a column, top first, walking pages of `limit`.
+    pub fn walk(&self, board: u64, col: u64, limit: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/boards/{board}/columns/{col}/items?limit={limit}&cursor={c}"),
+                None => format!("/v1/boards/{board}/columns/{col}/items?limit={limit}"),
+            };
+            let (s, v) = self.get(&path, ADMIN);
+            assert_eq!(s, 200, "{v}");
+            for it in v["items"].as_array().expect("items") {
+                out.push(it["id"].as_u64().expect("id"));
+            }
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
