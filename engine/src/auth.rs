@@ -125,7 +125,10 @@ fn put_group(tx: &mut Tx<'_>, g: GroupRec) -> Result<Group> {
 
 fn create_user_in(tx: &mut Tx<'_>, new: NewUser, token: String) -> Result<(User, String)> {
     let name = validate::name("name", &new.name)?;
-    let email = new.email.map(|e| validate::email("email", &e)).transpose()?;
+    let email = new
+        .email
+        .map(|e| validate::email("email", &e))
+        .transpose()?;
     let mut roles = Vec::with_capacity(new.roles.len());
     for (i, r) in new.roles.iter().enumerate() {
         roles.push(validate::text_len(&format!("roles[{i}]"), r, 1, 64)?);
@@ -204,7 +207,13 @@ impl Engine {
 
     /// Every user, by id.
     pub fn users(&self) -> Vec<User> {
-        self.shared.state.read().users.values().map(User::from).collect()
+        self.shared
+            .state
+            .read()
+            .users
+            .values()
+            .map(User::from)
+            .collect()
     }
 
     /// One user.

@@ -153,11 +153,9 @@ fn place(b: &mut BoardRec, col: ColumnRec, pos: Option<ColumnPosition>) -> Resul
         None => b.columns.len(),
         Some(ColumnPosition::First) => 0,
         Some(ColumnPosition::After(a)) => {
-            b.columns
-                .iter()
-                .position(|c| c.id == a.0)
-                .ok_or_else(|| Error::invalid("after", format!("column {a} is not on this board")))?
-                + 1
+            b.columns.iter().position(|c| c.id == a.0).ok_or_else(|| {
+                Error::invalid("after", format!("column {a} is not on this board"))
+            })? + 1
         }
     };
     b.columns.insert(at.min(b.columns.len()), col);
@@ -167,7 +165,13 @@ fn place(b: &mut BoardRec, col: ColumnRec, pos: Option<ColumnPosition>) -> Resul
 impl Engine {
     /// Built-in and added modules, by key.
     pub fn modules(&self) -> Vec<Module> {
-        self.shared.state.read().modules.values().map(Module::from).collect()
+        self.shared
+            .state
+            .read()
+            .modules
+            .values()
+            .map(Module::from)
+            .collect()
     }
 
     /// Adds a smart-process module.
@@ -196,7 +200,10 @@ impl Engine {
     pub fn create_board(&self, new: NewBoard) -> Result<Board> {
         self.call(move |tx| {
             if !tx.state.modules.contains_key(&new.module) {
-                return Err(Error::invalid("module", format!("unknown module {:?}", new.module)));
+                return Err(Error::invalid(
+                    "module",
+                    format!("unknown module {:?}", new.module),
+                ));
             }
             let name = validate::name("name", &new.name)?;
             if new.columns.is_empty() || new.columns.len() > MAX_COLUMNS {
@@ -206,7 +213,8 @@ impl Engine {
             for (i, c) in new.columns.iter().enumerate() {
                 names.push(validate::name(&format!("columns[{i}].name"), c)?);
             }
-            let lead = validate::lead_minutes("focus_lead_minutes", new.focus_lead_minutes.unwrap_or(15))?;
+            let lead =
+                validate::lead_minutes("focus_lead_minutes", new.focus_lead_minutes.unwrap_or(15))?;
             let id = tx.state.meta.next_board;
             tx.state.meta.next_board += 1;
             let mut columns = Vec::with_capacity(names.len());
@@ -240,7 +248,13 @@ impl Engine {
 
     /// Every board, by id.
     pub fn boards(&self) -> Vec<Board> {
-        self.shared.state.read().boards.values().map(Board::from).collect()
+        self.shared
+            .state
+            .read()
+            .boards
+            .values()
+            .map(Board::from)
+            .collect()
     }
 
     /// One board.
@@ -285,7 +299,14 @@ impl Engine {
                 return Err(Error::Conflict("a board has at most 100 columns".into()));
             }
             let cid = tx.state.meta.next_column;
-            place(&mut b, ColumnRec { id: cid, name: name.clone() }, position)?;
+            place(
+                &mut b,
+                ColumnRec {
+                    id: cid,
+                    name: name.clone(),
+                },
+                position,
+            )?;
             tx.state.meta.next_column += 1;
             tx.state.meta_dirty = true;
             tx.state.columns.insert(
@@ -304,7 +325,12 @@ impl Engine {
     }
 
     /// Renames or repositions a column.
-    pub fn patch_column(&self, board: BoardId, column: ColumnId, patch: ColumnPatch) -> Result<Column> {
+    pub fn patch_column(
+        &self,
+        board: BoardId,
+        column: ColumnId,
+        patch: ColumnPatch,
+    ) -> Result<Column> {
         self.call(move |tx| {
             let mut b = board_of(tx, board)?;
             let i = b
@@ -335,7 +361,12 @@ impl Engine {
     /// Deletes a column. A non-empty column is refused unless `move_to` names another
     /// column of the board: then its items go below that column's items first, in their
     /// order (one rewrite per item, in the same atomic write).
-    pub fn delete_column(&self, board: BoardId, column: ColumnId, move_to: Option<ColumnId>) -> Result<()> {
+    pub fn delete_column(
+        &self,
+        board: BoardId,
+        column: ColumnId,
+        move_to: Option<ColumnId>,
+    ) -> Result<()> {
         self.call(move |tx| {
             let mut b = board_of(tx, board)?;
             let i = b
@@ -354,7 +385,10 @@ impl Engine {
                     )));
                 };
                 if target == column || !b.columns.iter().any(|c| c.id == target.0) {
-                    return Err(Error::invalid("move_to", "must be another column of this board"));
+                    return Err(Error::invalid(
+                        "move_to",
+                        "must be another column of this board",
+                    ));
                 }
                 let moving: Vec<ItemId> = tx
                     .state
@@ -369,10 +403,15 @@ impl Engine {
                     .and_then(|c| c.order.keys().next().cloned());
                 let keys = crate::order::run_below(bottom.as_deref(), moving.len());
                 for (id, key) in moving.into_iter().zip(keys) {
-                    crate::item::relocate(tx, id, target, key, None)?;
+                    crate::item::with_counts(tx, id, |tx| {
+                        crate::item::relocate(tx, id, target, key, None)
+                    })?;
                 }
             } else if move_to.is_some_and(|t| !b.columns.iter().any(|c| c.id == t.0)) {
-                return Err(Error::invalid("move_to", "must be another column of this board"));
+                return Err(Error::invalid(
+                    "move_to",
+                    "must be another column of this board",
+                ));
             }
             b.columns.remove(i);
             tx.state.columns.remove(&column);

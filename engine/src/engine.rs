@@ -19,6 +19,7 @@
 //! is rebuilt from disk on the next open.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -27,11 +28,12 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 
 use crate::changes::{Change, ChangeKind, Hub, Subscription};
-use crate::ids::{BoardId, ItemId};
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::error::{Error, Result};
+use crate::ids::{BoardId, ItemId};
 use crate::state::State;
 use crate::store::{Batch, Store};
+use crate::timer::{TimerId, Wheel};
 
 /// Engine settings. `Config::default()` suits a server; tests swap the clock.
 #[derive(Clone)]
@@ -93,6 +95,15 @@ pub(crate) struct Tx<'a> {
     pub batch: &'a mut Batch,
     pub now: Millis,
     pub changes: &'a mut Vec<Change>,
+    /// Wheel updates, applied after the group is durable.
+    pub timers: &'a mut Vec<TimerOp>,
+}
+
+/// A change to the in-memory wheel that a committed command asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimerOp {
+    Arm(u64, i64),
+    Cancel(u64),
 }
 
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
@@ -103,6 +114,15 @@ pub(crate) struct Shared {
     pub store: Store,
     pub hub: Hub,
     pub config: Config,
+    pub wheel: Mutex<Wheel>,
+    /// Held while due timers are taken from the wheel and fired, so that a caller of
+    /// `fire_due` returns only after every timer due at its `now` is durable.
+    pub firing: Mutex<()>,
+    /// Wakes the timer thread when a timer is armed (it may be due sooner).
+    pub wake: Sender<()>,
+    pub timers_fired: AtomicU64,
+    pub events_ingested: AtomicU64,
+    pub focus_fired: AtomicU64,
 }
 
 /// An open Hoist data directory. Cheap to share across threads (`Arc` inside); every
@@ -111,6 +131,7 @@ pub struct Engine {
     pub(crate) shared: Arc<Shared>,
     queue: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    timer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Engine {
@@ -119,31 +140,59 @@ impl Engine {
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
         let store = Store::open(dir.as_ref(), config.cache_bytes)?;
         let state = State::load(&store)?;
+        // Re-arm every durable timer; those already due fire at the timer thread's
+        // first poll.
+        let mut wheel = Wheel::with_capacity(config.clock.now().0, state.armed.len());
+        for (id, due) in &state.armed {
+            wheel.insert(TimerId(*id), *due);
+        }
         let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity);
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             store,
             hub: Hub::default(),
             config,
+            wheel: Mutex::new(wheel),
+            firing: Mutex::new(()),
+            wake: wake_tx,
+            timers_fired: AtomicU64::new(0),
+            events_ingested: AtomicU64::new(0),
+            focus_fired: AtomicU64::new(0),
         });
+        let spawn_err = |source| Error::Io {
+            path: dir.as_ref().to_path_buf(),
+            source,
+        };
         let w = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("hoist-writer".into())
             .spawn(move || writer_loop(&w, &rx))
-            .map_err(|source| Error::Io {
-                path: dir.as_ref().to_path_buf(),
-                source,
-            })?;
-        Ok(Engine {
+            .map_err(spawn_err)?;
+        let engine = Engine {
             shared,
-            queue: Mutex::new(Some(tx)),
+            queue: Mutex::new(Some(tx.clone())),
             writer: Mutex::new(Some(writer)),
-        })
+            timer: Mutex::new(None),
+        };
+        let t = Arc::clone(&engine.shared);
+        let timer = std::thread::Builder::new()
+            .name("hoist-timers".into())
+            .spawn(move || timer_loop(&t, &tx, &wake_rx, &stop_rx))
+            .map_err(spawn_err)?;
+        *engine.timer.lock() = Some((stop_tx, timer));
+        Ok(engine)
     }
 
     /// Stops taking writes, lets the writer finish and flush what is queued, and waits
     /// for it. Later writes fail with [`Error::ShuttingDown`]; reads keep working.
     pub fn close(&self) {
+        // The timer thread holds a queue sender: stop it first so the writer can drain.
+        if let Some((stop, h)) = self.timer.lock().take() {
+            drop(stop);
+            let _ = h.join();
+        }
         self.queue.lock().take();
         if let Some(h) = self.writer.lock().take() {
             let _ = h.join();
@@ -166,27 +215,118 @@ impl Engine {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (reply_tx, reply_rx) = crossbeam_channel::bounded::<Result<T>>(1);
+        let sender = self.queue.lock().clone().ok_or(Error::ShuttingDown)?;
+        submit(&sender, self.shared.config.enqueue_timeout, f)
+    }
+
+    /// Fires every timer due now through the writer; see `Engine::fire_due_timers`.
+    pub(crate) fn fire_due(&self) -> Result<usize> {
+        let sender = self.queue.lock().clone().ok_or(Error::ShuttingDown)?;
+        fire_due(&self.shared, &sender)
+    }
+}
+
+fn submit<T: Send + 'static>(
+    sender: &Sender<Job>,
+    timeout: Duration,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (reply_tx, reply_rx) = crossbeam_channel::bounded::<Result<T>>(1);
+    let job: Job = Box::new(move |tx| {
+        let result = f(tx);
+        Box::new(move |commit: Option<&Error>| {
+            let r = match (commit, result) {
+                (Some(e), Ok(_)) => Err(Error::Poisoned(e.to_string())),
+                (_, r) => r,
+            };
+            let _ = reply_tx.send(r);
+        })
+    });
+    sender.send_timeout(job, timeout).map_err(|e| match e {
+        crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Overloaded,
+        crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::ShuttingDown,
+    })?;
+    reply_rx.recv().map_err(|_| Error::ShuttingDown)?
+}
+
+/// How many due timers one writer command fires: big enough to share a flush, small
+/// enough not to hold the state lock for long.
+const FIRE_CHUNK: usize = 512;
+
+/// Takes every timer due now from the wheel and fires them through the writer, waiting
+/// until they are durable.
+fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
+    let _firing = shared.firing.lock();
+    let now = shared.config.clock.now().0;
+    let due = shared.wheel.lock().poll(now);
+    let mut fired = 0;
+    let mut pending = Vec::new();
+    for chunk in due.chunks(FIRE_CHUNK) {
+        let chunk: Vec<(u64, i64)> = chunk.iter().map(|(t, d)| (t.0, *d)).collect();
+        // Enqueue every chunk before waiting, so they share group commits.
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded::<Result<usize>>(1);
         let job: Job = Box::new(move |tx| {
-            let result = f(tx);
+            let mut n = 0;
+            let mut result = Ok(());
+            for (t, d) in chunk {
+                match crate::activity::fire(tx, t, d) {
+                    Ok(true) => n += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            let r = result.map(|()| n);
             Box::new(move |commit: Option<&Error>| {
-                let r = match (commit, result) {
+                let r = match (commit, r) {
                     (Some(e), Ok(_)) => Err(Error::Poisoned(e.to_string())),
                     (_, r) => r,
                 };
                 let _ = reply_tx.send(r);
             })
         });
-        let sender = self.queue.lock().clone().ok_or(Error::ShuttingDown)?;
-        sender
-            .send_timeout(job, self.shared.config.enqueue_timeout)
-            .map_err(|e| match e {
-                crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Overloaded,
-                crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::ShuttingDown,
-            })?;
-        reply_rx.recv().map_err(|_| Error::ShuttingDown)?
+        // Timers are never refused for overload: they wait for room.
+        sender.send(job).map_err(|_| Error::ShuttingDown)?;
+        pending.push(reply_rx);
     }
+    for rx in pending {
+        fired += rx.recv().map_err(|_| Error::ShuttingDown)??;
+    }
+    shared
+        .timers_fired
+        .fetch_add(fired as u64, Ordering::Relaxed);
+    Ok(fired)
+}
 
+/// The timer thread: sleeps until the wheel's next due time (or a wake-up when a sooner
+/// timer is armed, or at most `MAX_SLEEP`), then fires what is due.
+fn timer_loop(shared: &Shared, sender: &Sender<Job>, wake: &Receiver<()>, stop: &Receiver<()>) {
+    const MAX_SLEEP: i64 = 50;
+    loop {
+        if let Err(e) = fire_due(shared, sender) {
+            tracing::warn!(error = %e, "firing timers failed");
+            if matches!(e, Error::ShuttingDown | Error::Poisoned(_)) {
+                return;
+            }
+        }
+        let now = shared.config.clock.now().0;
+        let wait = shared
+            .wheel
+            .lock()
+            .next_due()
+            .map_or(MAX_SLEEP, |d| (d - now).clamp(0, MAX_SLEEP));
+        let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+        crossbeam_channel::select! {
+            recv(stop) -> _ => return,
+            recv(wake) -> _ => {}
+            default(wait) => {}
+        }
+    }
+}
+
+impl Engine {
     /// Numbers for metrics: items, write-queue depth, bytes on disk, last change seq.
     pub fn stats(&self) -> Stats {
         let st = self.shared.state.read();
@@ -202,6 +342,10 @@ impl Engine {
                 .map(|q| u64::try_from(q.len()).unwrap_or(u64::MAX))
                 .unwrap_or(0),
             disk_bytes: self.shared.store.size_on_disk(),
+            timers_pending: u64::try_from(st.armed.len()).unwrap_or(u64::MAX),
+            timers_fired: self.shared.timers_fired.load(Ordering::Relaxed),
+            events_ingested: self.shared.events_ingested.load(Ordering::Relaxed),
+            focus_fired: self.shared.focus_fired.load(Ordering::Relaxed),
         }
     }
 }
@@ -227,6 +371,14 @@ pub struct Stats {
     pub queue_depth: u64,
     /// Bytes sled occupies on disk.
     pub disk_bytes: u64,
+    /// Durable timers armed.
+    pub timers_pending: u64,
+    /// Timers fired since open.
+    pub timers_fired: u64,
+    /// Events accepted since open.
+    pub events_ingested: u64,
+    /// Focus triggers applied since open.
+    pub focus_fired: u64,
 }
 
 fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
@@ -249,6 +401,7 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         }
         let mut batch = Batch::default();
         let mut changes = Vec::new();
+        let mut timers = Vec::new();
         let mut completions = Vec::with_capacity(group.len());
         for job in group.drain(..) {
             let mut st = shared.state.write();
@@ -258,6 +411,7 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
                 batch: &mut batch,
                 now,
                 changes: &mut changes,
+                timers: &mut timers,
             };
             completions.push(job(&mut tx));
         }
@@ -276,7 +430,31 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
             c(commit.as_ref().err());
         }
         match commit {
-            Ok(()) => shared.hub.publish(changes),
+            Ok(()) => {
+                if !timers.is_empty() {
+                    let mut wheel = shared.wheel.lock();
+                    for op in timers.drain(..) {
+                        match op {
+                            TimerOp::Arm(id, due) => {
+                                wheel.insert(TimerId(id), due);
+                            }
+                            TimerOp::Cancel(id) => {
+                                wheel.cancel(TimerId(id));
+                            }
+                        }
+                    }
+                    drop(wheel);
+                    let _ = shared.wake.try_send(());
+                }
+                let focused = changes
+                    .iter()
+                    .filter(|c| c.kind == ChangeKind::ItemFocused)
+                    .count();
+                shared
+                    .focus_fired
+                    .fetch_add(focused as u64, Ordering::Relaxed);
+                shared.hub.publish(changes);
+            }
             Err(e) => poisoned = Some(e),
         }
     }
@@ -284,7 +462,12 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
 
 impl Tx<'_> {
     /// Records a committed change; it is published after the group's flush.
-    pub(crate) fn change(&mut self, kind: ChangeKind, board: Option<BoardId>, item: Option<ItemId>) {
+    pub(crate) fn change(
+        &mut self,
+        kind: ChangeKind,
+        board: Option<BoardId>,
+        item: Option<ItemId>,
+    ) {
         let seq = self.state.next_seq();
         self.changes.push(Change {
             seq,

@@ -35,3 +35,11 @@ id_type!(
     /// An item (record) on a board.
     ItemId
 );
+id_type!(
+    /// An activity (call, meeting, task, e-mail) on an item.
+    ActivityId
+);
+id_type!(
+    /// A timeline entry.
+    EntryId
+);

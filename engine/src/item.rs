@@ -145,7 +145,10 @@ fn check_fields(fields: Vec<(String, FieldValue)>) -> Result<Vec<FieldRec>> {
 
 fn check_contacts(c: Contacts) -> Result<Contacts> {
     if c.phones.len() > MAX_CONTACTS || c.emails.len() > MAX_CONTACTS {
-        return Err(Error::invalid("contacts", "at most 20 phones and 20 e-mails"));
+        return Err(Error::invalid(
+            "contacts",
+            "at most 20 phones and 20 e-mails",
+        ));
     }
     let mut phones = Vec::with_capacity(c.phones.len());
     for (i, p) in c.phones.iter().enumerate() {
@@ -160,38 +163,50 @@ fn check_contacts(c: Contacts) -> Result<Contacts> {
 
 /// The item's current record, copied out for modification.
 fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
-    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    let slot = tx
+        .state
+        .slot(id)
+        .ok_or_else(|| Error::not_found("item", id))?;
     records::decode::<ItemRec>(&slot.rec)
 }
 
 /// Writes `rec` as the item's record and refreshes its slot (not its column position).
-fn store_rec(tx: &mut Tx<'_>, rec: &ItemRec) -> Result<ItemView> {
+/// Counters are the caller's business (see [`with_counts`]).
+fn store_rec(tx: &mut Tx<'_>, rec: &ItemRec) -> Result<()> {
     let bytes = records::encode(rec)?;
-    let id = ItemId(rec.id);
-    tx.batch.put(&store::id_key(store::ITEM, rec.id), bytes.clone());
+    tx.batch
+        .put(&store::id_key(store::ITEM, rec.id), bytes.clone());
     let Some(cell) = usize::try_from(rec.id)
         .ok()
         .and_then(|i| tx.state.items.get_mut(i))
         .and_then(Option::as_mut)
     else {
-        return Err(Error::not_found("item", id));
+        return Err(Error::not_found("item", ItemId(rec.id)));
     };
-    let was_unread = cell.attention > 0;
-    cell.rec = bytes.clone();
+    cell.rec = bytes;
     cell.responsible = UserId(rec.responsible);
     cell.attention = rec.attention;
-    let column = cell.column;
-    let now_unread = rec.attention > 0;
-    if was_unread != now_unread {
-        if let Some(c) = tx.state.columns.get_mut(&column) {
-            if now_unread {
-                c.unread += 1;
-            } else {
-                c.unread = c.unread.saturating_sub(1);
-            }
-        }
-    }
-    Ok(ItemView::new(bytes))
+    Ok(())
+}
+
+/// Runs `f`, which changes what item `id` contributes to counters, with the item's
+/// contribution removed before and added back after, so counters stay exact.
+pub(crate) fn with_counts<T>(
+    tx: &mut Tx<'_>,
+    id: ItemId,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+) -> Result<T> {
+    tx.state.count_item(id, -1);
+    let r = f(tx);
+    tx.state.count_item(id, 1);
+    r
+}
+
+/// The item as readers see it now.
+pub(crate) fn view_of(tx: &Tx<'_>, id: ItemId) -> Result<ItemView> {
+    tx.state
+        .view(id)
+        .ok_or_else(|| Error::not_found("item", id))
 }
 
 /// Moves an item to `key` in `column` (same board) and rewrites its record, optionally as
@@ -202,24 +217,21 @@ pub(crate) fn relocate(
     column: ColumnId,
     key: OrderKey,
     focus: Option<FocusReason>,
-) -> Result<ItemView> {
+) -> Result<()> {
     let mut rec = load(tx, id)?;
-    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
-    let (old_col, old_key, unread) = (slot.column, slot.key.clone(), slot.attention > 0);
+    let slot = tx
+        .state
+        .slot(id)
+        .ok_or_else(|| Error::not_found("item", id))?;
+    let (old_col, old_key) = (slot.column, slot.key.clone());
+    if !tx.state.columns.contains_key(&column) {
+        return Err(Error::not_found("column", column));
+    }
     if let Some(c) = tx.state.columns.get_mut(&old_col) {
         c.order.remove(&old_key);
-        if unread {
-            c.unread = c.unread.saturating_sub(1);
-        }
     }
-    let target = tx
-        .state
-        .columns
-        .get_mut(&column)
-        .ok_or_else(|| Error::not_found("column", column))?;
-    target.order.insert(key.clone(), id);
-    if unread {
-        target.unread += 1;
+    if let Some(c) = tx.state.columns.get_mut(&column) {
+        c.order.insert(key.clone(), id);
     }
     if let Some(cell) = usize::try_from(id.0)
         .ok()
@@ -242,36 +254,38 @@ pub(crate) fn relocate(
 }
 
 /// Applies a focus trigger: on a board with focus on, the item goes to the top of its
-/// column; attention rises for the triggers that raise it either way.
+/// column; attention rises for the triggers that raise it either way. Counters included.
 pub(crate) fn focus(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<ItemView> {
-    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    let slot = tx
+        .state
+        .slot(id)
+        .ok_or_else(|| Error::not_found("item", id))?;
     let (board, column) = (slot.board, slot.column);
     let enabled = tx.state.boards.get(&board).is_some_and(|b| b.focus_enabled);
-    let view = if enabled {
+    if enabled {
         let key = order::top(tx.state.tick());
-        relocate(tx, id, column, key, Some(reason))?
-    } else {
+        with_counts(tx, id, |tx| relocate(tx, id, column, key, Some(reason)))?;
+    } else if reason.raises_attention() {
         let mut rec = load(tx, id)?;
-        if !reason.raises_attention() {
-            return Ok(ItemView::new(tx.state.slot(id).map(|s| s.rec.clone()).unwrap_or_default()));
-        }
         rec.attention = rec.attention.saturating_add(1);
-        store_rec(tx, &rec)?
-    };
+        with_counts(tx, id, |tx| store_rec(tx, &rec))?;
+    }
     tx.change(ChangeKind::ItemFocused, Some(board), Some(id));
-    Ok(view)
+    view_of(tx, id)
 }
 
 pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<ItemView> {
-    let board = tx
-        .state
-        .boards
-        .get(&new.board)
-        .ok_or_else(|| Error::invalid("board", format!("board {} does not exist", new.board)))?;
+    let board =
+        tx.state.boards.get(&new.board).ok_or_else(|| {
+            Error::invalid("board", format!("board {} does not exist", new.board))
+        })?;
     let column = match new.column {
         Some(c) => {
             if !board.columns.iter().any(|x| x.id == c.0) {
-                return Err(Error::invalid("column", format!("column {c} is not on board {}", new.board)));
+                return Err(Error::invalid(
+                    "column",
+                    format!("column {c} is not on board {}", new.board),
+                ));
             }
             c
         }
@@ -309,10 +323,10 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
         focused_at: tx.now.0,
         focus_reason: FocusReason::Created,
         attention: 0,
-        next_deadline: None,
     };
     let bytes = records::encode(&rec)?;
-    tx.batch.put(&store::id_key(store::ITEM, id.0), bytes.clone());
+    tx.batch
+        .put(&store::id_key(store::ITEM, id.0), bytes.clone());
     tx.state.index_contacts(id, &rec.phones, &rec.emails);
     if let Some(c) = tx.state.columns.get_mut(&column) {
         c.order.insert(key.clone(), id);
@@ -320,7 +334,7 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
     tx.state.put_slot(
         id,
         ItemSlot {
-            rec: bytes.clone(),
+            rec: bytes,
             board: new.board,
             column,
             key,
@@ -328,25 +342,34 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
             attention: 0,
         },
     );
+    tx.state.count_item(id, 1);
     tx.change(ChangeKind::ItemCreated, Some(new.board), Some(id));
-    Ok(ItemView::new(bytes))
+    view_of(tx, id)
 }
 
 fn patch_in(tx: &mut Tx<'_>, id: ItemId, patch: ItemPatch) -> Result<(ItemView, Vec<FieldChange>)> {
     let mut rec = load(tx, id)?;
     let mut changes = Vec::new();
     // Validate everything before touching anything.
-    let title = patch.title.map(|t| validate::title("title", &t)).transpose()?;
+    let title = patch
+        .title
+        .map(|t| validate::title("title", &t))
+        .transpose()?;
     if let Some(r) = patch.responsible {
         tx.state.active_user(r, "responsible")?;
     }
-    let amount = patch.amount.map(|a| validate::finite("amount", a)).transpose()?;
+    let amount = patch
+        .amount
+        .map(|a| validate::finite("amount", a))
+        .transpose()?;
     let contacts = patch.contacts.map(check_contacts).transpose()?;
     let mut field_ops = Vec::new();
     if let Some(fs) = patch.fields {
         for (k, v) in fs {
             let key = validate::field_key(&format!("fields.{k}"), &k)?;
-            let v = v.map(|v| check_field_value(&format!("fields.{k}"), v)).transpose()?;
+            let v = v
+                .map(|v| check_field_value(&format!("fields.{k}"), v))
+                .transpose()?;
             field_ops.push((key, v));
         }
     }
@@ -376,7 +399,10 @@ fn patch_in(tx: &mut Tx<'_>, id: ItemId, patch: ItemPatch) -> Result<(ItemView, 
     }
     for (key, v) in field_ops {
         let pos = rec.fields.binary_search_by(|f| f.key.as_str().cmp(&key));
-        let old = pos.ok().and_then(|i| rec.fields.get(i)).map(|f| Value::from(&f.value));
+        let old = pos
+            .ok()
+            .and_then(|i| rec.fields.get(i))
+            .map(|f| Value::from(&f.value));
         match (pos, v) {
             (Ok(i), Some(v)) => {
                 if let Some(f) = rec.fields.get_mut(i) {
@@ -435,51 +461,78 @@ fn patch_in(tx: &mut Tx<'_>, id: ItemId, patch: ItemPatch) -> Result<(ItemView, 
         }
     }
     if changes.is_empty() {
-        let bytes = tx.state.slot(id).map(|s| s.rec.clone()).unwrap_or_default();
-        return Ok((ItemView::new(bytes), changes));
+        return Ok((view_of(tx, id)?, changes));
     }
     rec.updated_at = tx.now.0;
-    let view = store_rec(tx, &rec)?;
+    with_counts(tx, id, |tx| store_rec(tx, &rec))?;
+    crate::timeline::append_change(tx, id, &changes)?;
     tx.change(ChangeKind::ItemUpdated, Some(BoardId(rec.board)), Some(id));
-    Ok((view, changes))
+    Ok((view_of(tx, id)?, changes))
 }
 
-fn move_in(tx: &mut Tx<'_>, id: ItemId, column: Option<ColumnId>, position: Option<Position>) -> Result<ItemView> {
-    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+fn move_in(
+    tx: &mut Tx<'_>,
+    id: ItemId,
+    column: Option<ColumnId>,
+    position: Option<Position>,
+) -> Result<ItemView> {
+    let slot = tx
+        .state
+        .slot(id)
+        .ok_or_else(|| Error::not_found("item", id))?;
     let (board, from, own_key) = (slot.board, slot.column, slot.key.clone());
     let target = column.unwrap_or(from);
-    let b = tx.state.boards.get(&board).ok_or_else(|| Error::not_found("board", board))?;
+    let b = tx
+        .state
+        .boards
+        .get(&board)
+        .ok_or_else(|| Error::not_found("board", board))?;
     if !b.columns.iter().any(|c| c.id == target.0) {
-        return Err(Error::invalid("column", format!("column {target} is not on board {board}")));
+        return Err(Error::invalid(
+            "column",
+            format!("column {target} is not on board {board}"),
+        ));
     }
     let focus_enabled = b.focus_enabled;
     let anchor = |tx: &Tx<'_>, other: ItemId, field: &str| -> Result<OrderKey> {
         if other == id {
-            return Err(Error::invalid(field, "an item cannot be placed next to itself"));
+            return Err(Error::invalid(
+                field,
+                "an item cannot be placed next to itself",
+            ));
         }
         match tx.state.slot(other) {
             Some(s) if s.column == target => Ok(s.key.clone()),
-            Some(_) => Err(Error::invalid(field, format!("item {other} is not in column {target}"))),
-            None => Err(Error::invalid(field, format!("item {other} does not exist"))),
+            Some(_) => Err(Error::invalid(
+                field,
+                format!("item {other} is not in column {target}"),
+            )),
+            None => Err(Error::invalid(
+                field,
+                format!("item {other} does not exist"),
+            )),
         }
     };
-    let col = tx.state.columns.get(&target).ok_or_else(|| Error::not_found("column", target))?;
+    let col = tx
+        .state
+        .columns
+        .get(&target)
+        .ok_or_else(|| Error::not_found("column", target))?;
     // Neighbours are looked up ignoring the moving item itself.
     let skip = |k: &&OrderKey| !(target == from && **k == own_key);
     let key = match position {
         None if target == from => {
-            return Err(Error::invalid("position", "required when the column does not change"))
+            return Err(Error::invalid(
+                "position",
+                "required when the column does not change",
+            ))
         }
         None => {
-            let view = if focus_enabled {
-                let key = order::top(tx.state.tick());
-                relocate(tx, id, target, key, Some(FocusReason::Moved))?
-            } else {
-                let key = order::top(tx.state.tick());
-                relocate(tx, id, target, key, None)?
-            };
+            let key = order::top(tx.state.tick());
+            let reason = focus_enabled.then_some(FocusReason::Moved);
+            with_counts(tx, id, |tx| relocate(tx, id, target, key, reason))?;
             tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
-            return Ok(view);
+            return view_of(tx, id);
         }
         Some(Position::Top) => order::top(tx.state.tick()),
         Some(Position::Bottom) => match col.order.keys().find(skip) {
@@ -501,23 +554,31 @@ fn move_in(tx: &mut Tx<'_>, id: ItemId, column: Option<ColumnId>, position: Opti
         }
         Some(Position::After(other)) => {
             let k = anchor(tx, other, "position.after")?;
-            let below = col.order.range::<OrderKey, _>(..&k).rev().map(|(k, _)| k).find(skip).cloned();
+            let below = col
+                .order
+                .range::<OrderKey, _>(..&k)
+                .rev()
+                .map(|(k, _)| k)
+                .find(skip)
+                .cloned();
             order::between(below.as_deref(), Some(&k))
         }
     };
-    let view = relocate(tx, id, target, key, None)?;
+    with_counts(tx, id, |tx| relocate(tx, id, target, key, None))?;
     tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
-    Ok(view)
+    view_of(tx, id)
 }
 
 fn delete_in(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     let rec = load(tx, id)?;
-    let slot = tx.state.take_slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    tx.state.count_item(id, -1);
+    crate::activity::delete_all_of_item(tx, id)?;
+    let slot = tx
+        .state
+        .take_slot(id)
+        .ok_or_else(|| Error::not_found("item", id))?;
     if let Some(c) = tx.state.columns.get_mut(&slot.column) {
         c.order.remove(&slot.key);
-        if slot.attention > 0 {
-            c.unread = c.unread.saturating_sub(1);
-        }
     }
     tx.state.unindex_contacts(id, &rec.phones, &rec.emails);
     tx.batch.delete(&store::id_key(store::ITEM, id.0));
@@ -526,16 +587,19 @@ fn delete_in(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
 }
 
 fn read_in(tx: &mut Tx<'_>, actor: UserId, id: ItemId) -> Result<ItemView> {
-    let slot = tx.state.slot(id).ok_or_else(|| Error::not_found("item", id))?;
+    let slot = tx
+        .state
+        .slot(id)
+        .ok_or_else(|| Error::not_found("item", id))?;
     if slot.responsible != actor || slot.attention == 0 {
-        return Ok(ItemView::new(slot.rec.clone()));
+        return view_of(tx, id);
     }
     let board = slot.board;
     let mut rec = load(tx, id)?;
     rec.attention = 0;
-    let view = store_rec(tx, &rec)?;
+    with_counts(tx, id, |tx| store_rec(tx, &rec))?;
     tx.change(ChangeKind::ItemRead, Some(board), Some(id));
-    Ok(view)
+    view_of(tx, id)
 }
 
 impl Engine {
@@ -546,7 +610,11 @@ impl Engine {
 
     /// Creates many items as one command and one group commit. Each gets its own result;
     /// a rejected one changes nothing, the others land on top in the order given.
-    pub fn create_items(&self, actor: UserId, items: Vec<NewItem>) -> Result<Vec<Result<ItemView>>> {
+    pub fn create_items(
+        &self,
+        actor: UserId,
+        items: Vec<NewItem>,
+    ) -> Result<Vec<Result<ItemView>>> {
         self.call(move |tx| Ok(items.into_iter().map(|n| create_in(tx, actor, n)).collect()))
     }
 
@@ -562,7 +630,12 @@ impl Engine {
 
     /// Moves an item by hand: to `column` (same board) and/or to `position` in it. Without
     /// a position, a move to another column is a focus (`moved`) on a board with focus on.
-    pub fn move_item(&self, id: ItemId, column: Option<ColumnId>, position: Option<Position>) -> Result<ItemView> {
+    pub fn move_item(
+        &self,
+        id: ItemId,
+        column: Option<ColumnId>,
+        position: Option<Position>,
+    ) -> Result<ItemView> {
         self.call(move |tx| move_in(tx, id, column, position))
     }
 
@@ -578,7 +651,15 @@ impl Engine {
     }
 
     /// Applies many focus triggers as one command (one group commit).
-    pub fn focus_many(&self, triggers: Vec<(ItemId, FocusReason)>) -> Result<Vec<Result<ItemView>>> {
-        self.call(move |tx| Ok(triggers.into_iter().map(|(id, r)| focus(tx, id, r)).collect()))
+    pub fn focus_many(
+        &self,
+        triggers: Vec<(ItemId, FocusReason)>,
+    ) -> Result<Vec<Result<ItemView>>> {
+        self.call(move |tx| {
+            Ok(triggers
+                .into_iter()
+                .map(|(id, r)| focus(tx, id, r))
+                .collect())
+        })
     }
 }

@@ -32,28 +32,39 @@
 
 #![forbid(unsafe_code)]
 
+mod activity;
 mod auth;
 mod board;
 mod changes;
 mod clock;
+mod counters;
 mod engine;
 mod error;
+mod events;
 mod ids;
 mod item;
 mod order;
 mod records;
 mod state;
 mod store;
+mod timeline;
+mod timer;
 mod validate;
 mod view;
 
+pub use activity::{Activity, ActivityFilter, ActivityPatch, ActivityState, NewActivity};
 pub use auth::{Group, NewGroup, NewUser, Principal, User};
-pub use board::{Board, BoardPatch, Column, ColumnPatch, ColumnPosition, Module, NewBoard, NewModule};
+pub use board::{
+    Board, BoardPatch, Column, ColumnPatch, ColumnPosition, Module, NewBoard, NewModule,
+};
 pub use changes::{Change, ChangeKind, Received, Subscription};
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
+pub use counters::{BoardCounters, ColumnCounters, Counters};
 pub use engine::{Config, Engine, Stats};
 pub use error::{Error, Result};
-pub use ids::{BoardId, ColumnId, GroupId, ItemId, UserId};
+pub use events::{IngestResult, IngestStatus, NewEvent};
+pub use ids::{ActivityId, BoardId, ColumnId, EntryId, GroupId, ItemId, UserId};
 pub use item::{Contacts, FieldChange, ItemPatch, NewItem, Position, Value};
-pub use records::{FieldValue, FocusReason};
+pub use records::{ActivityKind, EventKind, FieldValue, FocusReason, TimelineKind};
+pub use timeline::{Mentions, TimelineEntry};
 pub use view::{FieldRef, Item, ItemRef, ItemView, KanbanColumn, ListFilter, Page, PageRequest};

@@ -21,6 +21,9 @@ pub(crate) struct Meta {
     pub focus_clock: u64,
     /// The sequence number of the last committed change.
     pub seq: u64,
+    pub next_activity: u64,
+    /// Timeline entries and seen-event rows share this counter.
+    pub next_entry: u64,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -166,7 +169,167 @@ pub(crate) struct ItemRec {
     pub focused_at: i64,
     pub focus_reason: FocusReason,
     pub attention: u32,
-    pub next_deadline: Option<i64>,
+}
+
+/// What kind of activity.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    /// A call to make.
+    Call,
+    /// A meeting.
+    Meeting,
+    /// A task.
+    Task,
+    /// An e-mail to write.
+    Email,
+}
+
+impl ActivityKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Call => "call",
+            ActivityKind::Meeting => "meeting",
+            ActivityKind::Task => "task",
+            ActivityKind::Email => "email",
+        }
+    }
+}
+
+/// Bit of `ActivityRec::fired` for the deadline; bits 0–4 are the reminders.
+pub(crate) const DEADLINE_BIT: u8 = 0x80;
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct ActivityRec {
+    pub id: u64,
+    pub item: u64,
+    pub kind: ActivityKind,
+    pub subject: String,
+    pub deadline: i64,
+    pub responsible: u64,
+    /// Minutes before the deadline; `None` = the board's `focus_lead_minutes`.
+    pub remind_before: Option<Vec<u32>>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+    /// Which reminders (bit i) and the deadline (`DEADLINE_BIT`) have fired since the
+    /// deadline was last set.
+    pub fired: u8,
+}
+
+/// What a timeline entry records.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineKind {
+    /// A comment.
+    Comment,
+    /// A note.
+    Note,
+    /// An incoming or outgoing event from a gateway.
+    Event,
+    /// A change of the item's fields.
+    Change,
+    /// An activity's reminder fired.
+    Reminder,
+    /// An activity's deadline was reached.
+    Deadline,
+}
+
+impl TimelineKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::Comment => "comment",
+            TimelineKind::Note => "note",
+            TimelineKind::Event => "event",
+            TimelineKind::Change => "change",
+            TimelineKind::Reminder => "reminder",
+            TimelineKind::Deadline => "deadline",
+        }
+    }
+}
+
+/// A gateway event's kind.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Incoming e-mail (a focus).
+    EmailIn,
+    /// Incoming chat (a focus).
+    ChatIn,
+    /// Incoming call (a focus).
+    CallIn,
+    /// Missed call (a focus).
+    CallMissed,
+    /// Outgoing e-mail (timeline only).
+    EmailOut,
+    /// Outgoing call (timeline only).
+    CallOut,
+}
+
+impl EventKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::EmailIn => "email_in",
+            EventKind::ChatIn => "chat_in",
+            EventKind::CallIn => "call_in",
+            EventKind::CallMissed => "call_missed",
+            EventKind::EmailOut => "email_out",
+            EventKind::CallOut => "call_out",
+        }
+    }
+
+    /// The focus an event causes, if any.
+    pub fn focus(self) -> Option<FocusReason> {
+        match self {
+            EventKind::EmailIn => Some(FocusReason::EmailIn),
+            EventKind::ChatIn => Some(FocusReason::ChatIn),
+            EventKind::CallIn => Some(FocusReason::CallIn),
+            EventKind::CallMissed => Some(FocusReason::CallMissed),
+            EventKind::EmailOut | EventKind::CallOut => None,
+        }
+    }
+}
+
+/// A value before or after a change, as the timeline keeps it.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) enum ValueRec {
+    Null,
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    User(u64),
+    List(Vec<String>),
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct ChangeRec {
+    pub field: String,
+    pub old: ValueRec,
+    pub new: ValueRec,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct TimelineRec {
+    pub seq: u64,
+    pub item: u64,
+    pub at: i64,
+    pub kind: TimelineKind,
+    pub author: Option<u64>,
+    pub text: String,
+    pub event_kind: Option<EventKind>,
+    pub event_id: Option<String>,
+    pub activity: Option<u64>,
+    pub changes: Vec<ChangeRec>,
+    pub mentions_users: Vec<u64>,
+    pub mentions_groups: Vec<u64>,
+    pub mentions_roles: Vec<String>,
+}
+
+/// The event ids one ingest command accepted (or found unmatched): hashes of them, so
+/// that a later event with the same id is a duplicate for ever. One row per command,
+/// appended; the in-memory set is rebuilt from these rows on open.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct SeenRec {
+    pub hashes: Vec<u128>,
 }
 
 /// Serializes a record to the bytes stored in sled.
@@ -220,7 +383,11 @@ mod tests {
             builtin: true,
         };
         let bytes = encode(&m).expect("encode");
-        assert!(bytes.len() <= 22, "inline-sized record, got {}", bytes.len());
+        assert!(
+            bytes.len() <= 22,
+            "inline-sized record, got {}",
+            bytes.len()
+        );
         for shift in 0..8 {
             let mut buf = vec![0u8; shift];
             buf.extend_from_slice(&bytes);

@@ -9,15 +9,18 @@
 //! Only the writer thread mutates the state, under the engine's write lock, one command at
 //! a time; readers take the read lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::ids::{BoardId, ColumnId, GroupId, ItemId, UserId};
+use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
 use crate::order::OrderKey;
-use crate::records::{self, BoardRec, GroupRec, Meta, ModuleRec, UserRec};
+use crate::records::{
+    self, ActivityRec, BoardRec, GroupRec, Meta, ModuleRec, UserRec, DEADLINE_BIT,
+};
 use crate::store::{self, Batch, Bytes, Store};
+use crate::view::ItemView;
 
 /// One item as memory keeps it.
 #[derive(Clone)]
@@ -40,6 +43,41 @@ pub(crate) struct ColumnState {
     pub unread: u64,
 }
 
+/// One activity as memory keeps it.
+#[derive(Clone)]
+pub(crate) struct ActSlot {
+    pub rec: Bytes,
+    pub item: ItemId,
+    pub responsible: UserId,
+    pub deadline: i64,
+    pub open: bool,
+    /// The deadline fired and the activity is still open.
+    pub overdue: bool,
+    /// A reminder fired since the deadline was last set.
+    pub reminded: bool,
+}
+
+impl ActSlot {
+    pub(crate) fn from_rec(rec: Bytes, a: &ActivityRec) -> ActSlot {
+        ActSlot {
+            rec,
+            item: ItemId(a.item),
+            responsible: UserId(a.responsible),
+            deadline: a.deadline,
+            open: a.completed_at.is_none(),
+            overdue: a.completed_at.is_none() && a.fired & DEADLINE_BIT != 0,
+            reminded: a.fired & !DEADLINE_BIT != 0,
+        }
+    }
+}
+
+/// A user's counters in one column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub unread: u64,
+    pub overdue: u64,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub meta: Meta,
@@ -55,6 +93,17 @@ pub(crate) struct State {
     pub item_count: u64,
     /// Normalized phone or e-mail → items carrying it.
     pub contacts: HashMap<Box<str>, SmallVec<[ItemId; 2]>>,
+    pub activities: HashMap<ActivityId, ActSlot>,
+    /// Open activities by deadline (the Activities view).
+    pub open_by_deadline: BTreeSet<(i64, ActivityId)>,
+    /// Every activity of an item.
+    pub item_acts: HashMap<ItemId, SmallVec<[ActivityId; 2]>>,
+    /// Durable timers as the `T` rows hold them: timer id → due.
+    pub armed: HashMap<u64, i64>,
+    /// Per responsible user, per (board, column): exact counters.
+    pub counters: HashMap<UserId, BTreeMap<(BoardId, ColumnId), Counts>>,
+    /// Hashes of every event id ever accepted or found unmatched.
+    pub seen: HashSet<u128>,
 }
 
 /// The modules every store has.
@@ -80,6 +129,8 @@ impl State {
                     next_item: 1,
                     focus_clock: 0,
                     seq: 0,
+                    next_activity: 1,
+                    next_entry: 1,
                 },
             },
             ..State::default()
@@ -132,7 +183,10 @@ impl State {
                 max_tick = max_tick.max(crate::order::tick_of(&key));
                 for p in r.phones.iter() {
                     if let Some(n) = normalize_phone(p.as_str()) {
-                        st.contacts.entry(n.into()).or_default().push(ItemId(r.id.to_native()));
+                        st.contacts
+                            .entry(n.into())
+                            .or_default()
+                            .push(ItemId(r.id.to_native()));
                     }
                 }
                 for e in r.emails.iter() {
@@ -150,24 +204,135 @@ impl State {
                     rec: v.clone(),
                 }
             };
-            let id = ItemId(records::access::<records::ArchivedItemRec>(&v)?.id.to_native());
+            let id = ItemId(
+                records::access::<records::ArchivedItemRec>(&v)?
+                    .id
+                    .to_native(),
+            );
             let col = st.columns.get_mut(&slot.column).ok_or_else(|| {
                 Error::Corrupt(format!("item {id} is in unknown column {}", slot.column))
             })?;
             if col.order.insert(slot.key.clone(), id).is_some() {
-                return Err(Error::Corrupt(format!("two items share an order key in column {}", slot.column)));
-            }
-            if slot.attention > 0 {
-                col.unread += 1;
+                return Err(Error::Corrupt(format!(
+                    "two items share an order key in column {}",
+                    slot.column
+                )));
             }
             st.put_slot(id, slot);
         }
         st.meta.focus_clock = max_tick;
+        for kv in store.scan(store::ACTIVITY) {
+            let (_, v) = kv?;
+            let a: ActivityRec = records::decode(&v)?;
+            st.insert_activity(ActivityId(a.id), ActSlot::from_rec(v, &a));
+        }
+        for kv in store.scan(store::TIMER) {
+            let (k, _) = kv?;
+            let (due, id) = store::timer_key_parts(&k)
+                .ok_or_else(|| Error::Corrupt("malformed timer key".into()))?;
+            st.armed.insert(id, due);
+        }
+        for kv in store.scan(store::SEEN) {
+            let (_, v) = kv?;
+            let r = records::access::<records::ArchivedSeenRec>(&v)?;
+            st.seen.extend(r.hashes.iter().map(|h| h.to_native()));
+        }
+        let ids: Vec<ItemId> = st
+            .items
+            .iter()
+            .flatten()
+            .filter_map(|s| records::access::<records::ArchivedItemRec>(&s.rec).ok())
+            .map(|r| ItemId(r.id.to_native()))
+            .collect();
+        for id in ids {
+            st.count_item(id, 1);
+        }
         Ok(st)
     }
 
+    /// The item as readers see it: its stored bytes plus what memory derives.
+    pub(crate) fn view(&self, id: ItemId) -> Option<ItemView> {
+        let s = self.slot(id)?;
+        Some(ItemView::new(s.rec.clone(), self.next_deadline(id)))
+    }
+
+    /// The earliest deadline among the item's open activities.
+    pub(crate) fn next_deadline(&self, id: ItemId) -> Option<crate::clock::Millis> {
+        self.item_acts
+            .get(&id)?
+            .iter()
+            .filter_map(|a| self.activities.get(a))
+            .filter(|a| a.open)
+            .map(|a| a.deadline)
+            .min()
+            .map(crate::clock::Millis)
+    }
+
+    pub(crate) fn insert_activity(&mut self, id: ActivityId, slot: ActSlot) {
+        if slot.open {
+            self.open_by_deadline.insert((slot.deadline, id));
+        }
+        let acts = self.item_acts.entry(slot.item).or_default();
+        if !acts.contains(&id) {
+            acts.push(id);
+        }
+        self.activities.insert(id, slot);
+    }
+
+    pub(crate) fn remove_activity(&mut self, id: ActivityId) -> Option<ActSlot> {
+        let slot = self.activities.remove(&id)?;
+        self.open_by_deadline.remove(&(slot.deadline, id));
+        if let Some(v) = self.item_acts.get_mut(&slot.item) {
+            v.retain(|a| *a != id);
+            if v.is_empty() {
+                self.item_acts.remove(&slot.item);
+            }
+        }
+        Some(slot)
+    }
+
+    /// Adds (`sign = 1`) or removes (`sign = -1`) an item's contribution to the column's
+    /// unread count and to its users' counters. Every command that changes what an item
+    /// contributes removes it first and adds it back after, so counters stay exact.
+    pub(crate) fn count_item(&mut self, id: ItemId, sign: i64) {
+        let Some(s) = self.slot(id) else { return };
+        let (board, column, responsible, unread) =
+            (s.board, s.column, s.responsible, s.attention > 0);
+        let mut deltas: SmallVec<[(UserId, u64, u64); 4]> = SmallVec::new();
+        if unread {
+            deltas.push((responsible, 1, 0));
+        }
+        if let Some(acts) = self.item_acts.get(&id) {
+            for a in acts {
+                if let Some(x) = self.activities.get(a).filter(|x| x.overdue) {
+                    deltas.push((x.responsible, 0, 1));
+                }
+            }
+        }
+        if unread {
+            if let Some(c) = self.columns.get_mut(&column) {
+                c.unread = apply(c.unread, 1, sign);
+            }
+        }
+        for (user, u, o) in deltas {
+            let per_user = self.counters.entry(user).or_default();
+            let c = per_user.entry((board, column)).or_default();
+            c.unread = apply(c.unread, u, sign);
+            c.overdue = apply(c.overdue, o, sign);
+            if *c == Counts::default() {
+                per_user.remove(&(board, column));
+            }
+            if per_user.is_empty() {
+                self.counters.remove(&user);
+            }
+        }
+    }
+
     pub(crate) fn slot(&self, id: ItemId) -> Option<&ItemSlot> {
-        usize::try_from(id.0).ok().and_then(|i| self.items.get(i)).and_then(Option::as_ref)
+        usize::try_from(id.0)
+            .ok()
+            .and_then(|i| self.items.get(i))
+            .and_then(Option::as_ref)
     }
 
     pub(crate) fn put_slot(&mut self, id: ItemId, slot: ItemSlot) {
@@ -217,7 +382,10 @@ impl State {
     pub(crate) fn active_user(&self, id: UserId, field: &str) -> Result<&UserRec> {
         match self.users.get(&id) {
             Some(u) if u.active => Ok(u),
-            _ => Err(Error::invalid(field, format!("user {id} does not exist or is deactivated"))),
+            _ => Err(Error::invalid(
+                field,
+                format!("user {id} does not exist or is deactivated"),
+            )),
         }
     }
 
@@ -254,7 +422,6 @@ impl State {
     }
 
     /// Items carrying a contact, most recently focused first (event matching).
-    #[allow(dead_code)]
     pub(crate) fn items_by_contact(&self, normalized: &str) -> Vec<ItemId> {
         let mut v: Vec<(u64, ItemId)> = self
             .contacts
@@ -271,6 +438,15 @@ impl State {
             .unwrap_or_default();
         v.sort_by(|a, b| b.cmp(a));
         v.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
+fn apply(v: u64, d: u64, sign: i64) -> u64 {
+    if sign >= 0 {
+        v.saturating_add(d)
+    } else {
+        debug_assert!(v >= d, "counter would go negative");
+        v.saturating_sub(d)
     }
 }
 
@@ -299,13 +475,22 @@ mod tests {
 
     #[test]
     fn phones_compare_without_punctuation() {
-        assert_eq!(normalize_phone("+1 (555) 010-2030"), normalize_phone("+15550102030"));
-        assert_eq!(normalize_phone("555.010.2030"), Some("tel:5550102030".into()));
+        assert_eq!(
+            normalize_phone("+1 (555) 010-2030"),
+            normalize_phone("+15550102030")
+        );
+        assert_eq!(
+            normalize_phone("555.010.2030"),
+            Some("tel:5550102030".into())
+        );
         assert_eq!(normalize_phone(" - () "), None);
     }
 
     #[test]
     fn emails_compare_case_insensitively() {
-        assert_eq!(normalize_email("Ann@Example.COM"), normalize_email("ann@example.com"));
+        assert_eq!(
+            normalize_email("Ann@Example.COM"),
+            normalize_email("ann@example.com")
+        );
     }
 }

@@ -78,7 +78,8 @@ pub(crate) fn module_key(field: &str, s: &str) -> Result<String> {
 pub(crate) fn field_key(field: &str, s: &str) -> Result<String> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !ok {
         return Err(Error::invalid(
             field,

@@ -19,9 +19,11 @@ use crate::records::{self, ArchivedFieldValue, ArchivedItemRec, FieldValue, Focu
 use crate::state::State;
 use crate::store::Bytes;
 
-/// A stored item, shared with the store and read in place.
+/// A stored item, shared with the store and read in place, plus its next deadline
+/// (derived from its activities in memory, so that arming an activity does not rewrite
+/// the item).
 #[derive(Clone)]
-pub struct ItemView(Bytes);
+pub struct ItemView(Bytes, Option<Millis>);
 
 impl std::fmt::Debug for ItemView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,13 +35,13 @@ impl std::fmt::Debug for ItemView {
 }
 
 impl ItemView {
-    pub(crate) fn new(bytes: Bytes) -> ItemView {
-        ItemView(bytes)
+    pub(crate) fn new(bytes: Bytes, next_deadline: Option<Millis>) -> ItemView {
+        ItemView(bytes, next_deadline)
     }
 
     /// Checked access to the stored record.
     pub fn get(&self) -> Result<ItemRef<'_>> {
-        records::access::<ArchivedItemRec>(&self.0).map(ItemRef)
+        records::access::<ArchivedItemRec>(&self.0).map(|r| ItemRef(r, self.1))
     }
 
     /// An owned copy of the item.
@@ -123,7 +125,7 @@ pub enum FieldRef<'a> {
 
 /// A zero-copy view of a stored item.
 #[derive(Clone, Copy)]
-pub struct ItemRef<'a>(&'a ArchivedItemRec);
+pub struct ItemRef<'a>(&'a ArchivedItemRec, Option<Millis>);
 
 impl<'a> ItemRef<'a> {
     /// Its id.
@@ -195,7 +197,7 @@ impl<'a> ItemRef<'a> {
     }
     /// The next deadline of its open activities.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.0.next_deadline.as_ref().map(|d| Millis(d.to_native()))
+        self.1
     }
 }
 
@@ -244,9 +246,9 @@ pub struct KanbanColumn {
 }
 
 const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 500;
+pub(crate) const MAX_LIMIT: usize = 500;
 
-fn limit_of(req: &PageRequest) -> Result<usize> {
+pub(crate) fn limit_of(req: &PageRequest) -> Result<usize> {
     match req.limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -272,7 +274,9 @@ fn decode_cursor(s: &str, list: bool) -> Result<(OrderKey, ItemId)> {
         .decode(s)
         .map_err(|_| bad())?;
     match (raw.split_first(), list) {
-        (Some((b'c', key)), false) if !key.is_empty() => Ok((OrderKey::from_slice(key), ItemId(u64::MAX))),
+        (Some((b'c', key)), false) if !key.is_empty() => {
+            Ok((OrderKey::from_slice(key), ItemId(u64::MAX)))
+        }
         (Some((b'l', rest)), true) if rest.len() > 8 => {
             let (id, key) = rest.split_at(8);
             let id = <[u8; 8]>::try_from(id).map_err(|_| bad())?;
@@ -282,7 +286,13 @@ fn decode_cursor(s: &str, list: bool) -> Result<(OrderKey, ItemId)> {
     }
 }
 
-fn column_page_in(st: &State, board: BoardId, column: ColumnId, limit: usize, cursor: Option<&OrderKey>) -> Result<Page<ItemView>> {
+fn column_page_in(
+    st: &State,
+    board: BoardId,
+    column: ColumnId,
+    limit: usize,
+    cursor: Option<&OrderKey>,
+) -> Result<Page<ItemView>> {
     let col = st
         .columns
         .get(&column)
@@ -300,14 +310,18 @@ fn column_page_in(st: &State, board: BoardId, column: ColumnId, limit: usize, cu
             more = true;
             break;
         }
-        if let Some(s) = st.slot(*id) {
-            items.push(ItemView::new(s.rec.clone()));
+        if let Some(v) = st.view(*id) {
+            items.push(v);
             last = Some(k);
         }
     }
     Ok(Page {
         items,
-        next_cursor: if more { last.map(|k| encode_cursor(k, None)) } else { None },
+        next_cursor: if more {
+            last.map(|k| encode_cursor(k, None))
+        } else {
+            None
+        },
     })
 }
 
@@ -315,15 +329,22 @@ impl Engine {
     /// One item.
     pub fn item(&self, id: ItemId) -> Result<ItemView> {
         let st = self.shared.state.read();
-        st.slot(id)
-            .map(|s| ItemView::new(s.rec.clone()))
-            .ok_or_else(|| Error::not_found("item", id))
+        st.view(id).ok_or_else(|| Error::not_found("item", id))
     }
 
     /// A page of one column, top first.
-    pub fn column_page(&self, board: BoardId, column: ColumnId, req: &PageRequest) -> Result<Page<ItemView>> {
+    pub fn column_page(
+        &self,
+        board: BoardId,
+        column: ColumnId,
+        req: &PageRequest,
+    ) -> Result<Page<ItemView>> {
         let limit = limit_of(req)?;
-        let cursor = req.cursor.as_deref().map(|c| decode_cursor(c, false)).transpose()?;
+        let cursor = req
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, false))
+            .transpose()?;
         let st = self.shared.state.read();
         if !st.boards.contains_key(&board) {
             return Err(Error::not_found("board", board));
@@ -337,7 +358,10 @@ impl Engine {
             return Err(Error::invalid("per_column", "must be 1–500"));
         }
         let st = self.shared.state.read();
-        let b = st.boards.get(&board).ok_or_else(|| Error::not_found("board", board))?;
+        let b = st
+            .boards
+            .get(&board)
+            .ok_or_else(|| Error::not_found("board", board))?;
         b.columns
             .iter()
             .map(|c| {
@@ -356,14 +380,29 @@ impl Engine {
 
     /// The List view: the board's items in focus order (descending order key across
     /// columns), filtered. A selective filter costs in proportion to the items it skips.
-    pub fn list(&self, board: BoardId, filter: &ListFilter, req: &PageRequest) -> Result<Page<ItemView>> {
+    pub fn list(
+        &self,
+        board: BoardId,
+        filter: &ListFilter,
+        req: &PageRequest,
+    ) -> Result<Page<ItemView>> {
         let limit = limit_of(req)?;
-        let cursor = req.cursor.as_deref().map(|c| decode_cursor(c, true)).transpose()?;
+        let cursor = req
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, true))
+            .transpose()?;
         let st = self.shared.state.read();
-        let b = st.boards.get(&board).ok_or_else(|| Error::not_found("board", board))?;
+        let b = st
+            .boards
+            .get(&board)
+            .ok_or_else(|| Error::not_found("board", board))?;
         if let Some(c) = filter.column {
             if !b.columns.iter().any(|x| x.id == c.0) {
-                return Err(Error::invalid("column", format!("column {c} is not on board {board}")));
+                return Err(Error::invalid(
+                    "column",
+                    format!("column {c} is not on board {board}"),
+                ));
             }
         }
         // One descending iterator per column, merged by (key, id).
@@ -411,12 +450,18 @@ impl Engine {
                 more = true;
                 break;
             }
-            items.push(ItemView::new(s.rec.clone()));
+            if let Some(v) = st.view(id) {
+                items.push(v);
+            }
             last = Some((k, id));
         }
         Ok(Page {
             items,
-            next_cursor: if more { last.map(|(k, id)| encode_cursor(&k, Some(id))) } else { None },
+            next_cursor: if more {
+                last.map(|(k, id)| encode_cursor(&k, Some(id)))
+            } else {
+                None
+            },
         })
     }
 }

@@ -24,7 +24,11 @@ use crate::routes;
 
 /// `hoist`: the Hoist REST server.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "hoist", version, about = "Hoist: a Kanban storage engine with focus mode, over REST")]
+#[command(
+    name = "hoist",
+    version,
+    about = "Hoist: a Kanban storage engine with focus mode, over REST"
+)]
 pub struct Args {
     /// Where to listen (port 0: any free port, printed on start).
     #[arg(long, env = "HOIST_LISTEN", default_value = "127.0.0.1:8080")]
@@ -92,7 +96,9 @@ fn read_admin_token(args: &Args) -> anyhow::Result<Option<String>> {
         let t = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         return Ok(Some(t.trim().to_string()));
     }
-    Ok(std::env::var("HOIST_ADMIN_TOKEN").ok().filter(|t| !t.trim().is_empty()))
+    Ok(std::env::var("HOIST_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty()))
 }
 
 fn write_token_file(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {

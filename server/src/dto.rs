@@ -544,3 +544,394 @@ pub(crate) struct ItemBatchOut {
     pub rejected: usize,
     pub results: Vec<BatchResult>,
 }
+
+/// Parses an RFC 3339 time, naming the field on error.
+pub(crate) fn parse_time(field: &str, s: &str) -> Result<Millis, crate::error::ApiError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Millis(t.timestamp_millis()))
+        .map_err(|e| {
+            crate::error::ApiError::invalid(format!("{field}: not an RFC 3339 time ({e})"))
+        })
+}
+
+/// Whom a comment or post mentions.
+#[derive(Deserialize, Serialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MentionsIo {
+    #[serde(default)]
+    pub users: Vec<u64>,
+    #[serde(default)]
+    pub groups: Vec<u64>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl From<MentionsIo> for hoist_engine::Mentions {
+    fn from(m: MentionsIo) -> hoist_engine::Mentions {
+        hoist_engine::Mentions {
+            users: m.users.into_iter().map(hoist_engine::UserId).collect(),
+            groups: m.groups.into_iter().map(hoist_engine::GroupId).collect(),
+            roles: m.roles,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateComment {
+    pub text: String,
+    pub mentions: Option<MentionsIo>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateNote {
+    pub text: String,
+}
+
+/// A changed field's value, before or after.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ValueOut {
+    Null(Option<bool>),
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Id(u64),
+    List(Vec<String>),
+}
+
+impl From<hoist_engine::Value> for ValueOut {
+    fn from(v: hoist_engine::Value) -> ValueOut {
+        use hoist_engine::Value as V;
+        match v {
+            V::Null => ValueOut::Null(None),
+            V::Str(s) => ValueOut::Str(s),
+            V::Num(n) => ValueOut::Num(n),
+            V::Bool(b) => ValueOut::Bool(b),
+            V::User(u) => ValueOut::Id(u.0),
+            V::List(l) => ValueOut::List(l),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChangeOut {
+    pub field: String,
+    pub old: ValueOut,
+    pub new: ValueOut,
+}
+
+/// A timeline entry.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TimelineEntryOut {
+    pub id: u64,
+    pub item: u64,
+    /// `comment`, `note`, `event`, `change`, `reminder`, `deadline`
+    pub kind: &'static str,
+    pub at: String,
+    pub author: Option<u64>,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ChangeOut>,
+    pub mentions: MentionsIo,
+}
+
+impl From<hoist_engine::TimelineEntry> for TimelineEntryOut {
+    fn from(e: hoist_engine::TimelineEntry) -> TimelineEntryOut {
+        TimelineEntryOut {
+            id: e.id.0,
+            item: e.item.0,
+            kind: e.kind.as_str(),
+            at: time(e.at),
+            author: e.author.map(|a| a.0),
+            text: e.text,
+            event_kind: e.event_kind.map(|k| k.as_str()),
+            event_id: e.event_id,
+            activity: e.activity.map(|a| a.0),
+            changes: e
+                .changes
+                .into_iter()
+                .map(|c| ChangeOut {
+                    field: c.field,
+                    old: c.old.into(),
+                    new: c.new.into(),
+                })
+                .collect(),
+            mentions: MentionsIo {
+                users: e.mentions.users.iter().map(|u| u.0).collect(),
+                groups: e.mentions.groups.iter().map(|g| g.0).collect(),
+                roles: e.mentions.roles,
+            },
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TimelinePage {
+    pub items: Vec<TimelineEntryOut>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ActivityKindIo {
+    Call,
+    Meeting,
+    Task,
+    Email,
+}
+
+impl From<ActivityKindIo> for hoist_engine::ActivityKind {
+    fn from(k: ActivityKindIo) -> hoist_engine::ActivityKind {
+        use hoist_engine::ActivityKind as K;
+        match k {
+            ActivityKindIo::Call => K::Call,
+            ActivityKindIo::Meeting => K::Meeting,
+            ActivityKindIo::Task => K::Task,
+            ActivityKindIo::Email => K::Email,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateActivity {
+    pub kind: ActivityKindIo,
+    pub subject: String,
+    /// RFC 3339
+    pub deadline: String,
+    pub responsible: Option<u64>,
+    /// Up to 5 offsets, 0–10080 minutes; absent: the board's `focus_lead_minutes`.
+    pub remind_before_minutes: Option<Vec<i64>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchActivity {
+    pub subject: Option<String>,
+    pub deadline: Option<String>,
+    pub remind_before_minutes: Option<Vec<i64>>,
+}
+
+/// An activity.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ActivityOut {
+    pub id: u64,
+    pub item: u64,
+    /// `call`, `meeting`, `task`, `email`
+    pub kind: &'static str,
+    pub subject: String,
+    pub deadline: String,
+    pub responsible: u64,
+    /// `null`: the board's lead applies.
+    pub remind_before_minutes: Option<Vec<u32>>,
+    /// `planned`, `due_soon`, `overdue`, `completed`
+    pub state: &'static str,
+    pub completed_at: Option<String>,
+    pub created_at: String,
+}
+
+impl From<hoist_engine::Activity> for ActivityOut {
+    fn from(a: hoist_engine::Activity) -> ActivityOut {
+        ActivityOut {
+            id: a.id.0,
+            item: a.item.0,
+            kind: a.kind.as_str(),
+            subject: a.subject,
+            deadline: time(a.deadline),
+            responsible: a.responsible.0,
+            remind_before_minutes: a.remind_before_minutes,
+            state: a.state.as_str(),
+            completed_at: a.completed_at.map(time),
+            created_at: time(a.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ActivityPage {
+    pub items: Vec<ActivityOut>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActivitiesQuery {
+    #[serde(default, deserialize_with = "empty_as_none::deserialize")]
+    pub responsible: Option<u64>,
+    #[serde(default, deserialize_with = "empty_as_none::deserialize")]
+    pub board: Option<u64>,
+    #[serde(default, deserialize_with = "empty_as_none::deserialize")]
+    pub state: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none::deserialize")]
+    pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "empty_as_none::deserialize")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CountersQuery {
+    #[serde(default, deserialize_with = "empty_as_none::deserialize")]
+    pub user: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ColumnCountersOut {
+    pub column: u64,
+    pub unread_items: u64,
+    pub overdue_activities: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BoardCountersOut {
+    pub board: u64,
+    pub unread_items: u64,
+    pub overdue_activities: u64,
+    pub columns: Vec<ColumnCountersOut>,
+}
+
+/// A user's counters as responsible.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CountersOut {
+    pub user: u64,
+    pub unread_items: u64,
+    pub overdue_activities: u64,
+    pub total: u64,
+    pub boards: Vec<BoardCountersOut>,
+}
+
+impl From<hoist_engine::Counters> for CountersOut {
+    fn from(c: hoist_engine::Counters) -> CountersOut {
+        CountersOut {
+            user: c.user.0,
+            unread_items: c.unread_items,
+            overdue_activities: c.overdue_activities,
+            total: c.total,
+            boards: c
+                .boards
+                .into_iter()
+                .map(|b| BoardCountersOut {
+                    board: b.board.0,
+                    unread_items: b.unread_items,
+                    overdue_activities: b.overdue_activities,
+                    columns: b
+                        .columns
+                        .into_iter()
+                        .map(|x| ColumnCountersOut {
+                            column: x.column.0,
+                            unread_items: x.unread_items,
+                            overdue_activities: x.overdue_activities,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EventKindIo {
+    EmailIn,
+    ChatIn,
+    CallIn,
+    CallMissed,
+    EmailOut,
+    CallOut,
+}
+
+impl From<EventKindIo> for hoist_engine::EventKind {
+    fn from(k: EventKindIo) -> hoist_engine::EventKind {
+        use hoist_engine::EventKind as K;
+        match k {
+            EventKindIo::EmailIn => K::EmailIn,
+            EventKindIo::ChatIn => K::ChatIn,
+            EventKindIo::CallIn => K::CallIn,
+            EventKindIo::CallMissed => K::CallMissed,
+            EventKindIo::EmailOut => K::EmailOut,
+            EventKindIo::CallOut => K::CallOut,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ContactIn {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// An event from a gateway.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventIn {
+    /// 1–128 characters; a second event with the same id is a duplicate for ever.
+    pub id: String,
+    pub kind: EventKindIo,
+    pub item: Option<u64>,
+    pub contact: Option<ContactIn>,
+    /// RFC 3339
+    pub at: Option<String>,
+    pub summary: Option<String>,
+}
+
+impl EventIn {
+    pub(crate) fn into_event(self) -> Result<hoist_engine::NewEvent, crate::error::ApiError> {
+        let at = self
+            .at
+            .as_deref()
+            .map(|a| parse_time("at", a))
+            .transpose()?;
+        let (phone, email) = match self.contact {
+            Some(c) => (c.phone, c.email),
+            None => (None, None),
+        };
+        Ok(hoist_engine::NewEvent {
+            id: self.id,
+            kind: self.kind.into(),
+            item: self.item.map(hoist_engine::ItemId),
+            phone,
+            email,
+            at,
+            summary: self.summary,
+        })
+    }
+}
+
+/// One event's outcome.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// `accepted`, `duplicate`, `unmatched`, `rejected`
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInner>,
+}
+
+/// The answer to a batch of events.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventBatchOut {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub unmatched: usize,
+    pub rejected: usize,
+    pub results: Vec<EventResult>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventBatchQuery {
+    #[serde(default, deserialize_with = "empty_as_none::deserialize")]
+    pub intake_board: Option<u64>,
+}

@@ -98,7 +98,12 @@ fn body_kind(req: &HttpRequest) -> BodyKind {
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => BodyKind::Json,
         "application/x-ndjson" | "application/ndjson" => BodyKind::NdJson,
@@ -107,7 +112,11 @@ fn body_kind(req: &HttpRequest) -> BodyKind {
 }
 
 /// Reads the body, refusing more than `limit` bytes with 413.
-pub(crate) async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Body, ApiError> {
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Body, ApiError> {
     if let Some(len) = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -115,14 +124,19 @@ pub(crate) async fn read_body(req: &HttpRequest, mut payload: web::Payload, limi
         .and_then(|v| v.parse::<usize>().ok())
     {
         if len > limit {
-            return Err(ApiError::too_large(format!("the body may be at most {limit} bytes")));
+            return Err(ApiError::too_large(format!(
+                "the body may be at most {limit} bytes"
+            )));
         }
     }
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
         if bytes.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(format!("the body may be at most {limit} bytes")));
+            return Err(ApiError::too_large(format!(
+                "the body may be at most {limit} bytes"
+            )));
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -144,15 +158,23 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             ApiError::invalid(format!("{path}: {inner}"))
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::invalid(format!("body: trailing characters after the JSON value ({e})")))?;
+    de.end().map_err(|e| {
+        ApiError::invalid(format!(
+            "body: trailing characters after the JSON value ({e})"
+        ))
+    })?;
     Ok(value)
 }
 
 /// A JSON body: the content type must be `application/json`.
-pub(crate) async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, ApiError> {
+pub(crate) async fn json_body<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, ApiError> {
     if body_kind(req) != BodyKind::Json {
-        return Err(ApiError::unsupported_media_type("send Content-Type: application/json"));
+        return Err(ApiError::unsupported_media_type(
+            "send Content-Type: application/json",
+        ));
     }
     let body = read_body(req, payload, BODY_LIMIT).await?;
     parse_json(&body.bytes)
@@ -160,7 +182,8 @@ pub(crate) async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: w
 
 /// Parses a query string into `T`, naming the parameter at fault.
 pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+    let de =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         ApiError::invalid(format!("query {path}: {}", e.into_inner()))

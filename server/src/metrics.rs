@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// The server's metric families.
 pub(crate) struct Metrics {
@@ -16,12 +18,21 @@ impl Metrics {
     pub(crate) fn new() -> anyhow::Result<Metrics> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("hoist_http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "hoist_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("hoist_http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0]),
+            HistogramOpts::new(
+                "hoist_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                5.0,
+            ]),
             &["method", "route"],
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -49,16 +60,55 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         let mut text = String::from_utf8(out).unwrap_or_default();
-        let gauges = [
+        let families = [
             ("hoist_items", "Live items", stats.items),
             ("hoist_boards", "Boards", stats.boards),
             ("hoist_users", "Users", stats.users),
-            ("hoist_write_queue_depth", "Commands waiting for the writer", stats.queue_depth),
-            ("hoist_sled_disk_bytes", "Bytes sled occupies on disk", stats.disk_bytes),
-            ("hoist_change_seq", "Sequence number of the last committed change", stats.last_seq),
+            (
+                "hoist_write_queue_depth",
+                "Commands waiting for the writer",
+                stats.queue_depth,
+            ),
+            (
+                "hoist_sled_disk_bytes",
+                "Bytes sled occupies on disk",
+                stats.disk_bytes,
+            ),
+            (
+                "hoist_change_seq",
+                "Sequence number of the last committed change",
+                stats.last_seq,
+            ),
+            (
+                "hoist_timers_pending",
+                "Durable reminder and deadline timers armed",
+                stats.timers_pending,
+            ),
+            (
+                "hoist_timers_fired_total",
+                "Timers fired since start",
+                stats.timers_fired,
+            ),
+            (
+                "hoist_events_ingested_total",
+                "Gateway events accepted since start",
+                stats.events_ingested,
+            ),
+            (
+                "hoist_focus_fired_total",
+                "Focus triggers applied since start",
+                stats.focus_fired,
+            ),
         ];
-        for (name, help, v) in gauges {
-            text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+        for (name, help, v) in families {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
         }
         text
     }

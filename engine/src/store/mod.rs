@@ -14,6 +14,10 @@
 //! | `D` + module key (UTF-8)    | [`ModuleRec`](crate::records::ModuleRec)|
 //! | `B` + board id `u64`        | [`BoardRec`](crate::records::BoardRec) (columns inside) |
 //! | `I` + item id `u64`         | [`ItemRec`](crate::records::ItemRec) (order key, contacts, focus state inside) |
+//! | `A` + activity id `u64`     | [`ActivityRec`](crate::records::ActivityRec) (deadline, reminders, which fired) |
+//! | `T` + due `i64`* + timer id `u64` | empty: one pending durable timer (* sign bit flipped) |
+//! | `L` + item id `u64` + entry seq `u64` | [`TimelineRec`](crate::records::TimelineRec) |
+//! | `S` + entry seq `u64`       | [`SeenRec`](crate::records::SeenRec): event-id hashes one ingest accepted |
 //!
 //! Values are rkyv archives in the unaligned little-endian format, so they can be read in
 //! place from any `IVec` whatever its alignment. `docs/format.md` mirrors this table.
@@ -36,6 +40,34 @@ pub(crate) const GROUP: u8 = b'G';
 pub(crate) const MODULE: u8 = b'D';
 pub(crate) const BOARD: u8 = b'B';
 pub(crate) const ITEM: u8 = b'I';
+pub(crate) const ACTIVITY: u8 = b'A';
+pub(crate) const TIMER: u8 = b'T';
+pub(crate) const TIMELINE: u8 = b'L';
+pub(crate) const SEEN: u8 = b'S';
+
+/// `T` + due (i64, sign bit flipped, so byte order is time order) + timer id.
+pub(crate) fn timer_key(due: i64, timer: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = TIMER;
+    k[1..9].copy_from_slice(&((due as u64) ^ (1 << 63)).to_be_bytes());
+    k[9..].copy_from_slice(&timer.to_be_bytes());
+    k
+}
+
+pub(crate) fn timer_key_parts(k: &[u8]) -> Option<(i64, u64)> {
+    let due = u64::from_be_bytes(k.get(1..9)?.try_into().ok()?) ^ (1 << 63);
+    let id = u64::from_be_bytes(k.get(9..17)?.try_into().ok()?);
+    Some((due as i64, id))
+}
+
+/// `L` + item id + entry seq: an item's timeline, oldest first in key order.
+pub(crate) fn timeline_key(item: u64, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = TIMELINE;
+    k[1..9].copy_from_slice(&item.to_be_bytes());
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
 
 /// `prefix` + big-endian `id`.
 pub(crate) fn id_key(prefix: u8, id: u64) -> [u8; 9] {
@@ -161,6 +193,18 @@ impl Store {
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     pub(crate) fn scan(&self, prefix: u8) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
         self.db.scan_prefix([prefix]).map(|r| r.map_err(storage))
+    }
+
+    /// Values with keys in `[lo, hi)`, last first.
+    pub(crate) fn range_rev(
+        &self,
+        lo: &[u8],
+        hi: &[u8],
+    ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
+        self.db
+            .range(lo.to_vec()..hi.to_vec())
+            .rev()
+            .map(|r| r.map_err(storage))
     }
 
     /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].

@@ -5,12 +5,21 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use hoist_engine::{BoardId, BoardPatch, ColumnId, ColumnPatch, ColumnPosition, NewBoard};
 
 use super::json;
-use crate::dto::{BoardOut, ColumnOut, CreateBoard, CreateColumn, DeleteColumnQuery, ErrorBody, PatchBoard, PatchColumn};
+use crate::dto::{
+    BoardOut, ColumnOut, CreateBoard, CreateColumn, DeleteColumnQuery, ErrorBody, PatchBoard,
+    PatchColumn,
+};
 use crate::error::ApiError;
 use crate::extract::{blocking, id, json_body, query, Caller, State};
 
 fn position(after: Option<u64>) -> Option<ColumnPosition> {
-    after.map(|a| if a == 0 { ColumnPosition::First } else { ColumnPosition::After(ColumnId(a)) })
+    after.map(|a| {
+        if a == 0 {
+            ColumnPosition::First
+        } else {
+            ColumnPosition::After(ColumnId(a))
+        }
+    })
 }
 
 /// Creates a board with its columns (admin).
@@ -18,7 +27,12 @@ fn position(after: Option<u64>) -> Option<ColumnPosition> {
     responses((status = 201, body = BoardOut), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[post("/v1/boards")]
-pub(crate) async fn create_board(state: State, caller: Caller, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create_board(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateBoard = json_body(&req, payload).await?;
     let engine = state.engine.clone();
@@ -40,7 +54,12 @@ pub(crate) async fn create_board(state: State, caller: Caller, req: HttpRequest,
     responses((status = 200, body = Vec<BoardOut>), (status = 401, body = ErrorBody)))]
 #[get("/v1/boards")]
 pub(crate) async fn list_boards(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
-    let boards: Vec<BoardOut> = state.engine.boards().into_iter().map(BoardOut::from).collect();
+    let boards: Vec<BoardOut> = state
+        .engine
+        .boards()
+        .into_iter()
+        .map(BoardOut::from)
+        .collect();
     json(StatusCode::OK, &boards)
 }
 
@@ -48,7 +67,11 @@ pub(crate) async fn list_boards(state: State, _caller: Caller) -> Result<HttpRes
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = BoardOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/v1/boards/{id}")]
-pub(crate) async fn get_board(state: State, _caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn get_board(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let bid = BoardId(id(&path, "board")?);
     json(StatusCode::OK, &BoardOut::from(state.engine.board(bid)?))
 }
@@ -58,7 +81,13 @@ pub(crate) async fn get_board(state: State, _caller: Caller, path: web::Path<Str
     responses((status = 200, body = BoardOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[patch("/v1/boards/{id}")]
-pub(crate) async fn patch_board(state: State, caller: Caller, path: web::Path<String>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn patch_board(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let bid = BoardId(id(&path, "board")?);
     let b: PatchBoard = json_body(&req, payload).await?;
@@ -82,13 +111,25 @@ pub(crate) async fn patch_board(state: State, caller: Caller, path: web::Path<St
     responses((status = 201, body = ColumnOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/v1/boards/{id}/columns")]
-pub(crate) async fn create_column(state: State, caller: Caller, path: web::Path<String>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create_column(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let bid = BoardId(id(&path, "board")?);
     let b: CreateColumn = json_body(&req, payload).await?;
     let engine = state.engine.clone();
     let c = blocking(move || engine.add_column(bid, b.name, position(b.after))).await?;
-    json(StatusCode::CREATED, &ColumnOut { id: c.id.0, name: c.name })
+    json(
+        StatusCode::CREATED,
+        &ColumnOut {
+            id: c.id.0,
+            name: c.name,
+        },
+    )
 }
 
 /// Renames or reorders a column (admin); `after: 0` moves it first.
@@ -96,7 +137,13 @@ pub(crate) async fn create_column(state: State, caller: Caller, path: web::Path<
     responses((status = 200, body = ColumnOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[patch("/v1/boards/{id}/columns/{col}")]
-pub(crate) async fn patch_column(state: State, caller: Caller, path: web::Path<(String, String)>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn patch_column(
+    state: State,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let bid = BoardId(id(&path.0, "board")?);
     let cid = ColumnId(id(&path.1, "column")?);
@@ -113,7 +160,13 @@ pub(crate) async fn patch_column(state: State, caller: Caller, path: web::Path<(
         )
     })
     .await?;
-    json(StatusCode::OK, &ColumnOut { id: c.id.0, name: c.name })
+    json(
+        StatusCode::OK,
+        &ColumnOut {
+            id: c.id.0,
+            name: c.name,
+        },
+    )
 }
 
 /// Deletes a column (admin): 409 unless empty, or `?move_to=<col>` moves its items first,
@@ -123,7 +176,12 @@ pub(crate) async fn patch_column(state: State, caller: Caller, path: web::Path<(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/v1/boards/{id}/columns/{col}")]
-pub(crate) async fn delete_column(state: State, caller: Caller, path: web::Path<(String, String)>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn delete_column(
+    state: State,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let bid = BoardId(id(&path.0, "board")?);
     let cid = ColumnId(id(&path.1, "column")?);

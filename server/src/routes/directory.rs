@@ -5,7 +5,10 @@ use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use hoist_engine::{GroupId, NewGroup, NewModule, NewUser, UserId};
 
 use super::json;
-use crate::dto::{CreateGroup, CreateModule, CreateUser, ErrorBody, GroupOut, ModuleOut, TokenOut, UserCreated, UserOut};
+use crate::dto::{
+    CreateGroup, CreateModule, CreateUser, ErrorBody, GroupOut, ModuleOut, TokenOut, UserCreated,
+    UserOut,
+};
 use crate::error::ApiError;
 use crate::extract::{blocking, id, json_body, Caller, State};
 
@@ -14,7 +17,12 @@ use crate::extract::{blocking, id, json_body, Caller, State};
     responses((status = 201, body = UserCreated), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[post("/v1/users")]
-pub(crate) async fn create_user(state: State, caller: Caller, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create_user(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateUser = json_body(&req, payload).await?;
     let engine = state.engine.clone();
@@ -45,7 +53,12 @@ pub(crate) async fn create_user(state: State, caller: Caller, req: HttpRequest, 
     responses((status = 200, body = Vec<UserOut>), (status = 401, body = ErrorBody)))]
 #[get("/v1/users")]
 pub(crate) async fn list_users(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
-    let users: Vec<UserOut> = state.engine.users().into_iter().map(UserOut::from).collect();
+    let users: Vec<UserOut> = state
+        .engine
+        .users()
+        .into_iter()
+        .map(UserOut::from)
+        .collect();
     json(StatusCode::OK, &users)
 }
 
@@ -54,14 +67,21 @@ pub(crate) async fn list_users(state: State, _caller: Caller) -> Result<HttpResp
     responses((status = 200, body = UserOut), (status = 401, body = ErrorBody)))]
 #[get("/v1/me")]
 pub(crate) async fn me(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
-    json(StatusCode::OK, &UserOut::from(state.engine.user(caller.user())?))
+    json(
+        StatusCode::OK,
+        &UserOut::from(state.engine.user(caller.user())?),
+    )
 }
 
 /// One user.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/v1/users/{id}")]
-pub(crate) async fn get_user(state: State, _caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn get_user(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let uid = UserId(id(&path, "user")?);
     json(StatusCode::OK, &UserOut::from(state.engine.user(uid)?))
 }
@@ -71,7 +91,11 @@ pub(crate) async fn get_user(state: State, _caller: Caller, path: web::Path<Stri
     responses((status = 200, body = TokenOut), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/v1/users/{id}/token")]
-pub(crate) async fn rotate_token(state: State, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn rotate_token(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let uid = UserId(id(&path, "user")?);
     if uid != caller.user() {
         caller.require_admin()?;
@@ -86,7 +110,11 @@ pub(crate) async fn rotate_token(state: State, caller: Caller, path: web::Path<S
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/v1/users/{id}")]
-pub(crate) async fn deactivate_user(state: State, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn deactivate_user(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let uid = UserId(id(&path, "user")?);
     let engine = state.engine.clone();
@@ -99,7 +127,12 @@ pub(crate) async fn deactivate_user(state: State, caller: Caller, path: web::Pat
     responses((status = 201, body = GroupOut), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[post("/v1/groups")]
-pub(crate) async fn create_group(state: State, caller: Caller, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create_group(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateGroup = json_body(&req, payload).await?;
     let engine = state.engine.clone();
@@ -118,8 +151,17 @@ pub(crate) async fn create_group(state: State, caller: Caller, req: HttpRequest,
     responses((status = 200, body = Vec<GroupOut>), (status = 401, body = ErrorBody)))]
 #[get("/v1/groups")]
 pub(crate) async fn list_groups(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let viewer = if caller.0.admin { None } else { Some(caller.user()) };
-    let groups: Vec<GroupOut> = state.engine.groups(viewer).into_iter().map(GroupOut::from).collect();
+    let viewer = if caller.0.admin {
+        None
+    } else {
+        Some(caller.user())
+    };
+    let groups: Vec<GroupOut> = state
+        .engine
+        .groups(viewer)
+        .into_iter()
+        .map(GroupOut::from)
+        .collect();
     json(StatusCode::OK, &groups)
 }
 
@@ -132,7 +174,11 @@ fn member_path(path: &(String, String)) -> Result<(GroupId, UserId), ApiError> {
     responses((status = 200, body = GroupOut), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[put("/v1/groups/{id}/members/{user}")]
-pub(crate) async fn add_member(state: State, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn add_member(
+    state: State,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let (g, u) = member_path(&path)?;
     let engine = state.engine.clone();
@@ -145,7 +191,11 @@ pub(crate) async fn add_member(state: State, caller: Caller, path: web::Path<(St
     responses((status = 200, body = GroupOut), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[delete("/v1/groups/{id}/members/{user}")]
-pub(crate) async fn remove_member(state: State, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn remove_member(
+    state: State,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let (g, u) = member_path(&path)?;
     let engine = state.engine.clone();
@@ -158,11 +208,22 @@ pub(crate) async fn remove_member(state: State, caller: Caller, path: web::Path<
     responses((status = 201, body = ModuleOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/v1/modules")]
-pub(crate) async fn create_module(state: State, caller: Caller, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create_module(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateModule = json_body(&req, payload).await?;
     let engine = state.engine.clone();
-    let m = blocking(move || engine.create_module(NewModule { key: b.key, name: b.name })).await?;
+    let m = blocking(move || {
+        engine.create_module(NewModule {
+            key: b.key,
+            name: b.name,
+        })
+    })
+    .await?;
     json(StatusCode::CREATED, &ModuleOut::from(m))
 }
 
@@ -171,6 +232,11 @@ pub(crate) async fn create_module(state: State, caller: Caller, req: HttpRequest
     responses((status = 200, body = Vec<ModuleOut>), (status = 401, body = ErrorBody)))]
 #[get("/v1/modules")]
 pub(crate) async fn list_modules(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
-    let mods: Vec<ModuleOut> = state.engine.modules().into_iter().map(ModuleOut::from).collect();
+    let mods: Vec<ModuleOut> = state
+        .engine
+        .modules()
+        .into_iter()
+        .map(ModuleOut::from)
+        .collect();
     json(StatusCode::OK, &mods)
 }

@@ -7,10 +7,13 @@ use serde_json::value::RawValue;
 
 use super::{item, json};
 use crate::dto::{
-    BatchResult, CreateItem, ErrorBody, ErrorInner, Item, ItemBatchOut, MoveItem, NamedPosition, PatchItem, PositionIn,
+    BatchResult, CreateItem, ErrorBody, ErrorInner, Item, ItemBatchOut, MoveItem, NamedPosition,
+    PatchItem, PositionIn,
 };
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, parse_json, read_body, BodyKind, Caller, State, BATCH_LIMIT};
+use crate::extract::{
+    blocking, id, json_body, parse_json, read_body, BodyKind, Caller, State, BATCH_LIMIT,
+};
 
 /// The most elements one batch may carry.
 pub(crate) const MAX_BATCH: usize = 10_000;
@@ -37,7 +40,12 @@ fn new_item(b: CreateItem) -> NewItem {
 #[utoipa::path(tag = "items", security(("bearer" = [])), request_body = CreateItem,
     responses((status = 201, body = Item), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[post("/v1/items")]
-pub(crate) async fn create_item(state: State, caller: Caller, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create_item(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let b: CreateItem = json_body(&req, payload).await?;
     let engine = state.engine.clone();
     let actor = caller.user();
@@ -48,7 +56,10 @@ pub(crate) async fn create_item(state: State, caller: Caller, req: HttpRequest, 
 /// Splits a batch body into its elements: a JSON array, or NDJSON (one per non-blank
 /// line). A malformed element is kept as its own error; only a body that is not an array
 /// at all fails the request.
-pub(crate) fn split_batch(bytes: &[u8], kind: BodyKind) -> Result<Vec<Result<&[u8], ApiError>>, ApiError> {
+pub(crate) fn split_batch(
+    bytes: &[u8],
+    kind: BodyKind,
+) -> Result<Vec<Result<&[u8], ApiError>>, ApiError> {
     let parts: Vec<Result<&[u8], ApiError>> = match kind {
         BodyKind::Json => {
             let raws: Vec<&RawValue> = serde_json::from_slice(bytes)
@@ -68,7 +79,9 @@ pub(crate) fn split_batch(bytes: &[u8], kind: BodyKind) -> Result<Vec<Result<&[u
         }
     };
     if parts.len() > MAX_BATCH {
-        return Err(ApiError::too_large(format!("a batch holds at most {MAX_BATCH} elements")));
+        return Err(ApiError::too_large(format!(
+            "a batch holds at most {MAX_BATCH} elements"
+        )));
     }
     Ok(parts)
 }
@@ -80,7 +93,12 @@ pub(crate) fn split_batch(bytes: &[u8], kind: BodyKind) -> Result<Vec<Result<&[u
     responses((status = 200, body = ItemBatchOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 #[post("/v1/items/batch")]
-pub(crate) async fn create_items_batch(state: State, caller: Caller, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create_items_batch(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, BATCH_LIMIT).await?;
     let parts = split_batch(&body.bytes, body.kind)?;
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(parts.len());
@@ -141,7 +159,11 @@ fn rejected(index: usize, e: ApiError) -> BatchResult {
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = Item), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/v1/items/{id}")]
-pub(crate) async fn get_item(state: State, _caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn get_item(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     item(StatusCode::OK, &state.engine.item(iid)?)
 }
@@ -151,7 +173,13 @@ pub(crate) async fn get_item(state: State, _caller: Caller, path: web::Path<Stri
     responses((status = 200, body = Item), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[patch("/v1/items/{id}")]
-pub(crate) async fn patch_item(state: State, _caller: Caller, path: web::Path<String>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn patch_item(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let b: PatchItem = json_body(&req, payload).await?;
     let patch = ItemPatch {
@@ -172,7 +200,11 @@ pub(crate) async fn patch_item(state: State, _caller: Caller, path: web::Path<St
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[delete("/v1/items/{id}")]
-pub(crate) async fn delete_item(state: State, _caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn delete_item(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let engine = state.engine.clone();
     blocking(move || engine.delete_item(iid)).await?;
@@ -185,7 +217,13 @@ pub(crate) async fn delete_item(state: State, _caller: Caller, path: web::Path<S
     responses((status = 200, body = Item), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[post("/v1/items/{id}/move")]
-pub(crate) async fn move_item(state: State, _caller: Caller, path: web::Path<String>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn move_item(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let b: MoveItem = json_body(&req, payload).await?;
     let pos = b.position.map(|p| match p {
@@ -203,7 +241,11 @@ pub(crate) async fn move_item(state: State, _caller: Caller, path: web::Path<Str
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = Item), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/v1/items/{id}/read")]
-pub(crate) async fn read_item(state: State, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn read_item(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let engine = state.engine.clone();
     let actor = caller.user();

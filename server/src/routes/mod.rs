@@ -10,6 +10,8 @@ use hoist_engine::{ItemView, Page};
 
 mod boards;
 mod directory;
+mod events;
+mod focus;
 mod items;
 mod system;
 mod views;
@@ -46,19 +48,38 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(items::read_item)
         .service(views::column_items)
         .service(views::kanban)
-        .service(views::list);
+        .service(views::list)
+        .service(focus::timeline)
+        .service(focus::comment)
+        .service(focus::note)
+        .service(focus::create_activity)
+        .service(focus::list_activities)
+        .service(focus::get_activity)
+        .service(focus::patch_activity)
+        .service(focus::complete_activity)
+        .service(focus::delete_activity)
+        .service(focus::counters)
+        .service(events::ingest_batch)
+        .service(events::ingest_one);
 }
 
 /// A JSON answer from a typed value.
-pub(crate) fn json<T: serde::Serialize>(status: actix_web::http::StatusCode, body: &T) -> Result<HttpResponse, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::internal(format!("could not render: {e}")))?;
+pub(crate) fn json<T: serde::Serialize>(
+    status: actix_web::http::StatusCode,
+    body: &T,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| ApiError::internal(format!("could not render: {e}")))?;
     Ok(HttpResponse::build(status)
         .content_type("application/json")
         .body(bytes))
 }
 
 /// One item, serialized from its stored bytes.
-pub(crate) fn item(status: actix_web::http::StatusCode, view: &ItemView) -> Result<HttpResponse, ApiError> {
+pub(crate) fn item(
+    status: actix_web::http::StatusCode,
+    view: &ItemView,
+) -> Result<HttpResponse, ApiError> {
     let r = view.get().map_err(ApiError::from)?;
     json(status, &ItemJson(r))
 }

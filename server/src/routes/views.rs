@@ -5,7 +5,10 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use hoist_engine::{BoardId, ColumnId, ListFilter, PageRequest, UserId};
 
 use super::{item_page, json};
-use crate::dto::{ErrorBody, ItemPage, ItemsJson, Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery, PageQuery};
+use crate::dto::{
+    ErrorBody, ItemPage, ItemsJson, Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery,
+    PageQuery,
+};
 use crate::error::ApiError;
 use crate::extract::{id, query, Caller, State};
 
@@ -16,7 +19,12 @@ use crate::extract::{id, query, Caller, State};
     responses((status = 200, body = ItemPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[get("/v1/boards/{id}/columns/{col}/items")]
-pub(crate) async fn column_items(state: State, _caller: Caller, path: web::Path<(String, String)>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn column_items(
+    state: State,
+    _caller: Caller,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let bid = BoardId(id(&path.0, "board")?);
     let cid = ColumnId(id(&path.1, "column")?);
     let q: PageQuery = query(&req)?;
@@ -37,7 +45,12 @@ pub(crate) async fn column_items(state: State, _caller: Caller, path: web::Path<
     responses((status = 200, body = Kanban), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[get("/v1/boards/{id}/kanban")]
-pub(crate) async fn kanban(state: State, _caller: Caller, path: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn kanban(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let bid = BoardId(id(&path, "board")?);
     let q: KanbanQuery = query(&req)?;
     let cols = state.engine.kanban(bid, q.per_column.unwrap_or(20))?;
@@ -66,7 +79,12 @@ pub(crate) async fn kanban(state: State, _caller: Caller, path: web::Path<String
     responses((status = 200, body = ItemPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[get("/v1/boards/{id}/items")]
-pub(crate) async fn list(state: State, _caller: Caller, path: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let bid = BoardId(id(&path, "board")?);
     let q: ListQuery = query(&req)?;
     let page = state.engine.list(

@@ -1,0 +1,262 @@
+//! Per-item timelines: comments, notes, events, changes, reminders and deadlines fired.
+//!
+//! Entries live in sled under `L` + item + entry seq, so an item's timeline is one key
+//! range and a page is a reverse range scan from the cursor, costing the page only.
+
+use base64::Engine as _;
+
+use crate::clock::Millis;
+use crate::engine::{Engine, Tx};
+use crate::error::{Error, Result};
+use crate::ids::{ActivityId, EntryId, GroupId, ItemId, UserId};
+use crate::item::{FieldChange, Value};
+use crate::records::{
+    self, ChangeRec, EventKind, FocusReason, TimelineKind, TimelineRec, ValueRec,
+};
+use crate::store;
+use crate::validate;
+use crate::view::{limit_of, Page, PageRequest};
+
+/// Who or what an entry mentions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mentions {
+    /// Users.
+    pub users: Vec<UserId>,
+    /// Groups (their members).
+    pub groups: Vec<GroupId>,
+    /// Role names (every user holding one).
+    pub roles: Vec<String>,
+}
+
+/// One timeline entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEntry {
+    /// Its id, increasing in time across the store.
+    pub id: EntryId,
+    /// The item.
+    pub item: ItemId,
+    /// When it happened.
+    pub at: Millis,
+    /// What it records.
+    pub kind: TimelineKind,
+    /// Who wrote it (none for system entries).
+    pub author: Option<UserId>,
+    /// Comment or note text, event summary, or activity subject.
+    pub text: String,
+    /// For events: the kind.
+    pub event_kind: Option<EventKind>,
+    /// For events: the gateway's id.
+    pub event_id: Option<String>,
+    /// For reminders and deadlines: the activity.
+    pub activity: Option<ActivityId>,
+    /// For changes: each changed field.
+    pub changes: Vec<FieldChange>,
+    /// Mentions (comments).
+    pub mentions: Mentions,
+}
+
+fn to_rec(v: &Value) -> ValueRec {
+    match v {
+        Value::Null => ValueRec::Null,
+        Value::Str(s) => ValueRec::Str(s.clone()),
+        Value::Num(n) => ValueRec::Num(*n),
+        Value::Bool(b) => ValueRec::Bool(*b),
+        Value::User(u) => ValueRec::User(u.0),
+        Value::List(l) => ValueRec::List(l.clone()),
+    }
+}
+
+fn from_rec(v: ValueRec) -> Value {
+    match v {
+        ValueRec::Null => Value::Null,
+        ValueRec::Str(s) => Value::Str(s),
+        ValueRec::Num(n) => Value::Num(n),
+        ValueRec::Bool(b) => Value::Bool(b),
+        ValueRec::User(u) => Value::User(UserId(u)),
+        ValueRec::List(l) => Value::List(l),
+    }
+}
+
+fn entry(r: TimelineRec) -> TimelineEntry {
+    TimelineEntry {
+        id: EntryId(r.seq),
+        item: ItemId(r.item),
+        at: Millis(r.at),
+        kind: r.kind,
+        author: r.author.map(UserId),
+        text: r.text,
+        event_kind: r.event_kind,
+        event_id: r.event_id,
+        activity: r.activity.map(ActivityId),
+        changes: r
+            .changes
+            .into_iter()
+            .map(|c| FieldChange {
+                field: c.field,
+                old: from_rec(c.old),
+                new: from_rec(c.new),
+            })
+            .collect(),
+        mentions: Mentions {
+            users: r.mentions_users.into_iter().map(UserId).collect(),
+            groups: r.mentions_groups.into_iter().map(GroupId).collect(),
+            roles: r.mentions_roles,
+        },
+    }
+}
+
+/// A blank entry of `kind` on `item`, now, to fill in.
+pub(crate) fn blank(tx: &Tx<'_>, item: ItemId, kind: TimelineKind) -> TimelineRec {
+    TimelineRec {
+        seq: 0,
+        item: item.0,
+        at: tx.now.0,
+        kind,
+        author: None,
+        text: String::new(),
+        event_kind: None,
+        event_id: None,
+        activity: None,
+        changes: Vec::new(),
+        mentions_users: Vec::new(),
+        mentions_groups: Vec::new(),
+        mentions_roles: Vec::new(),
+    }
+}
+
+/// Appends an entry; returns it with its id.
+pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRec> {
+    rec.seq = tx.state.meta.next_entry;
+    tx.state.meta.next_entry += 1;
+    tx.state.meta_dirty = true;
+    tx.batch.put(
+        &store::timeline_key(rec.item, rec.seq),
+        records::encode(&rec)?,
+    );
+    Ok(rec)
+}
+
+pub(crate) fn append_change(tx: &mut Tx<'_>, item: ItemId, changes: &[FieldChange]) -> Result<()> {
+    let mut rec = blank(tx, item, TimelineKind::Change);
+    rec.changes = changes
+        .iter()
+        .map(|c| ChangeRec {
+            field: c.field.clone(),
+            old: to_rec(&c.old),
+            new: to_rec(&c.new),
+        })
+        .collect();
+    append(tx, rec).map(|_| ())
+}
+
+fn check_mentions(tx: &Tx<'_>, m: &Mentions) -> Result<()> {
+    for (i, u) in m.users.iter().enumerate() {
+        if !tx.state.users.contains_key(u) {
+            return Err(Error::invalid(
+                format!("mentions.users[{i}]"),
+                format!("user {u} does not exist"),
+            ));
+        }
+    }
+    for (i, g) in m.groups.iter().enumerate() {
+        if !tx.state.groups.contains_key(g) {
+            return Err(Error::invalid(
+                format!("mentions.groups[{i}]"),
+                format!("group {g} does not exist"),
+            ));
+        }
+    }
+    for (i, r) in m.roles.iter().enumerate() {
+        validate::text_len(&format!("mentions.roles[{i}]"), r, 1, 64)?;
+    }
+    Ok(())
+}
+
+fn encode_cursor(seq: u64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode([&b"t"[..], &seq.to_be_bytes()].concat())
+}
+
+fn decode_cursor(s: &str) -> Result<u64> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .filter(|r| r.len() == 9 && r.first() == Some(&b't'));
+    raw.and_then(|r| <[u8; 8]>::try_from(r.get(1..9)?).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Error::invalid("cursor", "not a cursor of this list"))
+}
+
+impl Engine {
+    /// A page of an item's timeline, newest first.
+    pub fn timeline(&self, item: ItemId, req: &PageRequest) -> Result<Page<TimelineEntry>> {
+        let limit = limit_of(req)?;
+        let before = req.cursor.as_deref().map(decode_cursor).transpose()?;
+        if self.shared.state.read().slot(item).is_none() {
+            return Err(Error::not_found("item", item));
+        }
+        let lo = store::timeline_key(item.0, 0);
+        let hi = store::timeline_key(item.0, before.unwrap_or(u64::MAX));
+        let mut items = Vec::with_capacity(limit);
+        let mut more = false;
+        for kv in self.shared.store.range_rev(&lo, &hi) {
+            let (_, v) = kv?;
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(entry(records::decode::<TimelineRec>(&v)?));
+        }
+        let next_cursor = if more {
+            items.last().map(|e: &TimelineEntry| encode_cursor(e.id.0))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A comment on an item. By anyone but the item's responsible it is a focus
+    /// (`comment`, attention +1).
+    pub fn comment(
+        &self,
+        actor: UserId,
+        item: ItemId,
+        text: String,
+        mentions: Mentions,
+    ) -> Result<TimelineEntry> {
+        self.call(move |tx| {
+            let text = validate::text_len("text", &text, 1, 20_000)?;
+            let responsible = tx
+                .state
+                .slot(item)
+                .ok_or_else(|| Error::not_found("item", item))?
+                .responsible;
+            check_mentions(tx, &mentions)?;
+            let mut rec = blank(tx, item, TimelineKind::Comment);
+            rec.author = Some(actor.0);
+            rec.text = text;
+            rec.mentions_users = mentions.users.iter().map(|u| u.0).collect();
+            rec.mentions_groups = mentions.groups.iter().map(|g| g.0).collect();
+            rec.mentions_roles = mentions.roles;
+            let rec = append(tx, rec)?;
+            if actor != responsible {
+                crate::item::focus(tx, item, FocusReason::Comment)?;
+            }
+            Ok(entry(rec))
+        })
+    }
+
+    /// A note on an item: timeline only, never a focus.
+    pub fn note(&self, actor: UserId, item: ItemId, text: String) -> Result<TimelineEntry> {
+        self.call(move |tx| {
+            let text = validate::text_len("text", &text, 1, 20_000)?;
+            if tx.state.slot(item).is_none() {
+                return Err(Error::not_found("item", item));
+            }
+            let mut rec = blank(tx, item, TimelineKind::Note);
+            rec.author = Some(actor.0);
+            rec.text = text;
+            Ok(entry(append(tx, rec)?))
+        })
+    }
+}
