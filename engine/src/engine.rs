@@ -10,8 +10,8 @@
 //!    one sled batch. Each committed command takes the next change sequence number.
 //! 4. The meta row joins the batch; `apply_batch` writes the group atomically; one
 //!    `flush` makes it durable.
-//! 5. Only then is each caller answered, and the group's changes published in sequence
-//!    order.
+//! 5. Then the wheel learns of armed and cancelled timers, the group's changes are
+//!    published in sequence order, and only then is each caller answered.
 //!
 //! Readers take the read lock and may see a command's effect in the short window between
 //! step 3 and its flush; nobody is *answered* before the flush. If the flush fails, the
@@ -43,6 +43,7 @@ pub struct Config {
     pub(crate) queue_capacity: usize,
     pub(crate) max_group: usize,
     pub(crate) enqueue_timeout: Duration,
+    pub(crate) timer_thread: bool,
 }
 
 impl Default for Config {
@@ -53,6 +54,7 @@ impl Default for Config {
             queue_capacity: 8192,
             max_group: 1024,
             enqueue_timeout: Duration::from_secs(2),
+            timer_thread: true,
         }
     }
 }
@@ -79,6 +81,14 @@ impl Config {
     /// How long a caller waits for room in a full queue before [`Error::Overloaded`].
     pub fn with_enqueue_timeout(mut self, t: Duration) -> Config {
         self.enqueue_timeout = t;
+        self
+    }
+
+    /// Whether a background thread fires reminders and deadlines as they come due
+    /// (default on). Tests on a manual clock switch it off and call
+    /// [`Engine::fire_due_timers`] themselves, so what fires when is deterministic.
+    pub fn with_timer_thread(mut self, on: bool) -> Config {
+        self.timer_thread = on;
         self
     }
 
@@ -176,12 +186,14 @@ impl Engine {
             writer: Mutex::new(Some(writer)),
             timer: Mutex::new(None),
         };
-        let t = Arc::clone(&engine.shared);
-        let timer = std::thread::Builder::new()
-            .name("hoist-timers".into())
-            .spawn(move || timer_loop(&t, &tx, &wake_rx, &stop_rx))
-            .map_err(spawn_err)?;
-        *engine.timer.lock() = Some((stop_tx, timer));
+        if engine.shared.config.timer_thread {
+            let t = Arc::clone(&engine.shared);
+            let timer = std::thread::Builder::new()
+                .name("hoist-timers".into())
+                .spawn(move || timer_loop(&t, &tx, &wake_rx, &stop_rx))
+                .map_err(spawn_err)?;
+            *engine.timer.lock() = Some((stop_tx, timer));
+        }
         Ok(engine)
     }
 
@@ -426,36 +438,40 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         if let Err(e) = &commit {
             tracing::error!(error = %e, "write failed; the engine stops taking writes");
         }
+        // The wheel learns of new timers before anyone is answered, so a caller that
+        // fires due timers right after its write sees them.
+        if commit.is_ok() && !timers.is_empty() {
+            let mut wheel = shared.wheel.lock();
+            for op in timers.drain(..) {
+                match op {
+                    TimerOp::Arm(id, due) => {
+                        wheel.insert(TimerId(id), due);
+                    }
+                    TimerOp::Cancel(id) => {
+                        wheel.cancel(TimerId(id));
+                    }
+                }
+            }
+            drop(wheel);
+            let _ = shared.wake.try_send(());
+        }
+        // Changes are published before the callers are answered, so a subscription
+        // taken after a write returned never receives that write.
+        if commit.is_ok() {
+            let focused = changes
+                .iter()
+                .filter(|c| c.kind == ChangeKind::ItemFocused)
+                .count();
+            shared
+                .focus_fired
+                .fetch_add(focused as u64, Ordering::Relaxed);
+            shared.hub.publish(std::mem::take(&mut changes));
+        }
         for c in completions {
             c(commit.as_ref().err());
         }
-        match commit {
-            Ok(()) => {
-                if !timers.is_empty() {
-                    let mut wheel = shared.wheel.lock();
-                    for op in timers.drain(..) {
-                        match op {
-                            TimerOp::Arm(id, due) => {
-                                wheel.insert(TimerId(id), due);
-                            }
-                            TimerOp::Cancel(id) => {
-                                wheel.cancel(TimerId(id));
-                            }
-                        }
-                    }
-                    drop(wheel);
-                    let _ = shared.wake.try_send(());
-                }
-                let focused = changes
-                    .iter()
-                    .filter(|c| c.kind == ChangeKind::ItemFocused)
-                    .count();
-                shared
-                    .focus_fired
-                    .fetch_add(focused as u64, Ordering::Relaxed);
-                shared.hub.publish(changes);
-            }
-            Err(e) => poisoned = Some(e),
+        if let Err(e) = commit {
+            poisoned = Some(e);
         }
     }
 }

@@ -23,7 +23,15 @@ const ROUNDS: usize = 3;
 /// and the column of a move that was sent but not answered: it may or may not be there).
 type Acked = Arc<Mutex<HashMap<u64, (String, u64, Option<u64>)>>>;
 
-fn client(s: &TestServer, board: u64, cols: &[u64], n: usize, round: usize, stop: &AtomicBool, acked: &Acked) {
+fn client(
+    s: &TestServer,
+    board: u64,
+    cols: &[u64],
+    n: usize,
+    round: usize,
+    stop: &AtomicBool,
+    acked: &Acked,
+) {
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
@@ -49,7 +57,10 @@ fn client(s: &TestServer, board: u64, cols: &[u64], n: usize, round: usize, stop
         // Every third item is moved to another column; the move counts once acknowledged.
         if i % 3 == 0 {
             let to = cols[(i + 1) % cols.len()];
-            acked.lock().unwrap().insert(id, (title.clone(), col, Some(to)));
+            acked
+                .lock()
+                .unwrap()
+                .insert(id, (title.clone(), col, Some(to)));
             let res = ureq::post(&s.url(&format!("/v1/items/{id}/move")))
                 .set("Authorization", &format!("Bearer {ADMIN}"))
                 .set("Content-Type", "application/json")
@@ -87,11 +98,23 @@ fn verify(s: &TestServer, board: u64, cols: &[u64], acked: &Acked) -> usize {
         }
     }
     for id in acked.keys() {
-        assert!(listed.contains_key(id), "acknowledged item {id} missing from its column");
+        assert!(
+            listed.contains_key(id),
+            "acknowledged item {id} missing from its column"
+        );
     }
     let (_, k) = s.get(&format!("/v1/boards/{board}/kanban?per_column=1"), ADMIN);
-    let counted: u64 = k["columns"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
-    assert_eq!(counted as usize, listed.len(), "kanban counts disagree with the index");
+    let counted: u64 = k["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted as usize,
+        listed.len(),
+        "kanban counts disagree with the index"
+    );
     acked.len()
 }
 
@@ -107,7 +130,12 @@ fn main() {
         let stop = Arc::new(AtomicBool::new(false));
         let handles: Vec<_> = (0..CLIENTS)
             .map(|n| {
-                let (srv, stop, acked, cols) = (Arc::clone(&srv), Arc::clone(&stop), Arc::clone(&acked), cols.clone());
+                let (srv, stop, acked, cols) = (
+                    Arc::clone(&srv),
+                    Arc::clone(&stop),
+                    Arc::clone(&acked),
+                    cols.clone(),
+                );
                 std::thread::spawn(move || client(&srv, board, &cols, n, round, &stop, &acked))
             })
             .collect();

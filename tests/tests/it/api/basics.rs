@@ -7,7 +7,10 @@ use super::server::{start, TestServer, ADMIN};
 #[test]
 fn health_needs_no_token_everything_else_does() {
     let s = TestServer::spawn();
-    assert_eq!(s.call("GET", "/healthz", None, None), (200, json!({"status": "ok"})));
+    assert_eq!(
+        s.call("GET", "/healthz", None, None),
+        (200, json!({"status": "ok"}))
+    );
     for path in ["/v1/me", "/v1/boards", "/metrics", "/openapi.json"] {
         let (st, v) = s.call("GET", path, None, None);
         assert_eq!(st, 401, "{path}");
@@ -24,7 +27,11 @@ fn users_tokens_and_admin_rights() {
     assert_eq!(me_status, 200);
     assert_eq!(me["admin"], true);
 
-    let (st, v) = s.post("/v1/users", ADMIN, &json!({"name": "Ann", "email": "ann@x.io", "roles": ["sales"]}));
+    let (st, v) = s.post(
+        "/v1/users",
+        ADMIN,
+        &json!({"name": "Ann", "email": "ann@x.io", "roles": ["sales"]}),
+    );
     assert_eq!(st, 201, "{v}");
     let ann = v["id"].as_u64().unwrap();
     let ann_token = v["token"].as_str().unwrap().to_string();
@@ -32,13 +39,24 @@ fn users_tokens_and_admin_rights() {
 
     // Users never show tokens.
     let (_, list) = s.get("/v1/users", &ann_token);
-    assert!(list.as_array().unwrap().iter().all(|u| u.get("token").is_none()));
-    assert_eq!(s.get(&format!("/v1/users/{ann}"), &ann_token).1["name"], "Ann");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u.get("token").is_none()));
+    assert_eq!(
+        s.get(&format!("/v1/users/{ann}"), &ann_token).1["name"],
+        "Ann"
+    );
 
     // A non-admin cannot administer.
     let (st, v) = s.post("/v1/users", &ann_token, &json!({"name": "Bob"}));
     assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")));
-    let (st, _) = s.post("/v1/boards", &ann_token, &json!({"module": "deal", "name": "X", "columns": [{"name": "A"}]}));
+    let (st, _) = s.post(
+        "/v1/boards",
+        &ann_token,
+        &json!({"module": "deal", "name": "X", "columns": [{"name": "A"}]}),
+    );
     assert_eq!(st, 403);
 
     // Rotating a token revokes the old one at once.
@@ -50,7 +68,11 @@ fn users_tokens_and_admin_rights() {
 
     // Someone else's token: admin only.
     let (bob, bob_token) = s.user("Bob", false);
-    assert_eq!(s.post(&format!("/v1/users/{ann}/token"), &bob_token, &json!({})).0, 403);
+    assert_eq!(
+        s.post(&format!("/v1/users/{ann}/token"), &bob_token, &json!({}))
+            .0,
+        403
+    );
 
     // Deactivation stops the token; the user stays listed as inactive.
     assert_eq!(s.delete(&format!("/v1/users/{bob}"), ADMIN).0, 204);
@@ -68,33 +90,82 @@ fn groups_and_modules() {
     let s = TestServer::spawn();
     let (ann, ann_token) = s.user("Ann", false);
     let (bob, bob_token) = s.user("Bob", false);
-    let (st, g) = s.post("/v1/groups", ADMIN, &json!({"name": "Marketing", "members": [ann]}));
+    let (st, g) = s.post(
+        "/v1/groups",
+        ADMIN,
+        &json!({"name": "Marketing", "members": [ann]}),
+    );
     assert_eq!(st, 201, "{g}");
     let gid = g["id"].as_u64().unwrap();
-    assert_eq!(s.get("/v1/groups", &ann_token).1.as_array().unwrap().len(), 1);
-    assert_eq!(s.get("/v1/groups", &bob_token).1.as_array().unwrap().len(), 0);
+    assert_eq!(
+        s.get("/v1/groups", &ann_token).1.as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        s.get("/v1/groups", &bob_token).1.as_array().unwrap().len(),
+        0
+    );
     assert_eq!(s.get("/v1/groups", ADMIN).1.as_array().unwrap().len(), 1);
 
-    let (st, g) = s.call("PUT", &format!("/v1/groups/{gid}/members/{bob}"), Some(ADMIN), None);
+    let (st, g) = s.call(
+        "PUT",
+        &format!("/v1/groups/{gid}/members/{bob}"),
+        Some(ADMIN),
+        None,
+    );
     assert_eq!(st, 200);
     assert_eq!(g["members"], json!([ann, bob]));
     let (st, g) = s.delete(&format!("/v1/groups/{gid}/members/{ann}"), ADMIN);
     assert_eq!((st, g["members"].clone()), (200, json!([bob])));
-    assert_eq!(s.call("PUT", &format!("/v1/groups/{gid}/members/999"), Some(ADMIN), None).0, 404);
+    assert_eq!(
+        s.call(
+            "PUT",
+            &format!("/v1/groups/{gid}/members/999"),
+            Some(ADMIN),
+            None
+        )
+        .0,
+        404
+    );
 
     let (_, mods) = s.get("/v1/modules", &ann_token);
-    let keys: Vec<&str> = mods.as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = mods
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
     for k in ["deal", "lead", "invoice", "contact", "company"] {
         assert!(keys.contains(&k), "{k} in {keys:?}");
     }
-    let (st, m) = s.post("/v1/modules", ADMIN, &json!({"key": "repairs", "name": "Repairs"}));
+    let (st, m) = s.post(
+        "/v1/modules",
+        ADMIN,
+        &json!({"key": "repairs", "name": "Repairs"}),
+    );
     assert_eq!((st, m["builtin"].clone()), (201, json!(false)));
-    assert_eq!(s.post("/v1/modules", ADMIN, &json!({"key": "repairs", "name": "Again"})).0, 409);
-    let (st, v) = s.post("/v1/modules", ADMIN, &json!({"key": "Bad-Key", "name": "X"}));
+    assert_eq!(
+        s.post(
+            "/v1/modules",
+            ADMIN,
+            &json!({"key": "repairs", "name": "Again"})
+        )
+        .0,
+        409
+    );
+    let (st, v) = s.post(
+        "/v1/modules",
+        ADMIN,
+        &json!({"key": "Bad-Key", "name": "X"}),
+    );
     assert_eq!(st, 400);
     assert!(v["error"]["message"].as_str().unwrap().contains("key"));
     // A board of the new module.
-    let (st, _) = s.post("/v1/boards", ADMIN, &json!({"module": "repairs", "name": "R", "columns": [{"name": "A"}]}));
+    let (st, _) = s.post(
+        "/v1/boards",
+        ADMIN,
+        &json!({"module": "repairs", "name": "R", "columns": [{"name": "A"}]}),
+    );
     assert_eq!(st, 201);
 }
 
@@ -106,40 +177,102 @@ fn boards_and_columns() {
     assert_eq!(board["focus_enabled"], true);
     assert_eq!(board["focus_lead_minutes"], 15);
 
-    let (st, v) = s.patch(&format!("/v1/boards/{b}"), ADMIN, &json!({"name": "Pipeline", "focus_lead_minutes": 30}));
+    let (st, v) = s.patch(
+        &format!("/v1/boards/{b}"),
+        ADMIN,
+        &json!({"name": "Pipeline", "focus_lead_minutes": 30}),
+    );
     assert_eq!(st, 200, "{v}");
-    assert_eq!((v["name"].as_str(), v["focus_lead_minutes"].as_u64()), (Some("Pipeline"), Some(30)));
-    let (st, v) = s.patch(&format!("/v1/boards/{b}"), ADMIN, &json!({"focus_lead_minutes": 10081}));
+    assert_eq!(
+        (v["name"].as_str(), v["focus_lead_minutes"].as_u64()),
+        (Some("Pipeline"), Some(30))
+    );
+    let (st, v) = s.patch(
+        &format!("/v1/boards/{b}"),
+        ADMIN,
+        &json!({"focus_lead_minutes": 10081}),
+    );
     assert_eq!(st, 400);
-    assert!(v["error"]["message"].as_str().unwrap().contains("focus_lead_minutes"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("focus_lead_minutes"));
 
     // Add a column in the middle, move it first, rename it.
-    let (st, c) = s.post(&format!("/v1/boards/{b}/columns"), ADMIN, &json!({"name": "Qualified", "after": cols[0]}));
+    let (st, c) = s.post(
+        &format!("/v1/boards/{b}/columns"),
+        ADMIN,
+        &json!({"name": "Qualified", "after": cols[0]}),
+    );
     assert_eq!(st, 201);
     let q = c["id"].as_u64().unwrap();
     let order = |s: &TestServer| -> Vec<u64> {
-        s.get(&format!("/v1/boards/{b}"), ADMIN).1["columns"].as_array().unwrap().iter().map(|c| c["id"].as_u64().unwrap()).collect()
+        s.get(&format!("/v1/boards/{b}"), ADMIN).1["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_u64().unwrap())
+            .collect()
     };
     assert_eq!(order(&s), vec![cols[0], q, cols[1]]);
-    let (st, _) = s.patch(&format!("/v1/boards/{b}/columns/{q}"), ADMIN, &json!({"after": 0, "name": "Hot"}));
+    let (st, _) = s.patch(
+        &format!("/v1/boards/{b}/columns/{q}"),
+        ADMIN,
+        &json!({"after": 0, "name": "Hot"}),
+    );
     assert_eq!(st, 200);
     assert_eq!(order(&s), vec![q, cols[0], cols[1]]);
 
     // Delete: refused while non-empty, or moves items (in order) with move_to.
-    let a = s.post("/v1/items", ADMIN, &json!({"board": b, "column": q, "title": "a"})).1["id"].as_u64().unwrap();
-    let c2 = s.post("/v1/items", ADMIN, &json!({"board": b, "column": q, "title": "c"})).1["id"].as_u64().unwrap();
-    let w = s.post("/v1/items", ADMIN, &json!({"board": b, "column": cols[1], "title": "w"})).1["id"].as_u64().unwrap();
+    let a = s
+        .post(
+            "/v1/items",
+            ADMIN,
+            &json!({"board": b, "column": q, "title": "a"}),
+        )
+        .1["id"]
+        .as_u64()
+        .unwrap();
+    let c2 = s
+        .post(
+            "/v1/items",
+            ADMIN,
+            &json!({"board": b, "column": q, "title": "c"}),
+        )
+        .1["id"]
+        .as_u64()
+        .unwrap();
+    let w = s
+        .post(
+            "/v1/items",
+            ADMIN,
+            &json!({"board": b, "column": cols[1], "title": "w"}),
+        )
+        .1["id"]
+        .as_u64()
+        .unwrap();
     let (st, v) = s.delete(&format!("/v1/boards/{b}/columns/{q}"), ADMIN);
     assert_eq!((st, v["error"]["code"].as_str()), (409, Some("conflict")));
-    let (st, _) = s.delete(&format!("/v1/boards/{b}/columns/{q}?move_to={}", cols[1]), ADMIN);
+    let (st, _) = s.delete(
+        &format!("/v1/boards/{b}/columns/{q}?move_to={}", cols[1]),
+        ADMIN,
+    );
     assert_eq!(st, 204);
     assert_eq!(s.walk(b, cols[1], 50), vec![w, c2, a]);
     assert_eq!(order(&s), vec![cols[0], cols[1]]);
     assert_eq!(s.get(&format!("/v1/items/{a}"), ADMIN).1["column"], cols[1]);
     // Empty column: deleted directly.
-    assert_eq!(s.delete(&format!("/v1/boards/{b}/columns/{}", cols[0]), ADMIN).0, 204);
+    assert_eq!(
+        s.delete(&format!("/v1/boards/{b}/columns/{}", cols[0]), ADMIN)
+            .0,
+        204
+    );
     // The last column stays.
-    assert_eq!(s.delete(&format!("/v1/boards/{b}/columns/{}", cols[1]), ADMIN).0, 409);
+    assert_eq!(
+        s.delete(&format!("/v1/boards/{b}/columns/{}", cols[1]), ADMIN)
+            .0,
+        409
+    );
 }
 
 #[test]
@@ -149,10 +282,27 @@ fn openapi_lists_every_route_and_the_item_schema_matches() {
     assert_eq!(st, 200);
     let paths = doc["paths"].as_object().expect("paths");
     for p in [
-        "/healthz", "/metrics", "/openapi.json", "/v1/users", "/v1/users/{id}", "/v1/me", "/v1/users/{id}/token",
-        "/v1/groups", "/v1/groups/{id}/members/{user}", "/v1/modules", "/v1/boards", "/v1/boards/{id}",
-        "/v1/boards/{id}/columns", "/v1/boards/{id}/columns/{col}", "/v1/items", "/v1/items/batch", "/v1/items/{id}",
-        "/v1/items/{id}/move", "/v1/items/{id}/read", "/v1/boards/{id}/columns/{col}/items", "/v1/boards/{id}/kanban",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/users",
+        "/v1/users/{id}",
+        "/v1/me",
+        "/v1/users/{id}/token",
+        "/v1/groups",
+        "/v1/groups/{id}/members/{user}",
+        "/v1/modules",
+        "/v1/boards",
+        "/v1/boards/{id}",
+        "/v1/boards/{id}/columns",
+        "/v1/boards/{id}/columns/{col}",
+        "/v1/items",
+        "/v1/items/batch",
+        "/v1/items/{id}",
+        "/v1/items/{id}/move",
+        "/v1/items/{id}/read",
+        "/v1/boards/{id}/columns/{col}/items",
+        "/v1/boards/{id}/kanban",
         "/v1/boards/{id}/items",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
@@ -160,16 +310,24 @@ fn openapi_lists_every_route_and_the_item_schema_matches() {
     // Every documented path answers something other than "no such route".
     let (b, cols) = s.board(&["A"]);
     let item = s.item(b, "x");
+    // A user the loop may rotate or deactivate without locking the admin out.
+    let (victim, _) = s.user("victim", false);
     for (p, ops) in paths {
         for m in ops.as_object().unwrap().keys() {
             let concrete = p
                 .replace("{id}/columns/{col}", &format!("{b}/columns/{}", cols[0]))
                 .replace("/v1/boards/{id}", &format!("/v1/boards/{b}"))
                 .replace("/v1/items/{id}", &format!("/v1/items/{item}"))
+                .replace("/v1/users/{id}", &format!("/v1/users/{victim}"))
                 .replace("{id}", "1")
                 .replace("{user}", "1")
                 .replace("{col}", &cols[0].to_string());
-            let (_, v) = s.call(&m.to_uppercase(), &concrete, Some(ADMIN), Some(("application/json", b"{}")));
+            let (_, v) = s.call(
+                &m.to_uppercase(),
+                &concrete,
+                Some(ADMIN),
+                Some(("application/json", b"{}")),
+            );
             assert_ne!(v["error"]["message"], "no such route", "{m} {concrete}");
         }
     }
@@ -184,8 +342,10 @@ fn openapi_lists_every_route_and_the_item_schema_matches() {
     let mut got = props.clone();
     got.sort_unstable();
     assert_eq!(got, want);
-    // And the JSON the server writes has exactly those keys.
-    let (_, it) = s.get(&format!("/v1/items/{item}"), ADMIN);
+    // And the JSON the server writes has exactly those keys (a fresh item: the loop above
+    // may have deleted the first one).
+    let fresh = s.item(b, "y");
+    let (_, it) = s.get(&format!("/v1/items/{fresh}"), ADMIN);
     let mut keys: Vec<&str> = it.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, want);
@@ -211,9 +371,18 @@ fn first_start_writes_a_private_admin_token_file() {
     let data = dir.path().join("d");
     let (mut child, base) = start(&data, None).expect("start");
     let path = data.join("admin.token");
-    let token = std::fs::read_to_string(&path).expect("admin.token").trim().to_string();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    let resp = ureq::get(&format!("{base}/v1/me")).set("Authorization", &format!("Bearer {token}")).call().expect("me");
+    let token = std::fs::read_to_string(&path)
+        .expect("admin.token")
+        .trim()
+        .to_string();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let resp = ureq::get(&format!("{base}/v1/me"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("me");
     assert_eq!(resp.status(), 200);
     let _ = child.kill();
     let _ = child.wait();

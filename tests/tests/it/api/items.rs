@@ -5,7 +5,12 @@ use serde_json::{json, Value};
 use super::server::{TestServer, ADMIN};
 
 fn ids(v: &Value) -> Vec<u64> {
-    v["items"].as_array().expect("items").iter().map(|i| i["id"].as_u64().unwrap()).collect()
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -26,7 +31,10 @@ fn create_defaults_and_fields() {
     assert_eq!(it["attention"], 0);
     assert_eq!(it["unread"], false);
     assert_eq!(it["amount"], 1200.5);
-    assert_eq!(it["fields"], json!({"score": 7.0, "source": "web", "vip": true}));
+    assert_eq!(
+        it["fields"],
+        json!({"score": 7.0, "source": "web", "vip": true})
+    );
     assert_eq!(it["contacts"]["phones"], json!(["+1 (555) 010-2030"]));
     assert_eq!(it["next_deadline"], Value::Null);
     assert!(it["created_at"].as_str().unwrap().ends_with('Z'));
@@ -47,11 +55,25 @@ fn batch_json_and_ndjson_with_bad_lines() {
     ]);
     let (st, v) = s.post("/v1/items/batch", ADMIN, &body);
     assert_eq!(st, 200, "{v}");
-    assert_eq!((v["created"].as_u64(), v["rejected"].as_u64()), (Some(2), Some(3)));
-    let statuses: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["created", "rejected", "rejected", "created", "rejected"]);
+    assert_eq!(
+        (v["created"].as_u64(), v["rejected"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let statuses: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["created", "rejected", "rejected", "created", "rejected"]
+    );
     assert_eq!(v["results"][1]["error"]["code"], "invalid");
-    assert!(v["results"][2]["error"]["message"].as_str().unwrap().contains("bogus"));
+    assert!(v["results"][2]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("bogus"));
     let one = v["results"][0]["id"].as_u64().unwrap();
     let four = v["results"][3]["id"].as_u64().unwrap();
     // The last one given ends on top.
@@ -60,14 +82,24 @@ fn batch_json_and_ndjson_with_bad_lines() {
     let nd = format!(
         "{{\"board\": {b}, \"title\": \"n1\"}}\n\nnot json\n{{\"board\": {b}, \"title\": \"n2\"}}\r\n"
     );
-    let (st, v) = s.call("POST", "/v1/items/batch", Some(ADMIN), Some(("application/x-ndjson", nd.as_bytes())));
+    let (st, v) = s.call(
+        "POST",
+        "/v1/items/batch",
+        Some(ADMIN),
+        Some(("application/x-ndjson", nd.as_bytes())),
+    );
     assert_eq!(st, 200, "{v}");
-    assert_eq!((v["created"].as_u64(), v["rejected"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (v["created"].as_u64(), v["rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(v["results"][1]["status"], "rejected");
     assert_eq!(s.walk(b, cols[0], 50).len(), 4);
 
     // Over 10,000 elements: refused whole.
-    let many: Vec<Value> = (0..10_001).map(|_| json!({"board": b, "title": "x"})).collect();
+    let many: Vec<Value> = (0..10_001)
+        .map(|_| json!({"board": b, "title": "x"}))
+        .collect();
     let (st, v) = s.post("/v1/items/batch", ADMIN, &Value::Array(many));
     assert_eq!((st, v["error"]["code"].as_str()), (413, Some("too_large")));
 }
@@ -94,7 +126,10 @@ fn moves_never_renumber_and_respect_positions() {
     mv(bb, json!({"position": "top"}));
     assert_eq!(s.walk(b, cols[0], 50), vec![bb, c, a]);
     // Manual moves are not a focus.
-    assert_eq!(s.get(&format!("/v1/items/{bb}"), ADMIN).1["focus_reason"], "created");
+    assert_eq!(
+        s.get(&format!("/v1/items/{bb}"), ADMIN).1["focus_reason"],
+        "created"
+    );
 
     // Another column with a position; then without one: a focus with reason "moved".
     let x = mv(a, json!({"column": cols[1], "position": "bottom"}));
@@ -105,17 +140,36 @@ fn moves_never_renumber_and_respect_positions() {
     assert_eq!(s.walk(b, cols[0], 50), vec![bb]);
 
     // Bad moves change nothing.
-    let (st, v) = s.post(&format!("/v1/items/{bb}/move"), ADMIN, &json!({"position": {"before": a}}));
+    let (st, v) = s.post(
+        &format!("/v1/items/{bb}/move"),
+        ADMIN,
+        &json!({"position": {"before": a}}),
+    );
     assert_eq!(st, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("position.before"));
-    let (st, _) = s.post(&format!("/v1/items/{bb}/move"), ADMIN, &json!({"position": {"before": bb}}));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("position.before"));
+    let (st, _) = s.post(
+        &format!("/v1/items/{bb}/move"),
+        ADMIN,
+        &json!({"position": {"before": bb}}),
+    );
     assert_eq!(st, 400);
-    let (st, _) = s.post(&format!("/v1/items/{bb}/move"), ADMIN, &json!({"position": "sideways"}));
+    let (st, _) = s.post(
+        &format!("/v1/items/{bb}/move"),
+        ADMIN,
+        &json!({"position": "sideways"}),
+    );
     assert_eq!(st, 400);
     let (st, _) = s.post(&format!("/v1/items/{bb}/move"), ADMIN, &json!({}));
     assert_eq!(st, 400);
     let (b2, cols2) = s.board(&["Other"]);
-    let (st, _) = s.post(&format!("/v1/items/{bb}/move"), ADMIN, &json!({"column": cols2[0]}));
+    let (st, _) = s.post(
+        &format!("/v1/items/{bb}/move"),
+        ADMIN,
+        &json!({"column": cols2[0]}),
+    );
     assert_eq!(st, 400, "columns of another board are refused");
     assert_eq!(s.walk(b, cols[0], 50), vec![bb]);
     assert!(s.walk(b2, cols2[0], 50).is_empty());
@@ -126,7 +180,11 @@ fn patch_and_delete() {
     let s = TestServer::spawn();
     let (b, cols) = s.board(&["A"]);
     let (bob, _) = s.user("Bob", false);
-    let (_, it) = s.post("/v1/items", ADMIN, &json!({"board": b, "title": "t", "fields": {"k": "v", "gone": 1}}));
+    let (_, it) = s.post(
+        "/v1/items",
+        ADMIN,
+        &json!({"board": b, "title": "t", "fields": {"k": "v", "gone": 1}}),
+    );
     let id = it["id"].as_u64().unwrap();
     let (st, v) = s.patch(
         &format!("/v1/items/{id}"),
@@ -143,9 +201,29 @@ fn patch_and_delete() {
     // An edit is not a focus: the order and the focus reason stay.
     assert_eq!(v["focus_reason"], "created");
     // Bad patches change nothing.
-    assert_eq!(s.patch(&format!("/v1/items/{id}"), ADMIN, &json!({"title": ""})).0, 400);
-    assert_eq!(s.patch(&format!("/v1/items/{id}"), ADMIN, &json!({"responsible": 999})).0, 400);
-    assert_eq!(s.patch(&format!("/v1/items/{id}"), ADMIN, &json!({"contacts": {"phones": ["abc"]}})).0, 400);
+    assert_eq!(
+        s.patch(&format!("/v1/items/{id}"), ADMIN, &json!({"title": ""}))
+            .0,
+        400
+    );
+    assert_eq!(
+        s.patch(
+            &format!("/v1/items/{id}"),
+            ADMIN,
+            &json!({"responsible": 999})
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        s.patch(
+            &format!("/v1/items/{id}"),
+            ADMIN,
+            &json!({"contacts": {"phones": ["abc"]}})
+        )
+        .0,
+        400
+    );
     assert_eq!(s.get(&format!("/v1/items/{id}"), ADMIN).1["title"], "T2");
 
     assert_eq!(s.delete(&format!("/v1/items/{id}"), ADMIN).0, 204);
@@ -159,21 +237,39 @@ fn column_cursor_survives_inserts_above() {
     let s = TestServer::spawn();
     let (b, cols) = s.board(&["A"]);
     let created: Vec<u64> = (0..25).map(|i| s.item(b, &format!("i{i}"))).collect();
-    let (_, p1) = s.get(&format!("/v1/boards/{b}/columns/{}/items?limit=10", cols[0]), ADMIN);
+    let (_, p1) = s.get(
+        &format!("/v1/boards/{b}/columns/{}/items?limit=10", cols[0]),
+        ADMIN,
+    );
     let mut seen = ids(&p1);
     // New items and a focus above the cursor do not shift the next pages.
     s.item(b, "late1");
-    s.post(&format!("/v1/items/{}/move", created[0]), ADMIN, &json!({"position": "top"}));
+    s.post(
+        &format!("/v1/items/{}/move", created[0]),
+        ADMIN,
+        &json!({"position": "top"}),
+    );
     let mut cursor = p1["next_cursor"].as_str().unwrap().to_string();
     loop {
-        let (_, p) = s.get(&format!("/v1/boards/{b}/columns/{}/items?limit=10&cursor={cursor}", cols[0]), ADMIN);
+        let (_, p) = s.get(
+            &format!(
+                "/v1/boards/{b}/columns/{}/items?limit=10&cursor={cursor}",
+                cols[0]
+            ),
+            ADMIN,
+        );
         seen.extend(ids(&p));
         match p["next_cursor"].as_str() {
             Some(c) => cursor = c.to_string(),
             None => break,
         }
     }
-    let mut want: Vec<u64> = created.iter().rev().copied().filter(|i| *i != created[0]).collect();
+    let mut want: Vec<u64> = created
+        .iter()
+        .rev()
+        .copied()
+        .filter(|i| *i != created[0])
+        .collect();
     want.truncate(24);
     assert_eq!(seen, want, "nothing skipped, nothing twice");
 }
@@ -186,7 +282,11 @@ fn kanban_and_list_views() {
     let a1 = s.item(b, "a1");
     let (_, v) = s.post("/v1/items", &ann_token, &json!({"board": b, "title": "a2"}));
     let a2 = v["id"].as_u64().unwrap();
-    let (_, v) = s.post("/v1/items", ADMIN, &json!({"board": b, "column": cols[1], "title": "b1"}));
+    let (_, v) = s.post(
+        "/v1/items",
+        ADMIN,
+        &json!({"board": b, "column": cols[1], "title": "b1"}),
+    );
     let b1 = v["id"].as_u64().unwrap();
 
     let (st, k) = s.get(&format!("/v1/boards/{b}/kanban?per_column=1"), ADMIN);
@@ -202,7 +302,13 @@ fn kanban_and_list_views() {
     assert_eq!(ids(&l), vec![b1, a2, a1]);
     let (_, l) = s.get(&format!("/v1/boards/{b}/items?responsible={ann}"), ADMIN);
     assert_eq!(ids(&l), vec![a2]);
-    let (_, l) = s.get(&format!("/v1/boards/{b}/items?column={}&responsible=&unread=", cols[0]), ADMIN);
+    let (_, l) = s.get(
+        &format!(
+            "/v1/boards/{b}/items?column={}&responsible=&unread=",
+            cols[0]
+        ),
+        ADMIN,
+    );
     assert_eq!(ids(&l), vec![a2, a1]);
     let (_, l) = s.get(&format!("/v1/boards/{b}/items?unread=true"), ADMIN);
     assert!(ids(&l).is_empty());

@@ -33,7 +33,9 @@ pub fn start(data: &Path, admin_token: Option<&str>) -> Result<(Child, String), 
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
     match line.trim().strip_prefix("hoist listening on ") {
         Some(url) => Ok((child, url.to_string())),
         None => {
@@ -66,11 +68,13 @@ impl TestServer {
         }
     }
 
+    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGKILL, no chance to flush anything.
+    #[allow(dead_code)]
     pub fn kill9(mut self) -> Option<tempfile::TempDir> {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -89,7 +93,13 @@ impl TestServer {
     }
 
     /// Any request; returns status and body (JSON or `Value::String` of the raw text).
-    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> (u16, Value) {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> (u16, Value) {
         let mut req = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(30));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
@@ -115,12 +125,22 @@ impl TestServer {
 
     pub fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         let b = body.to_string();
-        self.call("POST", path, Some(token), Some(("application/json", b.as_bytes())))
+        self.call(
+            "POST",
+            path,
+            Some(token),
+            Some(("application/json", b.as_bytes())),
+        )
     }
 
     pub fn patch(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         let b = body.to_string();
-        self.call("PATCH", path, Some(token), Some(("application/json", b.as_bytes())))
+        self.call(
+            "PATCH",
+            path,
+            Some(token),
+            Some(("application/json", b.as_bytes())),
+        )
     }
 
     pub fn delete(&self, path: &str, token: &str) -> (u16, Value) {
@@ -129,14 +149,24 @@ impl TestServer {
 
     /// Creates a user and returns (id, token).
     pub fn user(&self, name: &str, admin: bool) -> (u64, String) {
-        let (s, v) = self.post("/v1/users", ADMIN, &serde_json::json!({"name": name, "admin": admin}));
+        let (s, v) = self.post(
+            "/v1/users",
+            ADMIN,
+            &serde_json::json!({"name": name, "admin": admin}),
+        );
         assert_eq!(s, 201, "{v}");
-        (v["id"].as_u64().expect("id"), v["token"].as_str().expect("token").to_string())
+        (
+            v["id"].as_u64().expect("id"),
+            v["token"].as_str().expect("token").to_string(),
+        )
     }
 
     /// Creates a `deal` board with the given columns; returns (board id, column ids).
     pub fn board(&self, columns: &[&str]) -> (u64, Vec<u64>) {
-        let cols: Vec<Value> = columns.iter().map(|c| serde_json::json!({"name": c})).collect();
+        let cols: Vec<Value> = columns
+            .iter()
+            .map(|c| serde_json::json!({"name": c}))
+            .collect();
         let (s, v) = self.post(
             "/v1/boards",
             ADMIN,
@@ -153,7 +183,11 @@ impl TestServer {
     }
 
     pub fn item(&self, board: u64, title: &str) -> u64 {
-        let (s, v) = self.post("/v1/items", ADMIN, &serde_json::json!({"board": board, "title": title}));
+        let (s, v) = self.post(
+            "/v1/items",
+            ADMIN,
+            &serde_json::json!({"board": board, "title": title}),
+        );
         assert_eq!(s, 201, "{v}");
         v["id"].as_u64().expect("item id")
     }
@@ -164,7 +198,9 @@ impl TestServer {
         let mut cursor: Option<String> = None;
         loop {
             let path = match &cursor {
-                Some(c) => format!("/v1/boards/{board}/columns/{col}/items?limit={limit}&cursor={c}"),
+                Some(c) => {
+                    format!("/v1/boards/{board}/columns/{col}/items?limit={limit}&cursor={c}")
+                }
                 None => format!("/v1/boards/{board}/columns/{col}/items?limit={limit}"),
             };
             let (s, v) = self.get(&path, ADMIN);

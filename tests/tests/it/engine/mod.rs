@@ -1,0 +1,342 @@
+//! Engine tests through the public API. This file holds the engine's life cycle: reopen
+//! keeps everything, a held directory is refused, closed engines refuse writes, and the
+//! change stream is complete and in commit order. Items and views are in `items`; the
+//! model-based property test is in `model`.
+
+mod items;
+mod model;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use hoist_engine::{
+    BoardPatch, ChangeKind, Config, Contacts, Engine, Error, FieldValue, FocusReason, ItemId,
+    ItemPatch, NewBoard, NewItem, NewModule, Position, Principal, Received, Subscription,
+};
+
+use crate::support::{id_of, new_item, TestEngine, ADMIN_TOKEN};
+
+/// Reads changes until none arrives for a moment.
+fn drain(sub: &Subscription) -> Vec<hoist_engine::Change> {
+    let mut out = Vec::new();
+    loop {
+        match sub.recv_timeout(Duration::from_millis(300)) {
+            Received::Change(c) => out.push(c),
+            Received::Idle => return out,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// The next change, waiting up to five seconds.
+fn next_change(sub: &Subscription) -> hoist_engine::Change {
+    match sub.recv_timeout(Duration::from_secs(5)) {
+        Received::Change(c) => c,
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+#[test]
+fn reopen_keeps_items_order_users_tokens_boards_and_modules() {
+    let t = TestEngine::new();
+    let (ann, ann_token) = t.user("Ann");
+    let sales = t.board("Sales", &["New", "Won", "Lost"]);
+    let quiet = t
+        .engine
+        .create_board(NewBoard {
+            module: "lead".into(),
+            name: "Quiet".into(),
+            columns: vec!["Inbox".into()],
+            focus_enabled: Some(false),
+            focus_lead_minutes: Some(30),
+        })
+        .unwrap();
+    let module = t
+        .engine
+        .create_module(NewModule {
+            key: "smart_x".into(),
+            name: "Smart X".into(),
+        })
+        .unwrap();
+
+    let rich = t
+        .engine
+        .create_item(
+            ann,
+            NewItem {
+                amount: Some(1250.5),
+                fields: vec![
+                    ("stage".into(), FieldValue::Str("qualified".into())),
+                    ("probability".into(), FieldValue::Num(0.4)),
+                    ("hot".into(), FieldValue::Bool(true)),
+                ],
+                contacts: Contacts {
+                    phones: vec!["+1 (555) 010-2030".into()],
+                    emails: vec!["Buyer@Example.com".into()],
+                },
+                ..new_item(&sales, 0, "ACME renewal")
+            },
+        )
+        .unwrap();
+    let rich = id_of(&rich);
+    let mut created = vec![rich];
+    for i in 0..12 {
+        t.clock.advance(1000);
+        created.push(t.create(&sales, i % 3, &format!("item {i}")));
+    }
+    // Keys of every kind: top (focus), between neighbours, below the bottom.
+    t.engine.focus(rich, FocusReason::CallIn).unwrap();
+    t.engine
+        .move_item(created[4], None, Some(Position::Before(created[1])))
+        .unwrap();
+    t.engine
+        .move_item(
+            created[7],
+            Some(sales.columns[0].id),
+            Some(Position::After(created[4])),
+        )
+        .unwrap();
+    t.engine
+        .move_item(created[10], None, Some(Position::Bottom))
+        .unwrap();
+    t.engine.delete_item(created[2]).unwrap();
+    let q = t.create(&quiet, 0, "quiet one");
+    t.engine.focus(q, FocusReason::EmailIn).unwrap();
+
+    let walks = |t: &TestEngine| {
+        [&sales, &quiet]
+            .iter()
+            .flat_map(|b| {
+                (0..b.columns.len())
+                    .map(|c| t.walk(b, c))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let before_walks = walks(&t);
+    let live: Vec<ItemId> = before_walks.iter().flatten().copied().collect();
+    let before_items: Vec<_> = live.iter().map(|id| t.get(*id)).collect();
+    let before_boards = t.engine.boards();
+    let before_users = t.engine.users();
+    let before_stats = t.engine.stats();
+    assert_eq!(
+        before_stats.items, 13,
+        "12 + 1 created, 1 deleted, 1 on the quiet board"
+    );
+
+    let t = t.reopen();
+
+    assert_eq!(walks(&t), before_walks, "every column keeps its order");
+    let after_items: Vec<_> = live.iter().map(|id| t.get(*id)).collect();
+    assert_eq!(after_items, before_items, "every item keeps every field");
+    assert!(matches!(
+        t.engine.item(created[2]),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(t.engine.boards(), before_boards);
+    assert_eq!(t.engine.users(), before_users);
+    assert!(t.engine.modules().contains(&module));
+    let after_stats = t.engine.stats();
+    assert_eq!(after_stats.items, before_stats.items);
+    assert_eq!(
+        after_stats.last_seq, before_stats.last_seq,
+        "the change seq survives"
+    );
+    assert_eq!(
+        t.engine.authenticate(&ann_token),
+        Some(Principal {
+            user: ann,
+            admin: false
+        })
+    );
+    assert_eq!(
+        t.engine.authenticate(ADMIN_TOKEN),
+        Some(Principal {
+            user: t.admin,
+            admin: true
+        })
+    );
+    assert_eq!(t.engine.authenticate("hst_not-a-token"), None);
+    assert_eq!(
+        t.engine.bootstrap_admin(None).unwrap(),
+        None,
+        "a store with users is not bootstrapped again"
+    );
+
+    // The focus clock and the id counters continue above everything stored.
+    let newest = t.create(&sales, 0, "after restart");
+    assert!(
+        created.iter().all(|old| newest > *old),
+        "ids are never reused"
+    );
+    assert_eq!(
+        t.walk(&sales, 0)[0],
+        newest,
+        "a new item lands above pre-restart items"
+    );
+    let bottom = *t.walk(&sales, 0).last().unwrap();
+    t.engine.focus(bottom, FocusReason::ChatIn).unwrap();
+    assert_eq!(
+        t.walk(&sales, 0)[0],
+        bottom,
+        "a focus after restart reaches the top"
+    );
+    assert_eq!(t.engine.stats().last_seq, before_stats.last_seq + 2);
+}
+
+#[test]
+fn a_second_open_of_a_held_directory_is_refused_with_locked() {
+    let t = TestEngine::new();
+    let board = t.board("B", &["A"]);
+    match Engine::open(t.dir(), Config::default()) {
+        Err(Error::Locked(path)) => assert_eq!(path, t.dir()),
+        Err(other) => panic!("expected Error::Locked, got {other:?}"),
+        Ok(_) => panic!("a second engine opened a held directory"),
+    }
+    // The refused open disturbed nothing: the first engine still writes and reads.
+    let id = t.create(&board, 0, "still fine");
+    assert_eq!(t.walk(&board, 0), vec![id]);
+    // Once the first engine is gone, the directory opens again.
+    let t = t.reopen();
+    assert_eq!(t.walk(&board, 0), vec![id]);
+}
+
+#[test]
+fn a_closed_engine_refuses_writes_and_still_reads() {
+    let t = TestEngine::new();
+    let board = t.board("B", &["A"]);
+    let id = t.create(&board, 0, "kept");
+    t.engine.close();
+    assert!(matches!(
+        t.engine.create_item(t.admin, new_item(&board, 0, "late")),
+        Err(Error::ShuttingDown)
+    ));
+    assert!(matches!(
+        t.engine.focus(id, FocusReason::CallIn),
+        Err(Error::ShuttingDown)
+    ));
+    assert_eq!(t.get(id).title, "kept");
+    assert_eq!(t.walk(&board, 0), vec![id]);
+    // A second close is harmless.
+    t.engine.close();
+}
+
+#[test]
+fn subscription_yields_every_committed_change_in_seq_order() {
+    let t = TestEngine::new();
+    let board = t.board("B", &["A", "B"]);
+    let sub = t.engine.subscribe(1024);
+    let start = t.engine.stats().last_seq;
+
+    let a = t.create(&board, 0, "a");
+    let b = t.create(&board, 0, "b");
+    t.engine
+        .patch_item(
+            a,
+            ItemPatch {
+                title: Some("a2".into()),
+                ..ItemPatch::default()
+            },
+        )
+        .unwrap();
+    t.engine.focus(a, FocusReason::CallIn).unwrap();
+    t.engine
+        .move_item(b, Some(board.columns[1].id), Some(Position::Top))
+        .unwrap();
+    t.engine.read_item(t.admin, a).unwrap();
+    t.engine.delete_item(b).unwrap();
+    t.engine
+        .patch_board(
+            board.id,
+            BoardPatch {
+                name: Some("Renamed".into()),
+                ..BoardPatch::default()
+            },
+        )
+        .unwrap();
+    // A rejected command commits nothing, so it publishes nothing.
+    assert!(t
+        .engine
+        .create_item(t.admin, new_item(&board, 0, ""))
+        .is_err());
+    t.user("Ann");
+
+    let got = drain(&sub);
+    let kinds: Vec<_> = got.iter().map(|c| (c.kind, c.item)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ChangeKind::ItemCreated, Some(a)),
+            (ChangeKind::ItemCreated, Some(b)),
+            (ChangeKind::ItemUpdated, Some(a)),
+            (ChangeKind::ItemFocused, Some(a)),
+            (ChangeKind::ItemMoved, Some(b)),
+            (ChangeKind::ItemRead, Some(a)),
+            (ChangeKind::ItemDeleted, Some(b)),
+            (ChangeKind::BoardChanged, None),
+            (ChangeKind::DirectoryChanged, None),
+        ]
+    );
+    let seqs: Vec<u64> = got.iter().map(|c| c.seq).collect();
+    let expected: Vec<u64> = (start + 1..=start + 9).collect();
+    assert_eq!(seqs, expected, "seqs are consecutive, in commit order");
+    assert!(got[..8].iter().all(|c| c.board == Some(board.id)));
+    assert_eq!(t.engine.stats().last_seq, start + 9);
+}
+
+#[test]
+fn concurrent_writers_publish_consecutive_seqs() {
+    let t = TestEngine::new();
+    let board = t.board("B", &["A"]);
+    let sub = t.engine.subscribe(4096);
+    let start = t.engine.stats().last_seq;
+    let created: Vec<ItemId> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|w| {
+                let t = &t;
+                let board = &board;
+                s.spawn(move || {
+                    (0..25)
+                        .map(|i| t.create(board, 0, &format!("w{w} i{i}")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let got: Vec<_> = (0..created.len()).map(|_| next_change(&sub)).collect();
+    let seqs: Vec<u64> = got.iter().map(|c| c.seq).collect();
+    let expected: Vec<u64> = (start + 1..=start + 200).collect();
+    assert_eq!(seqs, expected);
+    assert!(got.iter().all(|c| c.kind == ChangeKind::ItemCreated));
+    let published: HashSet<_> = got.iter().filter_map(|c| c.item).collect();
+    let made: HashSet<_> = created.iter().copied().collect();
+    assert_eq!(published, made);
+    // Commit order is also the column's order: the last committed create is on top.
+    let mut by_seq: Vec<ItemId> = got.iter().filter_map(|c| c.item).collect();
+    by_seq.reverse();
+    assert_eq!(t.walk(&board, 0), by_seq);
+}
+
+#[test]
+fn a_lagging_subscriber_is_cut_off_with_resync_and_a_dropped_engine_closes_streams() {
+    let t = TestEngine::new();
+    let board = t.board("B", &["A"]);
+    let slow = t.engine.subscribe(2);
+    let fine = t.engine.subscribe(64);
+    let ids: Vec<ItemId> = (0..5)
+        .map(|i| t.create(&board, 0, &format!("{i}")))
+        .collect();
+    // The slow subscriber gets what fit in its buffer, then is told to resync.
+    assert_eq!(next_change(&slow).item, Some(ids[0]));
+    assert_eq!(next_change(&slow).item, Some(ids[1]));
+    assert_eq!(slow.recv_timeout(Duration::from_secs(5)), Received::Resync);
+    // Others are not affected.
+    let got: Vec<_> = (0..5).map(|_| next_change(&fine).item).collect();
+    assert_eq!(got, ids.iter().map(|i| Some(*i)).collect::<Vec<_>>());
+    drop(t);
+    assert_eq!(fine.recv_timeout(Duration::from_secs(5)), Received::Closed);
+}
