@@ -310,6 +310,11 @@ impl Engine {
             };
             with_counts(tx, item, |tx| store_act(tx, &a))?;
             arm(tx, &a);
+            let mut entry = crate::timeline::blank(tx, item, TimelineKind::Activity);
+            entry.author = Some(actor.0);
+            entry.activity = Some(a.id);
+            entry.text = a.subject.clone();
+            crate::timeline::append(tx, entry)?;
             let board = tx.state.slot(item).map(|s| s.board);
             tx.change(ChangeKind::ItemUpdated, board, Some(item));
             Ok(to_activity(a))

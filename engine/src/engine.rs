@@ -117,7 +117,7 @@ pub(crate) enum TimerOp {
 }
 
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>;
 
 pub(crate) struct Shared {
     pub state: RwLock<State>,
@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub timers_fired: AtomicU64,
     pub events_ingested: AtomicU64,
     pub focus_fired: AtomicU64,
+    /// Wakes the jobs thread when a job is created.
+    pub jobs_wake: Sender<()>,
 }
 
 /// An open Hoist data directory. Cheap to share across threads (`Arc` inside); every
@@ -142,6 +144,7 @@ pub struct Engine {
     queue: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     timer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    jobs: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Engine {
@@ -159,6 +162,8 @@ impl Engine {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity);
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let (jobs_wake_tx, jobs_wake_rx) = crossbeam_channel::bounded::<()>(1);
+        let (jobs_stop_tx, jobs_stop_rx) = crossbeam_channel::bounded::<()>(0);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             store,
@@ -170,6 +175,7 @@ impl Engine {
             timers_fired: AtomicU64::new(0),
             events_ingested: AtomicU64::new(0),
             focus_fired: AtomicU64::new(0),
+            jobs_wake: jobs_wake_tx,
         });
         let spawn_err = |source| Error::Io {
             path: dir.as_ref().to_path_buf(),
@@ -185,7 +191,15 @@ impl Engine {
             queue: Mutex::new(Some(tx.clone())),
             writer: Mutex::new(Some(writer)),
             timer: Mutex::new(None),
+            jobs: Mutex::new(None),
         };
+        let j = Arc::clone(&engine.shared);
+        let jobs_tx = tx.clone();
+        let jobs = std::thread::Builder::new()
+            .name("hoist-jobs".into())
+            .spawn(move || crate::jobs::jobs_loop(&j, &jobs_tx, &jobs_wake_rx, &jobs_stop_rx))
+            .map_err(spawn_err)?;
+        *engine.jobs.lock() = Some((jobs_stop_tx, jobs));
         if engine.shared.config.timer_thread {
             let t = Arc::clone(&engine.shared);
             let timer = std::thread::Builder::new()
@@ -200,10 +214,13 @@ impl Engine {
     /// Stops taking writes, lets the writer finish and flush what is queued, and waits
     /// for it. Later writes fail with [`Error::ShuttingDown`]; reads keep working.
     pub fn close(&self) {
-        // The timer thread holds a queue sender: stop it first so the writer can drain.
-        if let Some((stop, h)) = self.timer.lock().take() {
-            drop(stop);
-            let _ = h.join();
+        // The timer and jobs threads hold queue senders: stop them first so the writer
+        // can drain.
+        for slot in [&self.timer, &self.jobs] {
+            if let Some((stop, h)) = slot.lock().take() {
+                drop(stop);
+                let _ = h.join();
+            }
         }
         self.queue.lock().take();
         if let Some(h) = self.writer.lock().take() {
@@ -238,7 +255,7 @@ impl Engine {
     }
 }
 
-fn submit<T: Send + 'static>(
+pub(crate) fn submit<T: Send + 'static>(
     sender: &Sender<Job>,
     timeout: Duration,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,

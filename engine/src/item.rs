@@ -8,7 +8,7 @@ use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{BoardId, ColumnId, ItemId, UserId};
 use crate::order::{self, OrderKey};
-use crate::records::{self, FieldRec, FieldValue, FocusReason, ItemRec};
+use crate::records::{self, FieldRec, FieldValue, FocusReason, ItemRec, TimelineKind};
 use crate::state::ItemSlot;
 use crate::store;
 use crate::validate;
@@ -343,11 +343,21 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
         },
     );
     tx.state.count_item(id, 1);
+    crate::follow::set_owner(tx, responsible, id, true)?;
+    crate::follow::apply_rules(tx, id)?;
+    let mut entry = crate::timeline::blank(tx, id, TimelineKind::Created);
+    entry.author = Some(actor.0);
+    crate::timeline::append(tx, entry)?;
     tx.change(ChangeKind::ItemCreated, Some(new.board), Some(id));
     view_of(tx, id)
 }
 
-fn patch_in(tx: &mut Tx<'_>, id: ItemId, patch: ItemPatch) -> Result<(ItemView, Vec<FieldChange>)> {
+fn patch_in(
+    tx: &mut Tx<'_>,
+    actor: Option<UserId>,
+    id: ItemId,
+    patch: ItemPatch,
+) -> Result<(ItemView, Vec<FieldChange>)> {
     let mut rec = load(tx, id)?;
     let mut changes = Vec::new();
     // Validate everything before touching anything.
@@ -464,8 +474,14 @@ fn patch_in(tx: &mut Tx<'_>, id: ItemId, patch: ItemPatch) -> Result<(ItemView, 
         return Ok((view_of(tx, id)?, changes));
     }
     rec.updated_at = tx.now.0;
+    let old_owner = tx.state.slot(id).map(|s| s.responsible);
     with_counts(tx, id, |tx| store_rec(tx, &rec))?;
-    crate::timeline::append_change(tx, id, &changes)?;
+    if let Some(old) = old_owner.filter(|o| o.0 != rec.responsible) {
+        crate::follow::set_owner(tx, old, id, false)?;
+        crate::follow::set_owner(tx, UserId(rec.responsible), id, true)?;
+    }
+    crate::follow::apply_rules(tx, id)?;
+    crate::timeline::append_change(tx, id, actor, &changes)?;
     tx.change(ChangeKind::ItemUpdated, Some(BoardId(rec.board)), Some(id));
     Ok((view_of(tx, id)?, changes))
 }
@@ -531,6 +547,7 @@ fn move_in(
             let key = order::top(tx.state.tick());
             let reason = focus_enabled.then_some(FocusReason::Moved);
             with_counts(tx, id, |tx| relocate(tx, id, target, key, reason))?;
+            moved_column(tx, id, from, target)?;
             tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
             return view_of(tx, id);
         }
@@ -565,12 +582,31 @@ fn move_in(
         }
     };
     with_counts(tx, id, |tx| relocate(tx, id, target, key, None))?;
+    moved_column(tx, id, from, target)?;
     tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
     view_of(tx, id)
 }
 
-fn delete_in(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
+/// A change of stage is a change of the record: a `record_updated` entry and the rules.
+fn moved_column(tx: &mut Tx<'_>, id: ItemId, from: ColumnId, to: ColumnId) -> Result<()> {
+    if from == to {
+        return Ok(());
+    }
+    let change = FieldChange {
+        field: "column".into(),
+        old: Value::Num(from.0 as f64),
+        new: Value::Num(to.0 as f64),
+    };
+    crate::timeline::append_change(tx, id, None, &[change])?;
+    crate::follow::apply_rules(tx, id)
+}
+
+fn delete_in(tx: &mut Tx<'_>, actor: Option<UserId>, id: ItemId) -> Result<()> {
     let rec = load(tx, id)?;
+    let mut entry = crate::timeline::blank(tx, id, TimelineKind::Deleted);
+    entry.author = actor.map(|a| a.0);
+    crate::timeline::append(tx, entry)?;
+    crate::follow::forget_item(tx, id);
     tx.state.count_item(id, -1);
     crate::activity::delete_all_of_item(tx, id)?;
     let slot = tx
@@ -620,12 +656,28 @@ impl Engine {
 
     /// Changes an item; returns it with each changed part's old and new value.
     pub fn patch_item(&self, id: ItemId, patch: ItemPatch) -> Result<(ItemView, Vec<FieldChange>)> {
-        self.call(move |tx| patch_in(tx, id, patch))
+        self.patch_item_as(None, id, patch)
+    }
+
+    /// [`Engine::patch_item`] on behalf of `actor` (the author of the `record_updated`
+    /// entry).
+    pub fn patch_item_as(
+        &self,
+        actor: Option<UserId>,
+        id: ItemId,
+        patch: ItemPatch,
+    ) -> Result<(ItemView, Vec<FieldChange>)> {
+        self.call(move |tx| patch_in(tx, actor, id, patch))
     }
 
     /// Deletes an item.
     pub fn delete_item(&self, id: ItemId) -> Result<()> {
-        self.call(move |tx| delete_in(tx, id))
+        self.call(move |tx| delete_in(tx, None, id))
+    }
+
+    /// [`Engine::delete_item`] on behalf of `actor` (the author of `record_deleted`).
+    pub fn delete_item_as(&self, actor: UserId, id: ItemId) -> Result<()> {
+        self.call(move |tx| delete_in(tx, Some(actor), id))
     }
 
     /// Moves an item by hand: to `column` (same board) and/or to `position` in it. Without

@@ -24,6 +24,9 @@ pub(crate) struct Meta {
     pub next_activity: u64,
     /// Timeline entries and seen-event rows share this counter.
     pub next_entry: u64,
+    pub next_rule: u64,
+    pub next_job: u64,
+    pub next_file: u64,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -231,6 +234,18 @@ pub enum TimelineKind {
     Reminder,
     /// An activity's deadline was reached.
     Deadline,
+    /// The item was created.
+    Created,
+    /// The item was deleted.
+    Deleted,
+    /// An activity was planned on the item.
+    Activity,
+    /// A status message (to everyone, or to a group).
+    Status,
+    /// A direct message.
+    Message,
+    /// A file shared in a group.
+    File,
 }
 
 impl TimelineKind {
@@ -243,6 +258,28 @@ impl TimelineKind {
             TimelineKind::Change => "change",
             TimelineKind::Reminder => "reminder",
             TimelineKind::Deadline => "deadline",
+            TimelineKind::Created => "created",
+            TimelineKind::Deleted => "deleted",
+            TimelineKind::Activity => "activity",
+            TimelineKind::Status => "status",
+            TimelineKind::Message => "direct_message",
+            TimelineKind::File => "file",
+        }
+    }
+
+    /// The kind a feed shows (API.md "Feeds").
+    pub fn feed_kind(self) -> &'static str {
+        match self {
+            TimelineKind::Comment => "comment",
+            TimelineKind::Note => "note",
+            TimelineKind::Event => "event",
+            TimelineKind::Change => "record_updated",
+            TimelineKind::Reminder | TimelineKind::Deadline | TimelineKind::Activity => "activity",
+            TimelineKind::Created => "record_created",
+            TimelineKind::Deleted => "record_deleted",
+            TimelineKind::Status => "status",
+            TimelineKind::Message => "direct_message",
+            TimelineKind::File => "file",
         }
     }
 }
@@ -322,6 +359,94 @@ pub(crate) struct TimelineRec {
     pub mentions_users: Vec<u64>,
     pub mentions_groups: Vec<u64>,
     pub mentions_roles: Vec<String>,
+    /// The record's module key and title when the entry was written (empty otherwise).
+    pub module: String,
+    pub title: String,
+    /// The group a status message or file was posted to, or a message sent to.
+    pub group: Option<u64>,
+    /// Direct messages: the recipients, resolved when sent (group members included).
+    pub recipients: Vec<u64>,
+    /// Files: the file id.
+    pub file: Option<u64>,
+    /// The users whose walls show the entry because of who they are at write time
+    /// (followers of the record, mentioned users, message parties). Group, role and
+    /// public audiences are resolved when a wall is read.
+    pub audience: Vec<u64>,
+}
+
+/// A follow of one record by one user.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub(crate) struct FollowRec {
+    pub owner: bool,
+    pub manual: bool,
+    /// Ids of the user's auto-follow rules that matched.
+    pub rules: Vec<u64>,
+    /// Set by Unfollow: no reason makes the user follow again until Follow.
+    pub unfollowed: bool,
+    pub since: i64,
+}
+
+/// A condition of an auto-follow rule.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct CriterionRec {
+    pub field: String,
+    pub op: String,
+    pub value: RuleValueRec,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) enum RuleValueRec {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    List(Vec<RuleScalarRec>),
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) enum RuleScalarRec {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct RuleRec {
+    pub id: u64,
+    pub user: u64,
+    pub name: String,
+    pub module: String,
+    pub criteria: Vec<CriterionRec>,
+    pub created_at: i64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct JobRec {
+    pub id: u64,
+    pub rule: u64,
+    pub user: u64,
+    pub module: String,
+    /// 0 running, 1 done, 2 failed.
+    pub state: u8,
+    pub done: u64,
+    pub total: u64,
+    /// The last item id processed; the job resumes after it.
+    pub cursor: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct FileRec {
+    pub id: u64,
+    pub group: u64,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub author: u64,
+    pub at: i64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub(crate) struct PrefsRec {
+    pub disabled_modules: Vec<String>,
 }
 
 /// The event ids one ingest command accepted (or found unmatched): hashes of them, so

@@ -104,6 +104,7 @@ pub(crate) struct State {
     pub counters: HashMap<UserId, BTreeMap<(BoardId, ColumnId), Counts>>,
     /// Hashes of every event id ever accepted or found unmatched.
     pub seen: HashSet<u128>,
+    pub feed: crate::feed::FeedState,
 }
 
 /// The modules every store has.
@@ -131,6 +132,9 @@ impl State {
                     seq: 0,
                     next_activity: 1,
                     next_entry: 1,
+                    next_rule: 1,
+                    next_job: 1,
+                    next_file: 1,
                 },
             },
             ..State::default()
@@ -237,6 +241,7 @@ impl State {
             let r = records::access::<records::ArchivedSeenRec>(&v)?;
             st.seen.extend(r.hashes.iter().map(|h| h.to_native()));
         }
+        crate::feed::load(&mut st, store)?;
         let ids: Vec<ItemId> = st
             .items
             .iter()
@@ -421,9 +426,12 @@ impl State {
         }
     }
 
-    /// Items carrying a contact, most recently focused first (event matching).
+    /// Items carrying a contact, most recently focused first (event matching). Focuses
+    /// within the same millisecond (one batch, or fast requests) are told apart by the
+    /// focus-clock tick of the item's order key, which grows with every focus; the id
+    /// alone would prefer the newer item over the one focused last.
     pub(crate) fn items_by_contact(&self, normalized: &str) -> Vec<ItemId> {
-        let mut v: Vec<(u64, ItemId)> = self
+        let mut v: Vec<(u64, u64, ItemId)> = self
             .contacts
             .get(normalized)
             .map(|ids| {
@@ -431,13 +439,17 @@ impl State {
                     .filter_map(|id| {
                         let s = self.slot(*id)?;
                         let r = records::access::<records::ArchivedItemRec>(&s.rec).ok()?;
-                        Some((u64::try_from(r.focused_at.to_native()).unwrap_or(0), *id))
+                        Some((
+                            u64::try_from(r.focused_at.to_native()).unwrap_or(0),
+                            crate::order::tick_of(&s.key),
+                            *id,
+                        ))
                     })
                     .collect()
             })
             .unwrap_or_default();
         v.sort_by(|a, b| b.cmp(a));
-        v.into_iter().map(|(_, id)| id).collect()
+        v.into_iter().map(|(_, _, id)| id).collect()
     }
 }
 

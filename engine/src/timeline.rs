@@ -77,7 +77,7 @@ fn from_rec(v: ValueRec) -> Value {
     }
 }
 
-fn entry(r: TimelineRec) -> TimelineEntry {
+pub(crate) fn entry(r: TimelineRec) -> TimelineEntry {
     TimelineEntry {
         id: EntryId(r.seq),
         item: ItemId(r.item),
@@ -121,23 +121,28 @@ pub(crate) fn blank(tx: &Tx<'_>, item: ItemId, kind: TimelineKind) -> TimelineRe
         mentions_users: Vec::new(),
         mentions_groups: Vec::new(),
         mentions_roles: Vec::new(),
+        module: String::new(),
+        title: String::new(),
+        group: None,
+        recipients: Vec::new(),
+        file: None,
+        audience: Vec::new(),
     }
 }
 
 /// Appends an entry; returns it with its id.
-pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRec> {
-    rec.seq = tx.state.meta.next_entry;
-    tx.state.meta.next_entry += 1;
-    tx.state.meta_dirty = true;
-    tx.batch.put(
-        &store::timeline_key(rec.item, rec.seq),
-        records::encode(&rec)?,
-    );
-    Ok(rec)
+pub(crate) fn append(tx: &mut Tx<'_>, rec: TimelineRec) -> Result<TimelineRec> {
+    crate::feed::append(tx, rec)
 }
 
-pub(crate) fn append_change(tx: &mut Tx<'_>, item: ItemId, changes: &[FieldChange]) -> Result<()> {
+pub(crate) fn append_change(
+    tx: &mut Tx<'_>,
+    item: ItemId,
+    author: Option<UserId>,
+    changes: &[FieldChange],
+) -> Result<()> {
     let mut rec = blank(tx, item, TimelineKind::Change);
+    rec.author = author.map(|a| a.0);
     rec.changes = changes
         .iter()
         .map(|c| ChangeRec {
@@ -149,7 +154,7 @@ pub(crate) fn append_change(tx: &mut Tx<'_>, item: ItemId, changes: &[FieldChang
     append(tx, rec).map(|_| ())
 }
 
-fn check_mentions(tx: &Tx<'_>, m: &Mentions) -> Result<()> {
+pub(crate) fn check_mentions(tx: &Tx<'_>, m: &Mentions) -> Result<()> {
     for (i, u) in m.users.iter().enumerate() {
         if !tx.state.users.contains_key(u) {
             return Err(Error::invalid(
@@ -188,8 +193,20 @@ fn decode_cursor(s: &str) -> Result<u64> {
 }
 
 impl Engine {
-    /// A page of an item's timeline, newest first.
+    /// A page of an item's timeline, newest first: comments, notes, events, changes and
+    /// fired reminders and deadlines (PRODUCT.md §1). The record's feed-only entries
+    /// (created, activity planned) share its key range and are skipped here; the record
+    /// peek (`record_feed`) shows everything.
     pub fn timeline(&self, item: ItemId, req: &PageRequest) -> Result<Page<TimelineEntry>> {
+        self.entries_of(item, req, true)
+    }
+
+    pub(crate) fn entries_of(
+        &self,
+        item: ItemId,
+        req: &PageRequest,
+        timeline_only: bool,
+    ) -> Result<Page<TimelineEntry>> {
         let limit = limit_of(req)?;
         let before = req.cursor.as_deref().map(decode_cursor).transpose()?;
         if self.shared.state.read().slot(item).is_none() {
@@ -201,11 +218,20 @@ impl Engine {
         let mut more = false;
         for kv in self.shared.store.range_rev(&lo, &hi) {
             let (_, v) = kv?;
+            let rec = records::decode::<TimelineRec>(&v)?;
+            if timeline_only
+                && matches!(
+                    rec.kind,
+                    TimelineKind::Created | TimelineKind::Deleted | TimelineKind::Activity
+                )
+            {
+                continue;
+            }
             if items.len() == limit {
                 more = true;
                 break;
             }
-            items.push(entry(records::decode::<TimelineRec>(&v)?));
+            items.push(entry(rec));
         }
         let next_cursor = if more {
             items.last().map(|e: &TimelineEntry| encode_cursor(e.id.0))

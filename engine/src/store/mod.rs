@@ -18,6 +18,13 @@
 //! | `T` + due `i64`* + timer id `u64` | empty: one pending durable timer (* sign bit flipped) |
 //! | `L` + item id `u64` + entry seq `u64` | [`TimelineRec`](crate::records::TimelineRec) |
 //! | `S` + entry seq `u64`       | [`SeenRec`](crate::records::SeenRec): event-id hashes one ingest accepted |
+//! | `E` + entry seq `u64`       | [`TimelineRec`](crate::records::TimelineRec) of entries about no record (status, message, file) |
+//! | `W` + user id + item id     | [`FollowRec`](crate::records::FollowRec): reasons, sticky unfollow |
+//! | `R` + rule id `u64`         | [`RuleRec`](crate::records::RuleRec): an auto-follow rule |
+//! | `J` + job id `u64`          | [`JobRec`](crate::records::JobRec): an `apply_to_existing` job and its progress |
+//! | `Y` + file id `u64`         | [`FileRec`](crate::records::FileRec): a group file's metadata |
+//! | `Z` + file id `u64`         | the file's bytes, raw |
+//! | `P`                         | [`PrefsRec`](crate::records::PrefsRec): modules switched off in feeds |
 //!
 //! Values are rkyv archives in the unaligned little-endian format, so they can be read in
 //! place from any `IVec` whatever its alignment. `docs/format.md` mirrors this table.
@@ -44,6 +51,31 @@ pub(crate) const ACTIVITY: u8 = b'A';
 pub(crate) const TIMER: u8 = b'T';
 pub(crate) const TIMELINE: u8 = b'L';
 pub(crate) const SEEN: u8 = b'S';
+pub(crate) const FEED: u8 = b'E';
+pub(crate) const FOLLOW: u8 = b'W';
+pub(crate) const RULE: u8 = b'R';
+pub(crate) const JOB: u8 = b'J';
+pub(crate) const FILE_META: u8 = b'Y';
+pub(crate) const FILE_DATA: u8 = b'Z';
+pub(crate) const PREFS: &[u8] = b"P";
+
+/// `W` + user id + item id: one follow.
+pub(crate) fn follow_key(user: u64, item: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = FOLLOW;
+    k[1..9].copy_from_slice(&user.to_be_bytes());
+    k[9..].copy_from_slice(&item.to_be_bytes());
+    k
+}
+
+/// Where an entry lives: under its record's timeline, or in the `F` range.
+pub(crate) fn entry_key(item: u64, seq: u64) -> Vec<u8> {
+    if item == 0 {
+        id_key(FEED, seq).to_vec()
+    } else {
+        timeline_key(item, seq).to_vec()
+    }
+}
 
 /// `T` + due (i64, sign bit flipped, so byte order is time order) + timer id.
 pub(crate) fn timer_key(due: i64, timer: u64) -> [u8; 17] {

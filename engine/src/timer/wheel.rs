@@ -111,6 +111,8 @@ pub(crate) struct Wheel {
 
 impl Wheel {
     /// An empty wheel whose time is `now`.
+    // Used by the tests and kept for callers to come.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn new(now: i64) -> Self {
         Self::with_capacity(now, 0)
     }
@@ -134,6 +136,8 @@ impl Wheel {
     }
 
     /// Whether no timer is armed.
+    // Used by the tests and kept for callers to come.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
@@ -144,6 +148,8 @@ impl Wheel {
     }
 
     /// The due time of timer `id`, if it is armed.
+    // Used by the tests and kept for callers to come.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn due(&self, id: TimerId) -> Option<i64> {
         let idx = *self.index.get(&id)?;
         self.slab.get(idx).map(|entry| millis(entry.when))

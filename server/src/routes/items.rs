@@ -175,7 +175,7 @@ pub(crate) async fn get_item(
 #[patch("/v1/items/{id}")]
 pub(crate) async fn patch_item(
     state: State,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -192,7 +192,8 @@ pub(crate) async fn patch_item(
         contacts: b.contacts.map(Into::into),
     };
     let engine = state.engine.clone();
-    let (view, _changes) = blocking(move || engine.patch_item(iid, patch)).await?;
+    let actor = caller.user();
+    let (view, _changes) = blocking(move || engine.patch_item_as(Some(actor), iid, patch)).await?;
     item(StatusCode::OK, &view)
 }
 

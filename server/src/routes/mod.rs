@@ -11,6 +11,7 @@ use hoist_engine::{ItemView, Page};
 mod boards;
 mod directory;
 mod events;
+mod feeds;
 mod focus;
 mod items;
 mod system;
@@ -60,7 +61,26 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(focus::delete_activity)
         .service(focus::counters)
         .service(events::ingest_batch)
-        .service(events::ingest_one);
+        .service(events::ingest_one)
+        .service(feeds::wall)
+        .service(feeds::post)
+        .service(feeds::send_message)
+        .service(feeds::messages)
+        .service(feeds::group_feed)
+        .service(feeds::upload)
+        .service(feeds::download)
+        .service(feeds::record_feed)
+        .service(feeds::follow)
+        .service(feeds::unfollow)
+        .service(feeds::follows)
+        .service(feeds::inactive)
+        .service(feeds::create_rule)
+        .service(feeds::list_rules)
+        .service(feeds::patch_rule)
+        .service(feeds::delete_rule)
+        .service(feeds::job)
+        .service(feeds::preferences)
+        .service(feeds::set_preferences);
 }
 
 /// A JSON answer from a typed value.

@@ -2,5 +2,7 @@
 
 mod basics;
 mod errors;
+mod events;
+mod focus;
 mod items;
 pub mod server;

@@ -677,7 +677,7 @@ fn column_cursors_skip_nothing_and_repeat_nothing_while_items_rise_above_them() 
             .focus(*seen.last().unwrap(), FocusReason::ChatIn)
             .unwrap();
         let other = seen[round * 3 % seen.len()];
-        if round % 2 == 0 || t.get(other).column == b.columns[1].id {
+        if round.is_multiple_of(2) || t.get(other).column == b.columns[1].id {
             t.engine
                 .move_item(other, None, Some(Position::Top))
                 .unwrap();
@@ -830,42 +830,59 @@ fn kanban_shows_counts_unread_and_the_first_page_of_every_column() {
     ));
 }
 
+/// One item of the List test's hand-kept model.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    id: ItemId,
+    column: usize,
+    responsible: UserId,
+    unread: bool,
+}
+
 #[test]
 fn list_view_filters_by_responsible_unread_and_column_and_pages_with_cursors() {
     let t = TestEngine::new();
     let (ann, _) = t.user("Ann");
     let (bob, _) = t.user("Bob");
     let b = t.board("Sales", &["A", "B", "C"]);
-    // (id, column, responsible, unread), kept in focus order (top first) by hand.
-    let mut rows: Vec<(ItemId, usize, UserId, bool)> = Vec::new();
-    for i in 0..12 {
-        let (col, who) = (i % 3, if i % 4 == 0 { ann } else { bob });
-        let id = t.create_as(who, &b, col, &format!("i{i}"));
-        rows.insert(0, (id, col, who, false));
+    // Every item, kept in focus order (top first) by hand; `created[n]` is the n-th made.
+    let mut rows: Vec<Row> = Vec::new();
+    let mut created = Vec::new();
+    for i in 0..12usize {
+        let (column, responsible) = (i % 3, if i % 4 == 0 { ann } else { bob });
+        let id = t.create_as(responsible, &b, column, &format!("i{i}"));
+        created.push(id);
+        rows.insert(
+            0,
+            Row {
+                id,
+                column,
+                responsible,
+                unread: false,
+            },
+        );
     }
     for pick in [7, 2, 9] {
-        let row = rows
-            .iter()
-            .position(|r| r.0 == rows_id(&rows, pick))
-            .unwrap();
-        let mut r = rows.remove(row);
-        t.engine.focus(r.0, FocusReason::CallIn).unwrap();
-        r.3 = true;
+        let at = rows.iter().position(|r| r.id == created[pick]).unwrap();
+        let mut r = rows.remove(at);
+        t.engine.focus(r.id, FocusReason::CallIn).unwrap();
+        r.unread = true;
         rows.insert(0, r);
     }
     // A manual move to the top of another column also leads the List view.
-    let moved = rows.remove(5);
+    let mut moved = rows.remove(5);
+    moved.column = (moved.column + 1) % 3;
     t.engine
         .move_item(
-            moved.0,
-            Some(b.columns[(moved.1 + 1) % 3].id),
+            moved.id,
+            Some(b.columns[moved.column].id),
             Some(Position::Top),
         )
         .unwrap();
-    rows.insert(0, (moved.0, (moved.1 + 1) % 3, moved.2, moved.3));
+    rows.insert(0, moved);
 
-    let expect = |keep: &dyn Fn(&(ItemId, usize, UserId, bool)) -> bool| -> Vec<ItemId> {
-        rows.iter().filter(|r| keep(r)).map(|r| r.0).collect()
+    let expect = |keep: &dyn Fn(&Row) -> bool| -> Vec<ItemId> {
+        rows.iter().filter(|r| keep(r)).map(|r| r.id).collect()
     };
     let filters: Vec<(ListFilter, Vec<ItemId>)> = vec![
         (ListFilter::default(), expect(&|_| true)),
@@ -874,28 +891,28 @@ fn list_view_filters_by_responsible_unread_and_column_and_pages_with_cursors() {
                 responsible: Some(ann),
                 ..ListFilter::default()
             },
-            expect(&|r| r.2 == ann),
+            expect(&|r| r.responsible == ann),
         ),
         (
             ListFilter {
                 unread: Some(true),
                 ..ListFilter::default()
             },
-            expect(&|r| r.3),
+            expect(&|r| r.unread),
         ),
         (
             ListFilter {
                 unread: Some(false),
                 ..ListFilter::default()
             },
-            expect(&|r| !r.3),
+            expect(&|r| !r.unread),
         ),
         (
             ListFilter {
                 column: Some(b.columns[1].id),
                 ..ListFilter::default()
             },
-            expect(&|r| r.1 == 1),
+            expect(&|r| r.column == 1),
         ),
         (
             ListFilter {
@@ -903,10 +920,14 @@ fn list_view_filters_by_responsible_unread_and_column_and_pages_with_cursors() {
                 unread: Some(true),
                 column: Some(b.columns[0].id),
             },
-            expect(&|r| r.2 == bob && r.3 && r.1 == 0),
+            expect(&|r| r.responsible == bob && r.unread && r.column == 0),
         ),
     ];
     for (filter, want) in &filters {
+        assert!(
+            !want.is_empty(),
+            "every filter selects something: {filter:?}"
+        );
         for limit in [1, 2, 5, 50] {
             assert_eq!(
                 &walk_list(&t.engine, b.id, filter, limit),
@@ -955,13 +976,6 @@ fn list_view_filters_by_responsible_unread_and_column_and_pages_with_cursors() {
         cursor = p.next_cursor;
     }
     assert_eq!(seen, all);
-}
-
-/// The id of the item created `n`-th (0-based) among the rows, whatever its place now.
-fn rows_id(rows: &[(ItemId, usize, UserId, bool)], n: usize) -> ItemId {
-    let mut by_id: Vec<ItemId> = rows.iter().map(|r| r.0).collect();
-    by_id.sort();
-    by_id[n]
 }
 
 #[test]

@@ -1,0 +1,521 @@
+//! Who follows which record, and why: owner (the responsible), manual (Follow), or an
+//! auto-follow rule. Unfollow is sticky: no reason makes the user a follower again until
+//! they press Follow.
+//!
+//! Follows live in sled as `W` + user + item and in memory per item (every follow record)
+//! and per user (the active ones), so audience resolution and "Followed by me" never read
+//! sled.
+
+use crate::clock::Millis;
+use crate::engine::{Engine, Tx};
+use crate::error::{Error, Result};
+use crate::ids::{ItemId, UserId};
+use crate::records::{self, FollowRec};
+use crate::store;
+use crate::view::{limit_of, Page, PageRequest};
+
+/// Why a user follows a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowReason {
+    /// They are its responsible.
+    Owner,
+    /// They pressed Follow.
+    Manual,
+    /// One of their auto-follow rules matched it.
+    Rule(u64),
+}
+
+impl std::fmt::Display for FollowReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FollowReason::Owner => f.write_str("owner"),
+            FollowReason::Manual => f.write_str("manual"),
+            FollowReason::Rule(id) => write!(f, "rule:{id}"),
+        }
+    }
+}
+
+/// A record in "Followed by me".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Followed {
+    /// The record.
+    pub item: ItemId,
+    /// Its module.
+    pub module: String,
+    /// Its title.
+    pub title: String,
+    /// Every reason the user follows it.
+    pub reasons: Vec<FollowReason>,
+    /// Its last change, comment, event or activity.
+    pub updated_at: Millis,
+}
+
+pub(crate) fn active(f: &FollowRec) -> bool {
+    !f.unfollowed && (f.owner || f.manual || !f.rules.is_empty())
+}
+
+fn reasons(f: &FollowRec) -> Vec<FollowReason> {
+    let mut out = Vec::new();
+    if f.owner {
+        out.push(FollowReason::Owner);
+    }
+    if f.manual {
+        out.push(FollowReason::Manual);
+    }
+    out.extend(f.rules.iter().map(|r| FollowReason::Rule(*r)));
+    out
+}
+
+fn persisted(f: &FollowRec) -> bool {
+    f.manual || !f.rules.is_empty() || f.unfollowed
+}
+
+/// Changes one follow record with `f`, keeping sled and memory in step.
+///
+/// The owner reason is not stored: it is the item's responsible, restored on open. So an
+/// item's creation or a change of responsible writes no follow row unless the follow has
+/// another reason (or is a sticky unfollow).
+pub(crate) fn update(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    item: ItemId,
+    f: impl FnOnce(&mut FollowRec),
+) -> Result<()> {
+    let feed = &mut tx.state.feed;
+    let mut rec = feed
+        .by_item
+        .get(&item)
+        .and_then(|m| m.get(&user))
+        .cloned()
+        .unwrap_or_default();
+    let before = rec.clone();
+    let was = active(&rec);
+    f(&mut rec);
+    if rec == before {
+        return Ok(());
+    }
+    let now = active(&rec);
+    if !was && now {
+        rec.since = tx.now.0;
+        feed.following.entry(user).or_default().insert(item);
+    }
+    if was && !now {
+        if let Some(s) = feed.following.get_mut(&user) {
+            s.remove(&item);
+        }
+    }
+    let key = store::follow_key(user.0, item.0);
+    if persisted(&rec) {
+        let stored = FollowRec {
+            owner: false,
+            ..rec.clone()
+        };
+        tx.batch.put(&key, records::encode(&stored)?);
+    } else if persisted(&before) {
+        tx.batch.delete(&key);
+    }
+    if rec.owner || persisted(&rec) {
+        feed.by_item.entry(item).or_default().insert(user, rec);
+    } else if let Some(m) = feed.by_item.get_mut(&item) {
+        m.remove(&user);
+        if m.is_empty() {
+            feed.by_item.remove(&item);
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates the auto-follow rules of the item's module; each match makes its owner
+/// follow with reason `rule:<id>` (a sticky unfollow still wins).
+pub(crate) fn apply_rules(tx: &mut Tx<'_>, item: ItemId) -> Result<()> {
+    let Some(slot) = tx.state.slot(item) else {
+        return Ok(());
+    };
+    let Some(module) = tx.state.boards.get(&slot.board).map(|b| b.module.clone()) else {
+        return Ok(());
+    };
+    let view = match tx.state.view(item) {
+        Some(v) => v,
+        None => return Ok(()),
+    };
+    let r = view.get()?;
+    let hits: Vec<(u64, u64)> = tx
+        .state
+        .feed
+        .rules
+        .values()
+        .filter(|rule| rule.module == module && crate::rules::matches(&rule.criteria, &r))
+        .map(|rule| (rule.id, rule.user))
+        .collect();
+    for (rule, user) in hits {
+        add_rule(tx, UserId(user), item, rule)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn add_rule(tx: &mut Tx<'_>, user: UserId, item: ItemId, rule: u64) -> Result<()> {
+    update(tx, user, item, |f| {
+        if !f.rules.contains(&rule) {
+            f.rules.push(rule);
+        }
+    })
+}
+
+/// The responsible follows as owner; the previous one stops following as owner.
+pub(crate) fn set_owner(tx: &mut Tx<'_>, user: UserId, item: ItemId, owner: bool) -> Result<()> {
+    update(tx, user, item, |f| f.owner = owner)
+}
+
+/// The item's current followers.
+pub(crate) fn followers(tx: &Tx<'_>, item: ItemId) -> Vec<UserId> {
+    tx.state
+        .feed
+        .by_item
+        .get(&item)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, f)| active(f))
+                .map(|(u, _)| *u)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Drops every follow of a deleted item.
+pub(crate) fn forget_item(tx: &mut Tx<'_>, item: ItemId) {
+    if let Some(m) = tx.state.feed.by_item.remove(&item) {
+        for user in m.keys() {
+            tx.batch.delete(&store::follow_key(user.0, item.0));
+            if let Some(s) = tx.state.feed.following.get_mut(user) {
+                s.remove(&item);
+            }
+        }
+    }
+}
+
+fn cursor_of(s: &str) -> Result<u64> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .filter(|r| r.len() == 9 && r.first() == Some(&b'f'))
+        .and_then(|r| <[u8; 8]>::try_from(r.get(1..9)?).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Error::invalid("cursor", "not a cursor of this list"))
+}
+
+fn cursor(key: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode([&b"f"[..], &key.to_be_bytes()].concat())
+}
+
+impl Engine {
+    /// Follow (manual); also ends a sticky unfollow.
+    pub fn follow(&self, user: UserId, item: ItemId) -> Result<()> {
+        self.call(move |tx| {
+            if tx.state.slot(item).is_none() {
+                return Err(Error::not_found("item", item));
+            }
+            update(tx, user, item, |f| {
+                f.manual = true;
+                f.unfollowed = false;
+            })
+        })
+    }
+
+    /// Unfollow: the user stops following whatever the reasons, until they follow again.
+    pub fn unfollow(&self, user: UserId, item: ItemId) -> Result<()> {
+        self.call(move |tx| {
+            if tx.state.slot(item).is_none() {
+                return Err(Error::not_found("item", item));
+            }
+            update(tx, user, item, |f| {
+                f.manual = false;
+                f.unfollowed = true;
+            })
+        })
+    }
+
+    /// "Followed by me": the records `user` follows (of `module`, if given), by item id.
+    pub fn follows(
+        &self,
+        user: UserId,
+        module: Option<&str>,
+        req: &PageRequest,
+    ) -> Result<Page<Followed>> {
+        let limit = limit_of(req)?;
+        let after = req.cursor.as_deref().map(cursor_of).transpose()?;
+        let st = self.shared.state.read();
+        let Some(set) = st.feed.following.get(&user) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let mut items = Vec::with_capacity(limit);
+        let mut more = false;
+        let start = after.map_or(std::ops::Bound::Unbounded, |a| {
+            std::ops::Bound::Excluded(ItemId(a))
+        });
+        for item in set.range((start, std::ops::Bound::Unbounded)) {
+            let Some(info) = crate::feed::record_info(&st, *item) else {
+                continue;
+            };
+            if module.is_some_and(|m| m != info.0) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            let f = st
+                .feed
+                .by_item
+                .get(item)
+                .and_then(|m| m.get(&user))
+                .cloned()
+                .unwrap_or_default();
+            items.push(Followed {
+                item: *item,
+                module: info.0,
+                title: info.1,
+                reasons: reasons(&f),
+                updated_at: Millis(info.2),
+            });
+        }
+        let next_cursor = if more {
+            items.last().map(|f: &Followed| cursor(f.item.0))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Followed records not updated (no change, comment, event or activity) for more than
+    /// `days` days (1–180), oldest first. Costs the user's follows, not the store.
+    pub fn inactive(&self, user: UserId, days: i64, req: &PageRequest) -> Result<Page<Followed>> {
+        if !(1..=180).contains(&days) {
+            return Err(Error::invalid("days", "must be 1–180"));
+        }
+        let limit = limit_of(req)?;
+        let after = req.cursor.as_deref().map(cursor_of).transpose()?;
+        let cutoff = self.shared.config.clock.now().0 - days * 86_400_000;
+        let st = self.shared.state.read();
+        let mut stale: Vec<(i64, ItemId, String, String)> = st
+            .feed
+            .following
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let (module, title, touched) = crate::feed::record_info(&st, *item)?;
+                (touched < cutoff).then_some((touched, *item, module, title))
+            })
+            .collect();
+        stale.sort();
+        let skip = after.map_or(0, |a| usize::try_from(a).unwrap_or(usize::MAX));
+        let more = stale.len() > skip + limit;
+        let items: Vec<Followed> = stale
+            .into_iter()
+            .skip(skip)
+            .take(limit)
+            .map(|(t, item, module, title)| {
+                let f = st
+                    .feed
+                    .by_item
+                    .get(&item)
+                    .and_then(|m| m.get(&user))
+                    .cloned()
+                    .unwrap_or_default();
+                Followed {
+                    item,
+                    module,
+                    title,
+                    reasons: reasons(&f),
+                    updated_at: Millis(t),
+                }
+            })
+            .collect();
+        let next_cursor = more.then(|| cursor((skip + limit) as u64));
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// An auto-follow rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Its id.
+    pub id: u64,
+    /// Its owner.
+    pub user: UserId,
+    /// Its name.
+    pub name: String,
+    /// The module whose records it watches.
+    pub module: String,
+    /// All must hold.
+    pub criteria: Vec<crate::rules::Criterion>,
+}
+
+/// A rule to create.
+#[derive(Debug, Clone)]
+pub struct NewRule {
+    /// 1–200 characters.
+    pub name: String,
+    /// An existing module.
+    pub module: String,
+    /// 1–20 criteria.
+    pub criteria: Vec<crate::rules::Criterion>,
+    /// Also follow the existing matching records, as a background job.
+    pub apply_to_existing: bool,
+}
+
+/// Rule changes; `None` leaves a part as it is. Changes apply to records created or
+/// changed from now on.
+#[derive(Debug, Clone, Default)]
+pub struct RulePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New criteria.
+    pub criteria: Option<Vec<crate::rules::Criterion>>,
+}
+
+fn to_rule(r: &records::RuleRec) -> Rule {
+    Rule {
+        id: r.id,
+        user: UserId(r.user),
+        name: r.name.clone(),
+        module: r.module.clone(),
+        criteria: r.criteria.iter().map(crate::rules::from_rec).collect(),
+    }
+}
+
+fn check_criteria(c: &[crate::rules::Criterion]) -> Result<Vec<records::CriterionRec>> {
+    if c.is_empty() || c.len() > 20 {
+        return Err(Error::invalid("criteria", "a rule has 1–20 criteria"));
+    }
+    c.iter()
+        .enumerate()
+        .map(|(i, c)| crate::rules::check(i, c))
+        .collect()
+}
+
+fn own_rule(tx: &Tx<'_>, user: UserId, id: u64) -> Result<records::RuleRec> {
+    tx.state
+        .feed
+        .rules
+        .get(&id)
+        .filter(|r| r.user == user.0)
+        .cloned()
+        .ok_or_else(|| Error::not_found("rule", id))
+}
+
+impl Engine {
+    /// Creates an auto-follow rule for `user`; with `apply_to_existing`, also a job that
+    /// follows the existing matching records (its id is returned).
+    pub fn create_rule(&self, user: UserId, new: NewRule) -> Result<(Rule, Option<u64>)> {
+        let r = self.call(move |tx| {
+            let name = crate::validate::name("name", &new.name)?;
+            if !tx.state.modules.contains_key(&new.module) {
+                return Err(Error::invalid(
+                    "module",
+                    format!("unknown module {:?}", new.module),
+                ));
+            }
+            let criteria = check_criteria(&new.criteria)?;
+            let id = tx.state.meta.next_rule;
+            tx.state.meta.next_rule += 1;
+            tx.state.meta_dirty = true;
+            let rec = records::RuleRec {
+                id,
+                user: user.0,
+                name,
+                module: new.module.clone(),
+                criteria,
+                created_at: tx.now.0,
+            };
+            tx.batch
+                .put(&store::id_key(store::RULE, id), records::encode(&rec)?);
+            let rule = to_rule(&rec);
+            tx.state.feed.rules.insert(id, rec);
+            let job = if new.apply_to_existing {
+                let total = tx
+                    .state
+                    .items
+                    .iter()
+                    .flatten()
+                    .filter(|s| {
+                        tx.state
+                            .boards
+                            .get(&s.board)
+                            .is_some_and(|b| b.module == new.module)
+                    })
+                    .count() as u64;
+                let jid = tx.state.meta.next_job;
+                tx.state.meta.next_job += 1;
+                crate::jobs::put(
+                    tx,
+                    records::JobRec {
+                        id: jid,
+                        rule: id,
+                        user: user.0,
+                        module: new.module,
+                        state: 0,
+                        done: 0,
+                        total,
+                        cursor: 0,
+                    },
+                )?;
+                Some(jid)
+            } else {
+                None
+            };
+            Ok((rule, job))
+        })?;
+        if r.1.is_some() {
+            let _ = self.shared.jobs_wake.try_send(());
+        }
+        Ok(r)
+    }
+
+    /// The rules of `user`.
+    pub fn rules(&self, user: UserId) -> Vec<Rule> {
+        self.shared
+            .state
+            .read()
+            .feed
+            .rules
+            .values()
+            .filter(|r| r.user == user.0)
+            .map(to_rule)
+            .collect()
+    }
+
+    /// Changes one of `user`'s rules.
+    pub fn patch_rule(&self, user: UserId, id: u64, patch: RulePatch) -> Result<Rule> {
+        self.call(move |tx| {
+            let mut rec = own_rule(tx, user, id)?;
+            if let Some(n) = &patch.name {
+                rec.name = crate::validate::name("name", n)?;
+            }
+            if let Some(c) = &patch.criteria {
+                rec.criteria = check_criteria(c)?;
+            }
+            tx.batch
+                .put(&store::id_key(store::RULE, id), records::encode(&rec)?);
+            let rule = to_rule(&rec);
+            tx.state.feed.rules.insert(id, rec);
+            Ok(rule)
+        })
+    }
+
+    /// Deletes one of `user`'s rules; the records it made them follow stay followed.
+    pub fn delete_rule(&self, user: UserId, id: u64) -> Result<()> {
+        self.call(move |tx| {
+            own_rule(tx, user, id)?;
+            tx.batch.delete(&store::id_key(store::RULE, id));
+            tx.state.feed.rules.remove(&id);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,476 @@
+//! Feeds over HTTP: walls, posts, direct messages, group feeds and files, record peek,
+//! following, auto-follow rules, jobs and preferences.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use hoist_engine::{GroupId, ItemId, NewRule, PageRequest, RulePatch, UserId, WallFilter};
+
+use super::json;
+use crate::dto::{
+    parse_time, CreateMessage, CreatePost, CreateRule, ErrorBody, FeedEntryOut, FeedPage, FileOut,
+    FileQuery, FollowedOut, FollowedPage, FollowsQuery, InactiveQuery, JobOut, MessagesQuery,
+    PageQuery, PatchRule, Preferences, RuleOut,
+};
+use crate::error::ApiError;
+use crate::extract::{blocking, id, json_body, query, read_body, Caller, State};
+
+/// Files: up to 8 MiB.
+const FILE_LIMIT: usize = 8 << 20;
+
+fn feed_page(page: hoist_engine::Page<hoist_engine::FeedEntry>) -> Result<HttpResponse, ApiError> {
+    json(
+        StatusCode::OK,
+        &FeedPage {
+            items: page.items.into_iter().map(FeedEntryOut::from).collect(),
+            next_cursor: page.next_cursor,
+        },
+    )
+}
+
+/// `?module=&kind=` may repeat, so this query is read by hand.
+fn wall_query(req: &HttpRequest) -> Result<(WallFilter, PageRequest), ApiError> {
+    let mut f = WallFilter::default();
+    let mut p = PageRequest::default();
+    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if v.trim().is_empty() {
+            continue;
+        }
+        match k.as_ref() {
+            "module" => f.modules.push(v.into_owned()),
+            "kind" => f.kinds.push(v.into_owned()),
+            "since" => f.since = Some(parse_time("since", &v)?),
+            "until" => f.until = Some(parse_time("until", &v)?),
+            "limit" => {
+                p.limit = Some(
+                    v.parse()
+                        .map_err(|_| ApiError::invalid("query limit: not a number"))?,
+                )
+            }
+            "cursor" => p.cursor = Some(v.into_owned()),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "query {other}: unknown parameter"
+                )))
+            }
+        }
+    }
+    Ok((f, p))
+}
+
+/// The caller's wall, newest first; `module` and `kind` may repeat.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    params(("module" = Option<Vec<String>>, Query), ("kind" = Option<Vec<String>>, Query),
+           ("since" = Option<String>, Query), ("until" = Option<String>, Query),
+           ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[get("/v1/feed")]
+pub(crate) async fn wall(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, page) = wall_query(&req)?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    feed_page(blocking(move || engine.wall(user, &filter, &page)).await?)
+}
+
+/// A status message: to everyone, or to a group the caller is in.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = CreatePost,
+    responses((status = 201, body = FeedEntryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+#[post("/v1/feed/posts")]
+pub(crate) async fn post(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let b: CreatePost = json_body(&req, payload).await?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let e = blocking(move || {
+        engine.post(
+            user,
+            b.text,
+            b.group.map(GroupId),
+            b.mentions.map(Into::into).unwrap_or_default(),
+        )
+    })
+    .await?;
+    json(StatusCode::CREATED, &FeedEntryOut::from(e))
+}
+
+/// A direct message to users and/or the members of a group the caller is in.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = CreateMessage,
+    responses((status = 201, body = FeedEntryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+#[post("/v1/messages")]
+pub(crate) async fn send_message(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let b: CreateMessage = json_body(&req, payload).await?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let to: Vec<UserId> = b.to_users.into_iter().map(UserId).collect();
+    let e =
+        blocking(move || engine.send_message(user, b.text, to, b.to_group.map(GroupId))).await?;
+    json(StatusCode::CREATED, &FeedEntryOut::from(e))
+}
+
+/// The caller's direct messages, optionally only those with one user.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    params(("with" = Option<u64>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[get("/v1/messages")]
+pub(crate) async fn messages(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: MessagesQuery = query(&req)?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let page = PageRequest {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    feed_page(blocking(move || engine.messages(user, q.with.map(UserId), &page)).await?)
+}
+
+/// A group's entries: members only (others get 404).
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    params(("id" = u64, Path), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/v1/groups/{id}/feed")]
+pub(crate) async fn group_feed(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let gid = GroupId(id(&path, "group")?);
+    let q: PageQuery = query(&req)?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let page = PageRequest {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    feed_page(blocking(move || engine.group_feed(user, gid, &page)).await?)
+}
+
+/// Shares a file (raw body, up to 8 MiB) in a group the caller is in.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    params(("id" = u64, Path), ("name" = String, Query)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = FileOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[post("/v1/groups/{id}/files")]
+pub(crate) async fn upload(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let gid = GroupId(id(&path, "group")?);
+    let q: FileQuery = query(&req)?;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let body = read_body(&req, payload, FILE_LIMIT).await?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let f =
+        blocking(move || engine.share_file(user, gid, q.name, content_type, body.bytes.to_vec()))
+            .await?;
+    json(
+        StatusCode::CREATED,
+        &FileOut {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            content_type: f.content_type,
+        },
+    )
+}
+
+/// A group file's bytes: members only.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path), ("file" = u64, Path)),
+    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/v1/groups/{id}/files/{file}")]
+pub(crate) async fn download(
+    state: State,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let gid = GroupId(id(&path.0, "group")?);
+    let fid = id(&path.1, "file")?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let (info, bytes) = blocking(move || engine.file(user, gid, fid)).await?;
+    let name: String = info
+        .name
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(info.content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes))
+}
+
+/// Record peek: the record's latest entries.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    params(("id" = u64, Path), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/v1/items/{id}/feed")]
+pub(crate) async fn record_feed(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let iid = ItemId(id(&path, "item")?);
+    let q: PageQuery = query(&req)?;
+    let engine = state.engine.clone();
+    let page = PageRequest {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    feed_page(blocking(move || engine.record_feed(iid, &page)).await?)
+}
+
+/// Follow a record (also ends an earlier Unfollow).
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[put("/v1/items/{id}/follow")]
+pub(crate) async fn follow(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let iid = ItemId(id(&path, "item")?);
+    let engine = state.engine.clone();
+    let user = caller.user();
+    blocking(move || engine.follow(user, iid)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Unfollow a record, whatever the reasons, until followed again.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/v1/items/{id}/follow")]
+pub(crate) async fn unfollow(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let iid = ItemId(id(&path, "item")?);
+    let engine = state.engine.clone();
+    let user = caller.user();
+    blocking(move || engine.unfollow(user, iid)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// "Followed by me", with every reason.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    params(("module" = Option<String>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = FollowedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[get("/v1/follows")]
+pub(crate) async fn follows(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: FollowsQuery = query(&req)?;
+    let page = state.engine.follows(
+        caller.user(),
+        q.module.as_deref(),
+        &PageRequest {
+            limit: q.limit,
+            cursor: q.cursor,
+        },
+    )?;
+    json(
+        StatusCode::OK,
+        &FollowedPage {
+            items: page.items.into_iter().map(FollowedOut::from).collect(),
+            next_cursor: page.next_cursor,
+        },
+    )
+}
+
+/// Followed records not updated for more than `days` days (1–180), oldest first.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    params(("days" = i64, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = FollowedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[get("/v1/follows/inactive")]
+pub(crate) async fn inactive(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: InactiveQuery = query(&req)?;
+    let page = state.engine.inactive(
+        caller.user(),
+        q.days,
+        &PageRequest {
+            limit: q.limit,
+            cursor: q.cursor,
+        },
+    )?;
+    json(
+        StatusCode::OK,
+        &FollowedPage {
+            items: page.items.into_iter().map(FollowedOut::from).collect(),
+            next_cursor: page.next_cursor,
+        },
+    )
+}
+
+/// Creates an auto-follow rule; with `apply_to_existing`, also a background job.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = CreateRule,
+    responses((status = 201, body = RuleOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[post("/v1/follow-rules")]
+pub(crate) async fn create_rule(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let b: CreateRule = json_body(&req, payload).await?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let new = NewRule {
+        name: b.name,
+        module: b.module,
+        criteria: b.criteria.into_iter().map(Into::into).collect(),
+        apply_to_existing: b.apply_to_existing,
+    };
+    let (rule, job_id) = blocking(move || engine.create_rule(user, new)).await?;
+    json(StatusCode::CREATED, &RuleOut::new(rule, job_id))
+}
+
+/// The caller's rules.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RuleOut>), (status = 401, body = ErrorBody)))]
+#[get("/v1/follow-rules")]
+pub(crate) async fn list_rules(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let rules: Vec<RuleOut> = state
+        .engine
+        .rules(caller.user())
+        .into_iter()
+        .map(|r| RuleOut::new(r, None))
+        .collect();
+    json(StatusCode::OK, &rules)
+}
+
+/// Changes one of the caller's rules (for records created or changed from now on).
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)), request_body = PatchRule,
+    responses((status = 200, body = RuleOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+#[patch("/v1/follow-rules/{id}")]
+pub(crate) async fn patch_rule(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let rid = id(&path, "rule")?;
+    let b: PatchRule = json_body(&req, payload).await?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    let patch = RulePatch {
+        name: b.name,
+        criteria: b.criteria.map(|c| c.into_iter().map(Into::into).collect()),
+    };
+    let rule = blocking(move || engine.patch_rule(user, rid, patch)).await?;
+    json(StatusCode::OK, &RuleOut::new(rule, None))
+}
+
+/// Deletes one of the caller's rules (what it followed stays followed).
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/v1/follow-rules/{id}")]
+pub(crate) async fn delete_rule(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = id(&path, "rule")?;
+    let engine = state.engine.clone();
+    let user = caller.user();
+    blocking(move || engine.delete_rule(user, rid)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A background job's progress.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
+    responses((status = 200, body = JobOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/v1/jobs/{id}")]
+pub(crate) async fn job(
+    state: State,
+    _caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let jid = id(&path, "job")?;
+    let j = state.engine.job(jid)?;
+    json(
+        StatusCode::OK,
+        &JobOut {
+            id: j.id,
+            state: j.state.as_str(),
+            done: j.done,
+            total: j.total,
+        },
+    )
+}
+
+/// Modules switched off in every feed.
+#[utoipa::path(tag = "feeds", security(("bearer" = [])),
+    responses((status = 200, body = Preferences), (status = 401, body = ErrorBody)))]
+#[get("/v1/feed/preferences")]
+pub(crate) async fn preferences(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    json(
+        StatusCode::OK,
+        &Preferences {
+            disabled_modules: state.engine.feed_preferences(),
+        },
+    )
+}
+
+/// Switches modules off (and the others on) in everyone's feeds (admin).
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = Preferences,
+    responses((status = 200, body = Preferences), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+#[put("/v1/feed/preferences")]
+pub(crate) async fn set_preferences(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let b: Preferences = json_body(&req, payload).await?;
+    let engine = state.engine.clone();
+    let v = blocking(move || engine.set_feed_preferences(b.disabled_modules)).await?;
+    json(
+        StatusCode::OK,
+        &Preferences {
+            disabled_modules: v,
+        },
+    )
+}
