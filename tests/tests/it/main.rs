@@ -14,5 +14,6 @@
 // The HTTP tests live in `api/`; enable them here when that module is in place.
 mod api;
 mod engine;
+mod feeds;
 mod focus;
 mod support;
