@@ -46,17 +46,7 @@ pub struct ColumnCounters {
     pub overdue_activities: u64,
 }
 
-impl Default for UserId {
-    fn default() -> UserId {
-        UserId(0)
-    }
-}
 
-impl Default for ColumnId {
-    fn default() -> ColumnId {
-        ColumnId(0)
-    }
-}
 
 impl Engine {
     /// The counters of `user` as responsible.

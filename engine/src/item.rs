@@ -43,11 +43,6 @@ pub struct NewItem {
     pub contacts: Contacts,
 }
 
-impl Default for BoardId {
-    fn default() -> BoardId {
-        BoardId(0)
-    }
-}
 
 /// Changes to an item; `None` leaves a part as it is.
 #[derive(Debug, Clone, Default)]

@@ -55,7 +55,7 @@ fn client(
         let id = v["id"].as_u64().unwrap();
         acked.lock().unwrap().insert(id, (title.clone(), col, None));
         // Every third item is moved to another column; the move counts once acknowledged.
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let to = cols[(i + 1) % cols.len()];
             acked
                 .lock()
