@@ -33,8 +33,9 @@ fn result(index: Option<usize>, r: Result<IngestResult, ApiError>) -> EventResul
 }
 
 /// One event → 201 with its status (`accepted`, `duplicate` or `unmatched`); an invalid
-/// event is a 400.
+/// event is a 400. `?intake_board=` works as for batches.
 #[utoipa::path(tag = "events", security(("bearer" = [])), request_body = EventIn,
+    params(("intake_board" = Option<u64>, Query, description = "an unmatched contact becomes a new item on this board")),
     responses((status = 201, body = EventResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[post("/v1/events")]
 pub(crate) async fn ingest_one(
@@ -43,11 +44,13 @@ pub(crate) async fn ingest_one(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let q: EventBatchQuery = query(&req)?;
     let b: EventIn = json_body(&req, payload).await?;
     let ev = b.into_event()?;
     let engine = state.engine.clone();
     let actor = caller.user();
-    let mut out = blocking(move || engine.ingest(actor, vec![ev], None)).await?;
+    let intake = q.intake_board.map(BoardId);
+    let mut out = blocking(move || engine.ingest(actor, vec![ev], intake)).await?;
     let r = out
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the event"))?
