@@ -46,8 +46,6 @@ pub struct ColumnCounters {
     pub overdue_activities: u64,
 }
 
-
-
 impl Engine {
     /// The counters of `user` as responsible.
     pub fn counters(&self, user: UserId) -> Result<Counters> {

@@ -43,7 +43,6 @@ pub struct NewItem {
     pub contacts: Contacts,
 }
 
-
 /// Changes to an item; `None` leaves a part as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ItemPatch {

@@ -1,1 +1,239 @@
-fn main() {}
+//! `hoist-loadtest`: drives a running Hoist server over HTTP and reports throughput and
+//! latency percentiles (HDR histogram). It only talks to the URL it is given (loopback by
+//! default), runs for a bounded time, and stops by itself.
+//!
+//! Scenarios: `page` (top-50 column page), `focus` (an incoming call on a random item:
+//! focus-to-top, durable), `create` (one item per request), `ingest` (event batches),
+//! `mixed` (80 % pages, 20 % focus).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Scenario {
+    Page,
+    Focus,
+    Create,
+    Ingest,
+    Mixed,
+}
+
+/// Load against a running `hoist`.
+#[derive(Parser, Debug)]
+#[command(name = "hoist-loadtest", version)]
+struct Args {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An admin token (or set HOIST_TOKEN).
+    #[arg(long, env = "HOIST_TOKEN")]
+    token: String,
+    /// What to do.
+    #[arg(long, value_enum, default_value = "mixed")]
+    scenario: Scenario,
+    /// Concurrent connections (one thread each).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Items to create first on a fresh board (10 columns).
+    #[arg(long, default_value_t = 100_000)]
+    items: usize,
+    /// Events per batch for `ingest`.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+struct Fixture {
+    board: u64,
+    columns: Vec<u64>,
+    first_item: u64,
+    items: u64,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+fn setup(args: &Args) -> anyhow::Result<Fixture> {
+    let a = agent();
+    let auth = format!("Bearer {}", args.token);
+    let cols: Vec<_> = (0..10)
+        .map(|i| json!({"name": format!("stage {i}")}))
+        .collect();
+    let b: serde_json::Value = a
+        .post(&format!("{}/v1/boards", args.url))
+        .set("Authorization", &auth)
+        .send_json(json!({"module": "deal", "name": "loadtest", "columns": cols}))
+        .context("creating the board (is the server running, is the token an admin's?)")?
+        .into_json()?;
+    let board = b["id"].as_u64().context("board id")?;
+    let columns: Vec<u64> = b["columns"]
+        .as_array()
+        .context("columns")?
+        .iter()
+        .filter_map(|c| c["id"].as_u64())
+        .collect();
+    let mut first_item = 0;
+    let mut made = 0usize;
+    while made < args.items {
+        let n = (args.items - made).min(10_000);
+        let body: String = (0..n)
+            .map(|i| {
+                let col = columns[(made + i) % columns.len()];
+                format!(
+                    "{{\"board\":{board},\"column\":{col},\"title\":\"item {}\",\"amount\":{}}}\n",
+                    made + i,
+                    (made + i) % 1000
+                )
+            })
+            .collect();
+        let r: serde_json::Value = a
+            .post(&format!("{}/v1/items/batch", args.url))
+            .set("Authorization", &auth)
+            .set("Content-Type", "application/x-ndjson")
+            .send_string(&body)?
+            .into_json()?;
+        if first_item == 0 {
+            first_item = r["results"][0]["id"].as_u64().unwrap_or(1);
+        }
+        made += n;
+    }
+    Ok(Fixture {
+        board,
+        columns,
+        first_item,
+        items: args.items as u64,
+    })
+}
+
+/// A cheap per-thread pseudo-random sequence (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.connections == 0 || args.seconds == 0 {
+        bail!("--connections and --seconds must be positive");
+    }
+    let t0 = Instant::now();
+    let fx = Arc::new(setup(&args)?);
+    eprintln!(
+        "setup: board {} with {} items in {:.1}s",
+        fx.board,
+        fx.items,
+        t0.elapsed().as_secs_f64()
+    );
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let work = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..args.connections)
+        .map(|n| {
+            let (fx, hist, ok, failed, work) = (fx.clone(), hist.clone(), ok.clone(), failed.clone(), work.clone());
+            let (url, auth, scenario, batch) = (args.url.clone(), format!("Bearer {}", args.token), args.scenario, args.batch);
+            std::thread::spawn(move || {
+                let a = agent();
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
+                let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let mut seq = 0u64;
+                while Instant::now() < deadline {
+                    let pick = match scenario {
+                        Scenario::Mixed => if rng.next() % 10 < 8 { Scenario::Page } else { Scenario::Focus },
+                        s => s,
+                    };
+                    let t = Instant::now();
+                    seq += 1;
+                    let (res, units) = match pick {
+                        Scenario::Page => {
+                            let col = fx.columns[(rng.next() % fx.columns.len() as u64) as usize];
+                            (a.get(&format!("{url}/v1/boards/{}/columns/{col}/items?limit=50", fx.board)).set("Authorization", &auth).call(), 1)
+                        }
+                        Scenario::Focus => {
+                            let item = fx.first_item + rng.next() % fx.items;
+                            let ev = json!({"id": format!("lt-{n}-{seq}-{}", rng.next()), "kind": "call_in", "item": item});
+                            (a.post(&format!("{url}/v1/events")).set("Authorization", &auth).send_json(ev), 1)
+                        }
+                        Scenario::Create => {
+                            let col = fx.columns[(rng.next() % fx.columns.len() as u64) as usize];
+                            let body = json!({"board": fx.board, "column": col, "title": format!("new {n}-{seq}")});
+                            (a.post(&format!("{url}/v1/items")).set("Authorization", &auth).send_json(body), 1)
+                        }
+                        Scenario::Ingest | Scenario::Mixed => {
+                            let body: String = (0..batch)
+                                .map(|i| {
+                                    let item = fx.first_item + rng.next() % fx.items;
+                                    format!("{{\"id\":\"b-{n}-{seq}-{i}-{}\",\"kind\":\"call_in\",\"item\":{item}}}\n", rng.next())
+                                })
+                                .collect();
+                            (a.post(&format!("{url}/v1/events/batch")).set("Authorization", &auth).set("Content-Type", "application/x-ndjson").send_string(&body), batch as u64)
+                        }
+                    };
+                    let us = t.elapsed().as_micros().max(1) as u64;
+                    match res {
+                        Ok(r) => {
+                            let _ = r.into_string();
+                            ok.fetch_add(1, Ordering::Relaxed);
+                            work.fetch_add(units, Ordering::Relaxed);
+                            let _ = local.record(us);
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                if let Ok(mut h) = hist.lock() {
+                    let _ = h.add(&local);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let h = hist.lock().map_err(|_| anyhow::anyhow!("histogram lock"))?;
+    let ok = ok.load(Ordering::Relaxed);
+    println!(
+        "scenario {:?}: {} connections, {:.1}s, {} ok, {} failed",
+        args.scenario,
+        args.connections,
+        secs,
+        ok,
+        failed.load(Ordering::Relaxed)
+    );
+    println!(
+        "requests/s {:.0}   units/s {:.0}",
+        ok as f64 / secs,
+        work.load(Ordering::Relaxed) as f64 / secs
+    );
+    println!(
+        "latency µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    );
+    Ok(())
+}
