@@ -90,9 +90,59 @@ impl FeedState {
             .and_then(Option::as_ref)
     }
 
+    /// [`FeedState::index`] for a stored entry read in place, during open.
+    fn index_archived(&mut self, r: &records::ArchivedTimelineRec) {
+        let rec = IndexFields {
+            seq: r.seq.to_native(),
+            item: r.item.to_native(),
+            at: r.at.to_native(),
+            kind: r.kind.to_native(),
+            module: r.module.as_str(),
+            group: r.group.as_ref().map(|g| g.to_native()),
+            audience: r.audience.iter().map(|u| u.to_native()),
+            mentions_groups: r.mentions_groups.iter().map(|g| g.to_native()),
+            mentions_roles: r.mentions_roles.iter().map(|x| x.as_str()),
+        };
+        self.index_fields(rec);
+    }
+
+    /// Walls must be ascending; open files entries in key order, so sort once after.
+    fn sort_lists(&mut self) {
+        let sort = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            v.dedup();
+        };
+        self.walls.values_mut().for_each(sort);
+        sort(&mut self.public);
+        self.group_walls.values_mut().for_each(sort);
+        self.role_walls.values_mut().for_each(sort);
+    }
+
     /// Files the entry into memory: meta, walls, last touch.
     fn index(&mut self, rec: &TimelineRec) {
-        let module = self.module_index(&rec.module);
+        self.index_fields(IndexFields {
+            seq: rec.seq,
+            item: rec.item,
+            at: rec.at,
+            kind: rec.kind,
+            module: &rec.module,
+            group: rec.group,
+            audience: rec.audience.iter().copied(),
+            mentions_groups: rec.mentions_groups.iter().copied(),
+            mentions_roles: rec.mentions_roles.iter().map(String::as_str),
+        });
+    }
+
+    fn index_fields<'a>(
+        &mut self,
+        rec: IndexFields<
+            'a,
+            impl Iterator<Item = u64>,
+            impl Iterator<Item = u64>,
+            impl Iterator<Item = &'a str>,
+        >,
+    ) {
+        let module = self.module_index(rec.module);
         let meta = EntryMeta {
             item: rec.item,
             at: rec.at,
@@ -107,8 +157,8 @@ impl FeedState {
                 *cell = Some(meta);
             }
         }
-        for u in &rec.audience {
-            self.walls.entry(UserId(*u)).or_default().push(rec.seq);
+        for u in rec.audience {
+            self.walls.entry(UserId(u)).or_default().push(rec.seq);
         }
         match (rec.kind, rec.group) {
             (TimelineKind::Message, _) => {}
@@ -122,14 +172,17 @@ impl FeedState {
             _ => {}
         }
         if rec.kind != TimelineKind::Message {
-            for g in &rec.mentions_groups {
-                let wall = self.group_walls.entry(GroupId(*g)).or_default();
+            for g in rec.mentions_groups {
+                let wall = self.group_walls.entry(GroupId(g)).or_default();
                 if wall.last() != Some(&rec.seq) {
                     wall.push(rec.seq);
                 }
             }
-            for r in &rec.mentions_roles {
-                self.role_walls.entry(r.clone()).or_default().push(rec.seq);
+            for r in rec.mentions_roles {
+                self.role_walls
+                    .entry(r.to_string())
+                    .or_default()
+                    .push(rec.seq);
             }
         }
         if rec.item != 0 {
@@ -139,21 +192,32 @@ impl FeedState {
     }
 }
 
+/// What filing an entry needs, from an owned or an archived record.
+struct IndexFields<'a, A, G, R> {
+    seq: u64,
+    item: u64,
+    at: i64,
+    kind: TimelineKind,
+    module: &'a str,
+    group: Option<u64>,
+    audience: A,
+    mentions_groups: G,
+    mentions_roles: R,
+}
+
 /// Rebuilds the feed state from the stored entries, follows, rules, jobs, files, prefs.
+///
+/// Entries are read in place (no copy of the record) and filed in key order, which is not
+/// seq order for `L` rows; the lists are sorted once at the end.
 pub(crate) fn load(st: &mut State, store: &Store) -> Result<()> {
-    let mut recs: Vec<TimelineRec> = Vec::new();
     for prefix in [store::TIMELINE, store::FEED] {
         for kv in store.scan(prefix) {
             let (_, v) = kv?;
-            recs.push(records::decode(&v)?);
+            let r = records::access::<records::ArchivedTimelineRec>(&v)?;
+            st.feed.index_archived(r);
         }
     }
-    // Walls are lists in seq order.
-    recs.sort_by_key(|r| r.seq);
-    for r in &recs {
-        st.feed.index(r);
-    }
-    drop(recs);
+    st.feed.sort_lists();
     for kv in store.scan(store::FOLLOW) {
         let (k, v) = kv?;
         let user = k
@@ -168,7 +232,10 @@ pub(crate) fn load(st: &mut State, store: &Store) -> Result<()> {
             return Err(Error::Corrupt("malformed follow key".into()));
         };
         let f: records::FollowRec = records::decode(&v)?;
-        if crate::follow::active(&f) {
+        let owner = st
+            .slot(ItemId(item))
+            .is_some_and(|s| s.responsible == UserId(user));
+        if crate::follow::active(&f, owner) {
             st.feed
                 .following
                 .entry(UserId(user))
@@ -201,27 +268,26 @@ pub(crate) fn load(st: &mut State, store: &Store) -> Result<()> {
         st.feed.disabled = p.disabled_modules.into_iter().collect();
     }
     // Items never commented on count as touched when last updated; the responsible
-    // follows as owner (not stored: it is the item's responsible).
+    // follows as owner unless they unfollowed (the owner reason is not stored).
     for slot in st.items.iter().flatten() {
-        if let Ok(r) = records::access::<records::ArchivedItemRec>(&slot.rec) {
-            let id = ItemId(r.id.to_native());
-            let t = st.feed.last_touch.entry(id).or_insert(0);
-            *t = (*t).max(r.updated_at.to_native());
-            let f = st
-                .feed
-                .by_item
-                .entry(id)
-                .or_default()
+        let Ok(r) = records::access::<records::ArchivedItemRec>(&slot.rec) else {
+            continue;
+        };
+        let id = ItemId(r.id.to_native());
+        let t = st.feed.last_touch.entry(id).or_insert(0);
+        *t = (*t).max(r.updated_at.to_native());
+        let unfollowed = st
+            .feed
+            .by_item
+            .get(&id)
+            .and_then(|m| m.get(&slot.responsible))
+            .is_some_and(|f| f.unfollowed);
+        if !unfollowed {
+            st.feed
+                .following
                 .entry(slot.responsible)
-                .or_default();
-            f.owner = true;
-            if crate::follow::active(f) {
-                st.feed
-                    .following
-                    .entry(slot.responsible)
-                    .or_default()
-                    .insert(id);
-            }
+                .or_default()
+                .insert(id);
         }
     }
     Ok(())

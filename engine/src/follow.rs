@@ -50,13 +50,17 @@ pub struct Followed {
     pub updated_at: Millis,
 }
 
-pub(crate) fn active(f: &FollowRec) -> bool {
-    !f.unfollowed && (f.owner || f.manual || !f.rules.is_empty())
+/// Whether a user follows a record, given their stored follow (default if none) and
+/// whether they are its responsible. The owner reason is never stored: it is derived from
+/// the item's responsible, so creating an item or changing its responsible writes no
+/// follow row.
+pub(crate) fn active(f: &FollowRec, owner: bool) -> bool {
+    !f.unfollowed && (owner || f.manual || !f.rules.is_empty())
 }
 
-fn reasons(f: &FollowRec) -> Vec<FollowReason> {
+fn reasons(f: &FollowRec, owner: bool) -> Vec<FollowReason> {
     let mut out = Vec::new();
-    if f.owner {
+    if owner {
         out.push(FollowReason::Owner);
     }
     if f.manual {
@@ -70,59 +74,88 @@ fn persisted(f: &FollowRec) -> bool {
     f.manual || !f.rules.is_empty() || f.unfollowed
 }
 
-/// Changes one follow record with `f`, keeping sled and memory in step.
-///
-/// The owner reason is not stored: it is the item's responsible, restored on open. So an
-/// item's creation or a change of responsible writes no follow row unless the follow has
-/// another reason (or is a sticky unfollow).
+fn stored(st: &crate::state::State, user: UserId, item: ItemId) -> FollowRec {
+    st.feed
+        .by_item
+        .get(&item)
+        .and_then(|m| m.get(&user))
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn is_owner(st: &crate::state::State, user: UserId, item: ItemId) -> bool {
+    st.slot(item).is_some_and(|s| s.responsible == user)
+}
+
+fn set_following(st: &mut crate::state::State, user: UserId, item: ItemId, on: bool) {
+    if on {
+        st.feed.following.entry(user).or_default().insert(item);
+    } else if let Some(s) = st.feed.following.get_mut(&user) {
+        s.remove(&item);
+        if s.is_empty() {
+            st.feed.following.remove(&user);
+        }
+    }
+}
+
+/// Changes the stored part of one follow with `f`, keeping sled and memory in step.
 pub(crate) fn update(
     tx: &mut Tx<'_>,
     user: UserId,
     item: ItemId,
     f: impl FnOnce(&mut FollowRec),
 ) -> Result<()> {
-    let feed = &mut tx.state.feed;
-    let mut rec = feed
-        .by_item
-        .get(&item)
-        .and_then(|m| m.get(&user))
-        .cloned()
-        .unwrap_or_default();
-    let before = rec.clone();
-    let was = active(&rec);
+    let owner = is_owner(tx.state, user, item);
+    let before = stored(tx.state, user, item);
+    let mut rec = before.clone();
     f(&mut rec);
     if rec == before {
         return Ok(());
     }
-    let now = active(&rec);
+    let (was, now) = (active(&before, owner), active(&rec, owner));
     if !was && now {
         rec.since = tx.now.0;
-        feed.following.entry(user).or_default().insert(item);
     }
-    if was && !now {
-        if let Some(s) = feed.following.get_mut(&user) {
-            s.remove(&item);
-        }
+    if was != now {
+        set_following(tx.state, user, item, now);
     }
     let key = store::follow_key(user.0, item.0);
     if persisted(&rec) {
-        let stored = FollowRec {
-            owner: false,
-            ..rec.clone()
-        };
-        tx.batch.put(&key, records::encode(&stored)?);
-    } else if persisted(&before) {
-        tx.batch.delete(&key);
-    }
-    if rec.owner || persisted(&rec) {
-        feed.by_item.entry(item).or_default().insert(user, rec);
-    } else if let Some(m) = feed.by_item.get_mut(&item) {
-        m.remove(&user);
-        if m.is_empty() {
-            feed.by_item.remove(&item);
+        tx.batch.put(&key, records::encode(&rec)?);
+        tx.state
+            .feed
+            .by_item
+            .entry(item)
+            .or_default()
+            .insert(user, rec);
+    } else {
+        if persisted(&before) {
+            tx.batch.delete(&key);
+        }
+        if let Some(m) = tx.state.feed.by_item.get_mut(&item) {
+            m.remove(&user);
+            if m.is_empty() {
+                tx.state.feed.by_item.remove(&item);
+            }
         }
     }
     Ok(())
+}
+
+/// The responsible of `item` changed from `old` to the item's current responsible (or
+/// the item is new, `old = None`): the owner reason moves with it.
+pub(crate) fn owner_changed(tx: &mut Tx<'_>, item: ItemId, old: Option<UserId>) {
+    let Some(new) = tx.state.slot(item).map(|s| s.responsible) else {
+        return;
+    };
+    if let Some(old) = old.filter(|o| *o != new) {
+        let f = stored(tx.state, old, item);
+        if active(&f, true) != active(&f, false) {
+            set_following(tx.state, old, item, active(&f, false));
+        }
+    }
+    let f = stored(tx.state, new, item);
+    set_following(tx.state, new, item, active(&f, true));
 }
 
 /// Evaluates the auto-follow rules of the item's module; each match makes its owner
@@ -134,9 +167,11 @@ pub(crate) fn apply_rules(tx: &mut Tx<'_>, item: ItemId) -> Result<()> {
     let Some(module) = tx.state.boards.get(&slot.board).map(|b| b.module.clone()) else {
         return Ok(());
     };
-    let view = match tx.state.view(item) {
-        Some(v) => v,
-        None => return Ok(()),
+    if !tx.state.feed.rules.values().any(|r| r.module == module) {
+        return Ok(());
+    }
+    let Some(view) = tx.state.view(item) else {
+        return Ok(());
     };
     let r = view.get()?;
     let hits: Vec<(u64, u64)> = tx
@@ -161,34 +196,38 @@ pub(crate) fn add_rule(tx: &mut Tx<'_>, user: UserId, item: ItemId, rule: u64) -
     })
 }
 
-/// The responsible follows as owner; the previous one stops following as owner.
-pub(crate) fn set_owner(tx: &mut Tx<'_>, user: UserId, item: ItemId, owner: bool) -> Result<()> {
-    update(tx, user, item, |f| f.owner = owner)
-}
-
 /// The item's current followers.
 pub(crate) fn followers(tx: &Tx<'_>, item: ItemId) -> Vec<UserId> {
-    tx.state
-        .feed
-        .by_item
-        .get(&item)
+    let responsible = tx.state.slot(item).map(|s| s.responsible);
+    let explicit = tx.state.feed.by_item.get(&item);
+    let mut out: Vec<UserId> = explicit
         .map(|m| {
             m.iter()
-                .filter(|(_, f)| active(f))
+                .filter(|(u, f)| active(f, Some(**u) == responsible))
                 .map(|(u, _)| *u)
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Some(r) = responsible {
+        let unfollowed = explicit
+            .and_then(|m| m.get(&r))
+            .is_some_and(|f| f.unfollowed);
+        if !unfollowed && !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
 }
 
-/// Drops every follow of a deleted item.
+/// Drops every follow of an item about to be deleted.
 pub(crate) fn forget_item(tx: &mut Tx<'_>, item: ItemId) {
+    if let Some(r) = tx.state.slot(item).map(|s| s.responsible) {
+        set_following(tx.state, r, item, false);
+    }
     if let Some(m) = tx.state.feed.by_item.remove(&item) {
         for user in m.keys() {
             tx.batch.delete(&store::follow_key(user.0, item.0));
-            if let Some(s) = tx.state.feed.following.get_mut(user) {
-                s.remove(&item);
-            }
+            set_following(tx.state, *user, item, false);
         }
     }
 }
@@ -280,7 +319,7 @@ impl Engine {
                 item: *item,
                 module: info.0,
                 title: info.1,
-                reasons: reasons(&f),
+                reasons: reasons(&f, is_owner(&st, user, *item)),
                 updated_at: Millis(info.2),
             });
         }
@@ -332,7 +371,7 @@ impl Engine {
                     item,
                     module,
                     title,
-                    reasons: reasons(&f),
+                    reasons: reasons(&f, is_owner(&st, user, item)),
                     updated_at: Millis(t),
                 }
             })

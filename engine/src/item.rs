@@ -337,7 +337,7 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
         },
     );
     tx.state.count_item(id, 1);
-    crate::follow::set_owner(tx, responsible, id, true)?;
+    crate::follow::owner_changed(tx, id, None);
     crate::follow::apply_rules(tx, id)?;
     let mut entry = crate::timeline::blank(tx, id, TimelineKind::Created);
     entry.author = Some(actor.0);
@@ -470,9 +470,8 @@ fn patch_in(
     rec.updated_at = tx.now.0;
     let old_owner = tx.state.slot(id).map(|s| s.responsible);
     with_counts(tx, id, |tx| store_rec(tx, &rec))?;
-    if let Some(old) = old_owner.filter(|o| o.0 != rec.responsible) {
-        crate::follow::set_owner(tx, old, id, false)?;
-        crate::follow::set_owner(tx, UserId(rec.responsible), id, true)?;
+    if old_owner.is_some_and(|o| o.0 != rec.responsible) {
+        crate::follow::owner_changed(tx, id, old_owner);
     }
     crate::follow::apply_rules(tx, id)?;
     crate::timeline::append_change(tx, id, actor, &changes)?;
@@ -482,6 +481,7 @@ fn patch_in(
 
 fn move_in(
     tx: &mut Tx<'_>,
+    actor: Option<UserId>,
     id: ItemId,
     column: Option<ColumnId>,
     position: Option<Position>,
@@ -541,7 +541,7 @@ fn move_in(
             let key = order::top(tx.state.tick());
             let reason = focus_enabled.then_some(FocusReason::Moved);
             with_counts(tx, id, |tx| relocate(tx, id, target, key, reason))?;
-            moved_column(tx, id, from, target)?;
+            moved_column(tx, actor, id, from, target)?;
             tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
             return view_of(tx, id);
         }
@@ -576,13 +576,20 @@ fn move_in(
         }
     };
     with_counts(tx, id, |tx| relocate(tx, id, target, key, None))?;
-    moved_column(tx, id, from, target)?;
+    moved_column(tx, actor, id, from, target)?;
     tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
     view_of(tx, id)
 }
 
-/// A change of stage is a change of the record: a `record_updated` entry and the rules.
-fn moved_column(tx: &mut Tx<'_>, id: ItemId, from: ColumnId, to: ColumnId) -> Result<()> {
+/// A change of stage is a change of the record: the rules, then a `record_updated` entry
+/// by the mover (as for a PATCH, a rule the move makes match already sees it).
+fn moved_column(
+    tx: &mut Tx<'_>,
+    actor: Option<UserId>,
+    id: ItemId,
+    from: ColumnId,
+    to: ColumnId,
+) -> Result<()> {
     if from == to {
         return Ok(());
     }
@@ -591,8 +598,8 @@ fn moved_column(tx: &mut Tx<'_>, id: ItemId, from: ColumnId, to: ColumnId) -> Re
         old: Value::Num(from.0 as f64),
         new: Value::Num(to.0 as f64),
     };
-    crate::timeline::append_change(tx, id, None, &[change])?;
-    crate::follow::apply_rules(tx, id)
+    crate::follow::apply_rules(tx, id)?;
+    crate::timeline::append_change(tx, id, actor, &[change])
 }
 
 fn delete_in(tx: &mut Tx<'_>, actor: Option<UserId>, id: ItemId) -> Result<()> {
@@ -682,7 +689,19 @@ impl Engine {
         column: Option<ColumnId>,
         position: Option<Position>,
     ) -> Result<ItemView> {
-        self.call(move |tx| move_in(tx, id, column, position))
+        self.call(move |tx| move_in(tx, None, id, column, position))
+    }
+
+    /// [`Engine::move_item`] on behalf of `actor` (the author of the `record_updated`
+    /// entry when the column changes).
+    pub fn move_item_as(
+        &self,
+        actor: UserId,
+        id: ItemId,
+        column: Option<ColumnId>,
+        position: Option<Position>,
+    ) -> Result<ItemView> {
+        self.call(move |tx| move_in(tx, Some(actor), id, column, position))
     }
 
     /// The item read by `actor`: if `actor` is its responsible, attention drops to 0

@@ -75,4 +75,5 @@ pub use jobs::{JobState, JobStatus};
 pub use records::{ActivityKind, EventKind, FieldValue, FocusReason, TimelineKind};
 pub use rules::{Criterion, Op, RuleValue};
 pub use timeline::{Mentions, TimelineEntry};
+pub use timer::{TimerId, Wheel};
 pub use view::{FieldRef, Item, ItemRef, ItemView, KanbanColumn, ListFilter, Page, PageRequest};

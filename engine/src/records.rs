@@ -130,6 +130,25 @@ impl FocusReason {
     }
 }
 
+impl ArchivedTimelineKind {
+    pub(crate) fn to_native(&self) -> TimelineKind {
+        match self {
+            ArchivedTimelineKind::Comment => TimelineKind::Comment,
+            ArchivedTimelineKind::Note => TimelineKind::Note,
+            ArchivedTimelineKind::Event => TimelineKind::Event,
+            ArchivedTimelineKind::Change => TimelineKind::Change,
+            ArchivedTimelineKind::Reminder => TimelineKind::Reminder,
+            ArchivedTimelineKind::Deadline => TimelineKind::Deadline,
+            ArchivedTimelineKind::Created => TimelineKind::Created,
+            ArchivedTimelineKind::Deleted => TimelineKind::Deleted,
+            ArchivedTimelineKind::Activity => TimelineKind::Activity,
+            ArchivedTimelineKind::Status => TimelineKind::Status,
+            ArchivedTimelineKind::Message => TimelineKind::Message,
+            ArchivedTimelineKind::File => TimelineKind::File,
+        }
+    }
+}
+
 impl ArchivedFocusReason {
     pub(crate) fn to_native(&self) -> FocusReason {
         match self {
@@ -374,10 +393,10 @@ pub(crate) struct TimelineRec {
     pub audience: Vec<u64>,
 }
 
-/// A follow of one record by one user.
+/// The stored part of a follow of one record by one user. The owner reason is not stored:
+/// it is the item's responsible.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub(crate) struct FollowRec {
-    pub owner: bool,
     pub manual: bool,
     /// Ids of the user's auto-follow rules that matched.
     pub rules: Vec<u64>,

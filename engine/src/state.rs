@@ -179,40 +179,32 @@ impl State {
             st.boards.insert(BoardId(b.id), b);
         }
         let mut max_tick = st.meta.focus_clock;
+        let mut ids = Vec::new();
         for kv in store.scan(store::ITEM) {
             let (_, v) = kv?;
-            let slot = {
-                let r = records::access::<records::ArchivedItemRec>(&v)?;
-                let key = OrderKey::from_slice(&r.order);
-                max_tick = max_tick.max(crate::order::tick_of(&key));
-                for p in r.phones.iter() {
-                    if let Some(n) = normalize_phone(p.as_str()) {
-                        st.contacts
-                            .entry(n.into())
-                            .or_default()
-                            .push(ItemId(r.id.to_native()));
-                    }
+            let r = records::access::<records::ArchivedItemRec>(&v)?;
+            let id = ItemId(r.id.to_native());
+            let key = OrderKey::from_slice(&r.order);
+            max_tick = max_tick.max(crate::order::tick_of(&key));
+            for p in r.phones.iter() {
+                if let Some(n) = normalize_phone(p.as_str()) {
+                    st.contacts.entry(n.into()).or_default().push(id);
                 }
-                for e in r.emails.iter() {
-                    st.contacts
-                        .entry(normalize_email(e.as_str()).into())
-                        .or_default()
-                        .push(ItemId(r.id.to_native()));
-                }
-                ItemSlot {
-                    board: BoardId(r.board.to_native()),
-                    column: ColumnId(r.column.to_native()),
-                    key,
-                    responsible: UserId(r.responsible.to_native()),
-                    attention: r.attention.to_native(),
-                    rec: v.clone(),
-                }
+            }
+            for e in r.emails.iter() {
+                st.contacts
+                    .entry(normalize_email(e.as_str()).into())
+                    .or_default()
+                    .push(id);
+            }
+            let slot = ItemSlot {
+                board: BoardId(r.board.to_native()),
+                column: ColumnId(r.column.to_native()),
+                key,
+                responsible: UserId(r.responsible.to_native()),
+                attention: r.attention.to_native(),
+                rec: v.clone(),
             };
-            let id = ItemId(
-                records::access::<records::ArchivedItemRec>(&v)?
-                    .id
-                    .to_native(),
-            );
             let col = st.columns.get_mut(&slot.column).ok_or_else(|| {
                 Error::Corrupt(format!("item {id} is in unknown column {}", slot.column))
             })?;
@@ -223,6 +215,7 @@ impl State {
                 )));
             }
             st.put_slot(id, slot);
+            ids.push(id);
         }
         st.meta.focus_clock = max_tick;
         for kv in store.scan(store::ACTIVITY) {
@@ -242,13 +235,6 @@ impl State {
             st.seen.extend(r.hashes.iter().map(|h| h.to_native()));
         }
         crate::feed::load(&mut st, store)?;
-        let ids: Vec<ItemId> = st
-            .items
-            .iter()
-            .flatten()
-            .filter_map(|s| records::access::<records::ArchivedItemRec>(&s.rec).ok())
-            .map(|r| ItemId(r.id.to_native()))
-            .collect();
         for id in ids {
             st.count_item(id, 1);
         }

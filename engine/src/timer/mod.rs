@@ -13,11 +13,11 @@
 
 mod wheel;
 
-pub(crate) use wheel::Wheel;
+pub use wheel::Wheel;
 
 /// The id of one armed timer, unique among the timers of a wheel.
 ///
 /// The engine assigns these ids. They are never taken from user input, and the wheel's id
 /// map relies on that because it uses a fast hash with no protection against chosen keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct TimerId(pub(crate) u64);
+pub struct TimerId(pub u64);

@@ -16,6 +16,11 @@
 //! - the *overflow* set, if `when` is in a later block. Overflow timers move into the slots
 //!   when the wheel's time enters their block.
 //!
+//! A list is a `Vec` of slab indices, and each entry records its position in it, so removal
+//! is a `swap_remove`. Compared with an intrusive linked list, arming writes no other
+//! entry, and draining a slot reads entries whose indices are all known up front, so the
+//! CPU can fetch them in parallel instead of chasing one pointer at a time.
+//!
 //! Invariants:
 //! 1. `elapsed` (the wheel's time) never decreases.
 //! 2. A timer in a slot list is in a later slot than the one `elapsed` is in on that level.
@@ -26,18 +31,19 @@
 //! 4. A list's `min` is at most every `when` in it, and it equals the earliest one while
 //!    `exact` is set. It loses `exact` only when the earliest timer is cancelled from pending
 //!    or from a slot on level 1 or higher.
+//! 5. An entry in a list sits at `items[entry.pos]` of that list.
 //!
 //! Costs: `insert` and `cancel` are O(1): one hash-map operation and a few slab writes, with
-//! no allocation once the slab and the map have grown. Overflow timers are the exception,
-//! at O(log n). `poll` costs O(levels + timers fired + timers cascaded), and a timer cascades
-//! at most once per level. `next_due` is O(1) unless invariant 4's exception applies, and
-//! then it scans that one list.
+//! no allocation once the slab, the map and the lists have grown. Overflow timers are the
+//! exception, at O(log n). `poll` costs O(levels + timers fired + timers cascaded), and a
+//! timer cascades at most once per level. `next_due` is O(1) unless invariant 4's exception
+//! applies, and then it scans that one list. Lists keep their capacity when drained, so
+//! memory stays at its high-water mark, as a `Vec`'s does.
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::iter::successors;
 
 use super::TimerId;
 
@@ -57,7 +63,7 @@ const _: () = assert!(SHIFTS[LEVELS - 1] + SLOT_BITS == WHEEL_BITS);
 const PENDING: usize = LEVELS * SLOTS;
 const OVERFLOW: usize = PENDING + 1;
 const FREE: usize = PENDING + 2;
-/// The end of a list or of the free list. `Slab::get(NIL)` is `None`.
+/// The end of the free list. `Slab::get(NIL)` is `None`.
 const NIL: usize = usize::MAX;
 
 const SIGN: u64 = 1 << 63;
@@ -84,11 +90,11 @@ fn slot_for(when: u64, shift: u32) -> Option<usize> {
     usize::try_from((when >> shift) & SLOT_MASK).ok()
 }
 
-/// Internal link steps return `None` only if the wheel's own links were broken, which the
-/// model tests rule out. A debug build stops there; a release build skips the step rather
-/// than panic in the timer thread.
+/// Internal list steps return `None` only if the wheel's own bookkeeping were broken, which
+/// the model tests rule out. A debug build stops there; a release build skips the step
+/// rather than panic in the timer thread.
 fn checked(step: Option<()>) {
-    debug_assert!(step.is_some(), "timer wheel links are inconsistent");
+    debug_assert!(step.is_some(), "timer wheel bookkeeping is inconsistent");
 }
 
 /// A pure, in-memory schedule of timers: see the module docs for the layout.
@@ -107,26 +113,28 @@ pub(crate) struct Wheel {
     index: HashMap<TimerId, usize, BuildHasherDefault<IdHasher>>,
     /// Timers beyond the block the slots cover, in due order.
     overflow: BTreeSet<(u64, TimerId)>,
+    /// An empty list buffer that a drained list swaps in, so that draining does not free
+    /// the list's capacity and cascading does not allocate.
+    spare: Vec<usize>,
 }
 
 impl Wheel {
     /// An empty wheel whose time is `now`.
-    // Used by the tests and kept for callers to come.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn new(now: i64) -> Self {
         Self::with_capacity(now, 0)
     }
 
-    /// An empty wheel whose time is `now`, with room for `capacity` timers before it
-    /// allocates.
+    /// An empty wheel whose time is `now`, with room for `capacity` timers in its slab and
+    /// id map before they allocate.
     pub(crate) fn with_capacity(now: i64, capacity: usize) -> Self {
         Self {
             elapsed: tick(now),
-            lists: vec![List::EMPTY; PENDING + 1].into_boxed_slice(),
+            lists: (0..=PENDING).map(|_| List::default()).collect(),
             occupied: [0; LEVELS],
             slab: Slab::with_capacity(capacity),
             index: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
             overflow: BTreeSet::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -136,8 +144,6 @@ impl Wheel {
     }
 
     /// Whether no timer is armed.
-    // Used by the tests and kept for callers to come.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
@@ -148,8 +154,6 @@ impl Wheel {
     }
 
     /// The due time of timer `id`, if it is armed.
-    // Used by the tests and kept for callers to come.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn due(&self, id: TimerId) -> Option<i64> {
         let idx = *self.index.get(&id)?;
         self.slab.get(idx).map(|entry| millis(entry.when))
@@ -276,13 +280,15 @@ impl Wheel {
 
     /// The earliest `when` in list `list`, or `None` if it is empty.
     fn list_min(&self, list: usize) -> Option<u64> {
-        let head = self.lists.get(list)?;
-        if head.head == NIL {
+        let list = self.lists.get(list)?;
+        if list.items.is_empty() {
             None
-        } else if head.exact {
-            Some(head.min)
+        } else if list.exact {
+            Some(list.min)
         } else {
-            successors(self.slab.get(head.head), |entry| self.slab.get(entry.next))
+            list.items
+                .iter()
+                .filter_map(|&idx| self.slab.get(idx))
                 .map(|entry| entry.when)
                 .min()
         }
@@ -294,9 +300,19 @@ impl Wheel {
         let Some(head) = self.lists.get_mut(list) else {
             return;
         };
-        let mut idx = std::mem::replace(head, List::EMPTY).head;
+        if head.items.is_empty() {
+            return;
+        }
+        // The drained list gets the spare buffer, so placing timers back into it (pending
+        // after a clock step back) cannot disturb the walk below.
+        let mut items = std::mem::replace(&mut head.items, std::mem::take(&mut self.spare));
+        head.reset();
         self.mark_empty(list);
-        while let Some(entry) = self.slab.get(idx).copied() {
+        for &idx in &items {
+            let Some(entry) = self.slab.get(idx).copied() else {
+                checked(None);
+                continue;
+            };
             if entry.when <= now {
                 self.index.remove(&entry.id);
                 self.slab.release(idx);
@@ -304,8 +320,9 @@ impl Wheel {
             } else {
                 checked(self.place(idx));
             }
-            idx = entry.next;
         }
+        items.clear();
+        self.spare = items;
     }
 
     /// Puts a detached entry where its `when` belongs relative to `elapsed`.
@@ -317,8 +334,6 @@ impl Wheel {
         }
         if (when ^ self.elapsed) >> WHEEL_BITS != 0 {
             entry.list = OVERFLOW;
-            entry.prev = NIL;
-            entry.next = NIL;
             self.overflow.insert((when, entry.id));
             return Some(());
         }
@@ -327,23 +342,20 @@ impl Wheel {
         self.link(idx, level * SLOTS + slot)
     }
 
-    /// Pushes entry `idx` on the front of list `list`.
+    /// Appends entry `idx` to list `list`.
     fn link(&mut self, idx: usize, list: usize) -> Option<()> {
         let head = self.lists.get_mut(list)?;
         let entry = self.slab.get_mut(idx)?;
-        entry.prev = NIL;
-        entry.next = head.head;
         entry.list = list;
+        entry.pos = head.items.len();
         // At or below a lower bound of the rest means it is the exact minimum.
         if entry.when <= head.min {
             head.min = entry.when;
             head.exact = true;
         }
-        let old_head = std::mem::replace(&mut head.head, idx);
-        if old_head == NIL {
+        head.items.push(idx);
+        if entry.pos == 0 {
             self.mark_occupied(list);
-        } else {
-            self.slab.get_mut(old_head)?.prev = idx;
         }
         Some(())
     }
@@ -357,17 +369,16 @@ impl Wheel {
             }
             FREE => return None,
             list => {
-                if entry.prev == NIL {
-                    self.lists.get_mut(list)?.head = entry.next;
-                } else {
-                    self.slab.get_mut(entry.prev)?.next = entry.next;
-                }
-                if entry.next != NIL {
-                    self.slab.get_mut(entry.next)?.prev = entry.prev;
-                }
                 let head = self.lists.get_mut(list)?;
-                if head.head == NIL {
-                    *head = List::EMPTY;
+                if head.items.get(entry.pos) != Some(&idx) {
+                    return None;
+                }
+                head.items.swap_remove(entry.pos);
+                if let Some(&moved) = head.items.get(entry.pos) {
+                    self.slab.get_mut(moved)?.pos = entry.pos;
+                }
+                if head.items.is_empty() {
+                    head.reset();
                     self.mark_empty(list);
                 } else if list >= SLOTS && entry.when == head.min {
                     // Level-0 slots are exempt: their timers all share one `when`.
@@ -402,21 +413,31 @@ impl fmt::Debug for Wheel {
     }
 }
 
-/// The head of a doubly linked list of slab entries.
-#[derive(Debug, Clone, Copy)]
+/// One slot's timers, or the pending ones: slab indices in no particular order.
+#[derive(Debug)]
 struct List {
-    head: usize,
+    items: Vec<usize>,
     /// See invariant 4.
     min: u64,
     exact: bool,
 }
 
+impl Default for List {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            min: u64::MAX,
+            exact: true,
+        }
+    }
+}
+
 impl List {
-    const EMPTY: Self = Self {
-        head: NIL,
-        min: u64::MAX,
-        exact: true,
-    };
+    /// Resets the minimum of a list that has just become empty.
+    fn reset(&mut self) {
+        self.min = u64::MAX;
+        self.exact = true;
+    }
 }
 
 /// One armed (or free) timer.
@@ -424,11 +445,10 @@ impl List {
 struct Entry {
     id: TimerId,
     when: u64,
-    prev: usize,
-    /// The next entry in the same list, or in the free list.
-    next: usize,
     /// A list number, [`OVERFLOW`] or [`FREE`].
     list: usize,
+    /// The position in the list's items (invariant 5), or the next free entry.
+    pos: usize,
 }
 
 /// Entries by index, with freed ones reused first, so steady-state arming does not
@@ -461,13 +481,12 @@ impl Slab {
         let fresh = Entry {
             id,
             when,
-            prev: NIL,
-            next: NIL,
             list: FREE,
+            pos: NIL,
         };
         let idx = self.free;
         if let Some(entry) = self.entries.get_mut(idx) {
-            self.free = entry.next;
+            self.free = entry.pos;
             *entry = fresh;
             idx
         } else {
@@ -480,8 +499,7 @@ impl Slab {
     fn release(&mut self, idx: usize) {
         if let Some(entry) = self.entries.get_mut(idx) {
             entry.list = FREE;
-            entry.prev = NIL;
-            entry.next = self.free;
+            entry.pos = self.free;
             self.free = idx;
         }
     }
