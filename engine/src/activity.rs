@@ -462,29 +462,15 @@ impl Engine {
 }
 
 fn encode_cursor((deadline, id): (i64, ActivityId)) -> String {
-    use base64::Engine as _;
-    let mut raw = vec![b'a'];
-    raw.extend_from_slice(&deadline.to_be_bytes());
-    raw.extend_from_slice(&id.0.to_be_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    crate::cursor::encode(b'a', &[&deadline.to_be_bytes(), &id.0.to_be_bytes()])
 }
 
 fn decode_cursor(s: &str) -> Result<(i64, ActivityId)> {
-    use base64::Engine as _;
-    let bad = || Error::invalid("cursor", "not a cursor of this list");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| bad())?;
-    if raw.len() != 17 || raw.first() != Some(&b'a') {
-        return Err(bad());
+    let rest = crate::cursor::decode(b'a', s)?;
+    let (d, rest) = crate::cursor::split_u64(&rest)?;
+    let (i, rest) = crate::cursor::split_u64(rest)?;
+    if !rest.is_empty() {
+        return Err(crate::cursor::bad());
     }
-    let d = raw
-        .get(1..9)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .ok_or_else(bad)?;
-    let i = raw
-        .get(9..17)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .ok_or_else(bad)?;
-    Ok((i64::from_be_bytes(d), ActivityId(u64::from_be_bytes(i))))
+    Ok((d as i64, ActivityId(i)))
 }

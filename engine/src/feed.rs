@@ -414,23 +414,6 @@ fn to_feed(rec: TimelineRec) -> FeedEntry {
     }
 }
 
-fn encode_cursor(seq: u64) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode([&b"w"[..], &seq.to_be_bytes()].concat())
-}
-
-fn decode_cursor(s: &str) -> Result<u64> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()
-        .filter(|r| r.len() == 9 && r.first() == Some(&b'w'))
-        .and_then(|r| <[u8; 8]>::try_from(r.get(1..9)?).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| Error::invalid("cursor", "not a cursor of this list"))
-}
-
 const KINDS: [&str; 10] = [
     "status",
     "comment",
@@ -458,7 +441,7 @@ impl Engine {
         let before = req
             .cursor
             .as_deref()
-            .map(decode_cursor)
+            .map(|c| crate::cursor::decode_u64(b'w', c))
             .transpose()?
             .unwrap_or(u64::MAX);
         // Per source: how many entries below the cursor remain (we read from the end).
@@ -514,7 +497,9 @@ impl Engine {
             }
         }
         let next_cursor = if more {
-            picked.last().map(|(_, s)| encode_cursor(*s))
+            picked
+                .last()
+                .map(|(_, s)| crate::cursor::encode_u64(b'w', *s))
         } else {
             None
         };

@@ -233,20 +233,11 @@ pub(crate) fn forget_item(tx: &mut Tx<'_>, item: ItemId) {
 }
 
 fn cursor_of(s: &str) -> Result<u64> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()
-        .filter(|r| r.len() == 9 && r.first() == Some(&b'f'))
-        .and_then(|r| <[u8; 8]>::try_from(r.get(1..9)?).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| Error::invalid("cursor", "not a cursor of this list"))
+    crate::cursor::decode_u64(b'f', s)
 }
 
 fn cursor(key: u64) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode([&b"f"[..], &key.to_be_bytes()].concat())
+    crate::cursor::encode_u64(b'f', key)
 }
 
 impl Engine {

@@ -38,6 +38,7 @@ mod board;
 mod changes;
 mod clock;
 mod counters;
+mod cursor;
 mod engine;
 mod error;
 mod events;

@@ -3,8 +3,6 @@
 //! Entries live in sled under `L` + item + entry seq, so an item's timeline is one key
 //! range and a page is a reverse range scan from the cursor, costing the page only.
 
-use base64::Engine as _;
-
 use crate::clock::Millis;
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
@@ -178,18 +176,11 @@ pub(crate) fn check_mentions(tx: &Tx<'_>, m: &Mentions) -> Result<()> {
 }
 
 fn encode_cursor(seq: u64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode([&b"t"[..], &seq.to_be_bytes()].concat())
+    crate::cursor::encode_u64(b't', seq)
 }
 
 fn decode_cursor(s: &str) -> Result<u64> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()
-        .filter(|r| r.len() == 9 && r.first() == Some(&b't'));
-    raw.and_then(|r| <[u8; 8]>::try_from(r.get(1..9)?).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| Error::invalid("cursor", "not a cursor of this list"))
+    crate::cursor::decode_u64(b't', s)
 }
 
 impl Engine {

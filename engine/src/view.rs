@@ -8,8 +8,6 @@
 //! keys of different columns can tie). Items are listed by descending key from there, so
 //! an item inserted or focused above the cursor never shifts what the next page shows.
 
-use base64::Engine as _;
-
 use crate::clock::Millis;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -257,32 +255,26 @@ pub(crate) fn limit_of(req: &PageRequest) -> Result<usize> {
 }
 
 fn encode_cursor(key: &[u8], id: Option<ItemId>) -> String {
-    let mut raw = Vec::with_capacity(key.len() + 9);
-    if let Some(id) = id {
-        raw.push(b'l');
-        raw.extend_from_slice(&id.0.to_be_bytes());
-    } else {
-        raw.push(b'c');
+    match id {
+        Some(id) => crate::cursor::encode(b'l', &[&id.0.to_be_bytes(), key]),
+        None => crate::cursor::encode(b'c', &[key]),
     }
-    raw.extend_from_slice(key);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
 fn decode_cursor(s: &str, list: bool) -> Result<(OrderKey, ItemId)> {
-    let bad = || Error::invalid("cursor", "not a cursor of this list");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| bad())?;
-    match (raw.split_first(), list) {
-        (Some((b'c', key)), false) if !key.is_empty() => {
-            Ok((OrderKey::from_slice(key), ItemId(u64::MAX)))
+    if list {
+        let rest = crate::cursor::decode(b'l', s)?;
+        let (id, key) = crate::cursor::split_u64(&rest)?;
+        if key.is_empty() {
+            return Err(crate::cursor::bad());
         }
-        (Some((b'l', rest)), true) if rest.len() > 8 => {
-            let (id, key) = rest.split_at(8);
-            let id = <[u8; 8]>::try_from(id).map_err(|_| bad())?;
-            Ok((OrderKey::from_slice(key), ItemId(u64::from_be_bytes(id))))
+        Ok((OrderKey::from_slice(key), ItemId(id)))
+    } else {
+        let key = crate::cursor::decode(b'c', s)?;
+        if key.is_empty() {
+            return Err(crate::cursor::bad());
         }
-        _ => Err(bad()),
+        Ok((OrderKey::from_slice(&key), ItemId(u64::MAX)))
     }
 }
 

@@ -101,7 +101,7 @@ fn checked(step: Option<()>) {
 ///
 /// Time goes in as `now` arguments and due times as `i64` milliseconds since the epoch. The
 /// wheel reads no clock and does no I/O.
-pub(crate) struct Wheel {
+pub struct Wheel {
     /// The wheel's time in ticks: the latest `now` polled, or the one given to `new`.
     elapsed: u64,
     /// The slot lists by `level * SLOTS + slot`, then the pending list.
@@ -120,13 +120,13 @@ pub(crate) struct Wheel {
 
 impl Wheel {
     /// An empty wheel whose time is `now`.
-    pub(crate) fn new(now: i64) -> Self {
+    pub fn new(now: i64) -> Self {
         Self::with_capacity(now, 0)
     }
 
     /// An empty wheel whose time is `now`, with room for `capacity` timers in its slab and
     /// id map before they allocate.
-    pub(crate) fn with_capacity(now: i64, capacity: usize) -> Self {
+    pub fn with_capacity(now: i64, capacity: usize) -> Self {
         Self {
             elapsed: tick(now),
             lists: (0..=PENDING).map(|_| List::default()).collect(),
@@ -139,29 +139,29 @@ impl Wheel {
     }
 
     /// How many timers are armed.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.index.len()
     }
 
     /// Whether no timer is armed.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
 
     /// The wheel's time: the latest `now` it was polled at, or the one given to `new`.
-    pub(crate) fn time(&self) -> i64 {
+    pub fn time(&self) -> i64 {
         millis(self.elapsed)
     }
 
     /// The due time of timer `id`, if it is armed.
-    pub(crate) fn due(&self, id: TimerId) -> Option<i64> {
+    pub fn due(&self, id: TimerId) -> Option<i64> {
         let idx = *self.index.get(&id)?;
         self.slab.get(idx).map(|entry| millis(entry.when))
     }
 
     /// Arms timer `id` to fire at `due`, and returns the due time it replaced if it was
     /// already armed. A `due` at or before the wheel's time fires at the next poll.
-    pub(crate) fn insert(&mut self, id: TimerId, due: i64) -> Option<i64> {
+    pub fn insert(&mut self, id: TimerId, due: i64) -> Option<i64> {
         let when = tick(due);
         let (idx, replaced) = match self.index.entry(id) {
             MapEntry::Vacant(vacant) => (*vacant.insert(self.slab.alloc(id, when)), None),
@@ -181,7 +181,7 @@ impl Wheel {
     }
 
     /// Disarms timer `id`. Returns whether it was armed.
-    pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
+    pub fn cancel(&mut self, id: TimerId) -> bool {
         let Some(idx) = self.index.remove(&id) else {
             return false;
         };
@@ -195,7 +195,7 @@ impl Wheel {
     ///
     /// A `now` behind the wheel's time (a clock stepped back) leaves the time where it is
     /// and fires only the timers due at or before that `now`, so nothing fires early.
-    pub(crate) fn poll(&mut self, now: i64) -> Vec<(TimerId, i64)> {
+    pub fn poll(&mut self, now: i64) -> Vec<(TimerId, i64)> {
         let mut fired = Vec::new();
         self.poll_into(now, &mut fired);
         fired
@@ -203,7 +203,7 @@ impl Wheel {
 
     /// [`Wheel::poll`] that appends to `fired`, so a timer thread can reuse one buffer.
     /// Only the appended part is sorted.
-    pub(crate) fn poll_into(&mut self, now: i64, fired: &mut Vec<(TimerId, i64)>) {
+    pub fn poll_into(&mut self, now: i64, fired: &mut Vec<(TimerId, i64)>) {
         let start = fired.len();
         let now = tick(now);
         self.drain(PENDING, now, fired);
@@ -251,7 +251,7 @@ impl Wheel {
 
     /// The earliest due time of any armed timer, exactly. A timer thread may sleep until
     /// then (or until a new timer is armed earlier) and then poll.
-    pub(crate) fn next_due(&self) -> Option<i64> {
+    pub fn next_due(&self) -> Option<i64> {
         // Invariant 3: pending, then the first occupied slot, then overflow.
         let when = match self.list_min(PENDING) {
             Some(when) => when,
