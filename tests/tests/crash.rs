@@ -23,6 +23,10 @@ const ROUNDS: usize = 3;
 /// and the column of a move that was sent but not answered: it may or may not be there).
 type Acked = Arc<Mutex<HashMap<u64, (String, u64, Option<u64>)>>>;
 
+/// Gateway events the server acknowledged as accepted: item id → event ids.
+type AckedEvents = Arc<Mutex<HashMap<u64, Vec<String>>>>;
+
+#[allow(clippy::too_many_arguments)]
 fn client(
     s: &TestServer,
     board: u64,
@@ -31,6 +35,7 @@ fn client(
     round: usize,
     stop: &AtomicBool,
     acked: &Acked,
+    events: &AckedEvents,
 ) {
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
@@ -54,6 +59,21 @@ fn client(
         };
         let id = v["id"].as_u64().unwrap();
         acked.lock().unwrap().insert(id, (title.clone(), col, None));
+        // Every fourth item gets an incoming call (a focus); it counts once acknowledged.
+        if i % 4 == 0 {
+            let ev_id = format!("crash-{round}-{n}-{i}");
+            let res = ureq::post(&s.url("/v1/events"))
+                .set("Authorization", &format!("Bearer {ADMIN}"))
+                .set("Content-Type", "application/json")
+                .timeout(Duration::from_secs(5))
+                .send_string(&json!({"id": ev_id, "kind": "call_in", "item": id}).to_string());
+            match res {
+                Ok(r) if r.status() == 201 => {
+                    events.lock().unwrap().entry(id).or_default().push(ev_id);
+                }
+                _ => return,
+            }
+        }
         // Every third item is moved to another column; the move counts once acknowledged.
         if i.is_multiple_of(3) {
             let to = cols[(i + 1) % cols.len()];
@@ -76,7 +96,28 @@ fn client(
     }
 }
 
-fn verify(s: &TestServer, board: u64, cols: &[u64], acked: &Acked) -> usize {
+fn verify(s: &TestServer, board: u64, cols: &[u64], acked: &Acked, events: &AckedEvents) -> usize {
+    for (item, ids) in events.lock().unwrap().iter() {
+        let (st, v) = s.get(&format!("/v1/items/{item}/timeline?limit=500"), ADMIN);
+        assert_eq!(st, 200, "{v}");
+        let seen: Vec<&str> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event_id"].as_str())
+            .collect();
+        for id in ids {
+            assert!(
+                seen.contains(&id.as_str()),
+                "acknowledged event {id} of item {item} lost"
+            );
+        }
+        let (_, it) = s.get(&format!("/v1/items/{item}"), ADMIN);
+        assert!(
+            it["attention"].as_u64().unwrap() >= ids.len() as u64,
+            "attention of item {item} lost"
+        );
+    }
     let acked = acked.lock().unwrap().clone();
     for (id, (title, col, pending)) in &acked {
         let (st, v) = s.get(&format!("/v1/items/{id}"), ADMIN);
@@ -124,19 +165,23 @@ fn main() {
     let s = TestServer::spawn_at(&data);
     let (board, cols) = s.board(&["A", "B", "C"]);
     let acked: Acked = Arc::default();
+    let events: AckedEvents = Arc::default();
     let mut s = Some(s);
     for round in 0..ROUNDS {
         let srv = Arc::new(s.take().unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let handles: Vec<_> = (0..CLIENTS)
             .map(|n| {
-                let (srv, stop, acked, cols) = (
+                let (srv, stop, acked, events, cols) = (
                     Arc::clone(&srv),
                     Arc::clone(&stop),
                     Arc::clone(&acked),
+                    Arc::clone(&events),
                     cols.clone(),
                 );
-                std::thread::spawn(move || client(&srv, board, &cols, n, round, &stop, &acked))
+                std::thread::spawn(move || {
+                    client(&srv, board, &cols, n, round, &stop, &acked, &events)
+                })
             })
             .collect();
         std::thread::sleep(Duration::from_millis(1500));
@@ -152,7 +197,7 @@ fn main() {
         }
         drop(srv);
         let restarted = TestServer::spawn_at(&data);
-        let n = verify(&restarted, board, &cols, &acked);
+        let n = verify(&restarted, board, &cols, &acked, &events);
         println!("round {round}: {n} acknowledged items all present and indexed after kill -9");
         assert!(n > 0, "no write was acknowledged in round {round}");
         s = Some(restarted);

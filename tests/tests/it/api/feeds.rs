@@ -6,6 +6,7 @@
 //! `legal`), a group "Marketing" with Ann only, and a `deal` board.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -35,7 +36,10 @@ fn user_with_roles(s: &TestServer, name: &str, roles: &[&str]) -> (u64, String) 
 }
 
 fn world() -> World {
-    let s = TestServer::spawn();
+    world_on(TestServer::spawn())
+}
+
+fn world_on(s: TestServer) -> World {
     let (st, me) = s.get("/v1/me", ADMIN);
     assert_eq!(st, 200, "{me}");
     let admin = me["id"].as_u64().unwrap();
@@ -64,6 +68,33 @@ fn world() -> World {
 }
 
 impl World {
+    /// Stops the server cleanly and starts a new one on the same data directory.
+    fn restart(self, data: &Path) -> World {
+        let World {
+            s,
+            admin,
+            ann,
+            ann_t,
+            bob,
+            bob_t,
+            mkt,
+            board,
+            cols,
+        } = self;
+        assert!(s.terminate().success());
+        World {
+            s: TestServer::spawn_at(data),
+            admin,
+            ann,
+            ann_t,
+            bob,
+            bob_t,
+            mkt,
+            board,
+            cols,
+        }
+    }
+
     /// Creates an item as the admin with `responsible` and any other body fields.
     fn item_in(&self, board: u64, title: &str, responsible: u64, extra: Value) -> u64 {
         let mut body = json!({"board": board, "title": title, "responsible": responsible});
@@ -135,9 +166,12 @@ impl World {
     }
 
     fn follow(&self, item: u64, token: &str) {
-        let (st, v) = self
-            .s
-            .call("PUT", &format!("/v1/items/{item}/follow"), Some(token), None);
+        let (st, v) = self.s.call(
+            "PUT",
+            &format!("/v1/items/{item}/follow"),
+            Some(token),
+            None,
+        );
         assert_eq!(st, 204, "{v}");
     }
 
@@ -217,13 +251,23 @@ fn ids(entries: &[Value]) -> Vec<u64> {
 }
 
 fn kinds(entries: &[Value]) -> Vec<&str> {
-    entries.iter().map(|e| e["kind"].as_str().unwrap()).collect()
+    entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect()
 }
 
 fn find<'a>(entries: &'a [Value], item: u64, kind: &str) -> Option<&'a Value> {
     entries
         .iter()
         .find(|e| e["item"] == item && e["kind"] == kind)
+}
+
+/// An RFC 3339 UTC time (`…:05Z` or `…:05.25Z`) as a string that sorts in time order.
+fn at_key(at: &Value) -> String {
+    let at = at.as_str().expect("at").strip_suffix('Z').expect("UTC");
+    let (secs, frac) = at.split_once('.').unwrap_or((at, ""));
+    format!("{secs}.{frac:0<9}")
 }
 
 fn strs(v: &[&str]) -> Vec<String> {
@@ -327,10 +371,22 @@ fn record_entries_reach_the_followers_at_the_time() {
     let (st, v) = s.delete(&format!("/v1/items/{y}"), ADMIN);
     assert_eq!(st, 204, "{v}");
     assert_eq!(w.kinds_about(&w.ann_t, x)[0], "record_deleted");
-    assert!(!w.kinds_about(&w.bob_t, x).contains(&"record_deleted".to_string()));
-    assert_eq!(w.kinds_about(&w.bob_t, y), ["record_deleted", "record_created"]);
-    assert_eq!(w.kinds_about(ADMIN, y), ["record_deleted", "record_created"]);
-    assert_eq!(w.reasons(&w.bob_t, y), None, "a deleted record is not followed");
+    assert!(!w
+        .kinds_about(&w.bob_t, x)
+        .contains(&"record_deleted".to_string()));
+    assert_eq!(
+        w.kinds_about(&w.bob_t, y),
+        ["record_deleted", "record_created"]
+    );
+    assert_eq!(
+        w.kinds_about(ADMIN, y),
+        ["record_deleted", "record_created"]
+    );
+    assert_eq!(
+        w.reasons(&w.bob_t, y),
+        None,
+        "a deleted record is not followed"
+    );
 }
 
 #[test]
@@ -425,7 +481,11 @@ fn status_messages_public_and_group() {
     assert_error(s.get("/v1/groups/999/feed", &w.ann_t), 404, "not_found", "");
     // Only members post to a group.
     assert_error(
-        s.post("/v1/feed/posts", &w.bob_t, &json!({"text": "x", "group": w.mkt})),
+        s.post(
+            "/v1/feed/posts",
+            &w.bob_t,
+            &json!({"text": "x", "group": w.mkt}),
+        ),
         404,
         "not_found",
         "group",
@@ -507,7 +567,11 @@ fn direct_messages_are_private() {
     );
     // Non-members cannot message a group.
     assert_error(
-        s.post("/v1/messages", ADMIN, &json!({"text": "x", "to_group": w.mkt})),
+        s.post(
+            "/v1/messages",
+            ADMIN,
+            &json!({"text": "x", "to_group": w.mkt}),
+        ),
         404,
         "not_found",
         "group",
@@ -693,7 +757,10 @@ fn following_reasons_and_responsible_changes() {
     let (st, v2) = s.get(&format!("/v1/follows?limit=1&cursor={c}"), &w.ann_t);
     assert_eq!(st, 200);
     assert_eq!(
-        [v["items"][0]["item"].clone(), v2["items"][0]["item"].clone()],
+        [
+            v["items"][0]["item"].clone(),
+            v2["items"][0]["item"].clone()
+        ],
         [json!(x), json!(l)]
     );
 
@@ -745,7 +812,7 @@ fn following_reasons_and_responsible_changes() {
     w.unfollow(v, &w.ann_t);
     w.patch(v, json!({"amount": 5, "title": "Sticky two"}));
     assert_eq!(w.reasons(&w.ann_t, v), None);
-    assert!(w.kinds_about(&w.ann_t, v) == ["record_created"]);
+    assert_eq!(w.kinds_about(&w.ann_t, v), ["record_created"]);
     w.follow(v, &w.ann_t);
     assert_eq!(
         w.reasons(&w.ann_t, v),
@@ -822,7 +889,11 @@ fn auto_follow_rules() {
         rules.push(r["id"].as_u64().unwrap());
     }
     let rule = |i: usize| vec![format!("rule:{}", rules[i])];
-    let listed: Vec<u64> = s.get("/v1/follow-rules", &w.bob_t).1.as_array().unwrap()
+    let listed: Vec<u64> = s
+        .get("/v1/follow-rules", &w.bob_t)
+        .1
+        .as_array()
+        .unwrap()
         .iter()
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
@@ -833,16 +904,21 @@ fn auto_follow_rules() {
     let a2 = w.item_in(w.board, "small", w.admin, json!({"amount": 999.5}));
     let b = w.item("Big acme deal", w.admin);
     let c = w.item("to move", w.admin);
-    let d = w.item_in(
-        w.board,
-        "won",
-        w.admin,
-        json!({"column": w.cols[1]}),
-    );
+    let d = w.item_in(w.board, "won", w.admin, json!({"column": w.cols[1]}));
     let e = w.item_in(b2, "other board", w.admin, json!({}));
     let f = w.item("Ann's", w.ann);
-    let g = w.item_in(w.board, "web", w.admin, json!({"fields": {"source": "web"}}));
-    let g2 = w.item_in(w.board, "fax", w.admin, json!({"fields": {"source": "fax"}}));
+    let g = w.item_in(
+        w.board,
+        "web",
+        w.admin,
+        json!({"fields": {"source": "web"}}),
+    );
+    let g2 = w.item_in(
+        w.board,
+        "fax",
+        w.admin,
+        json!({"fields": {"source": "fax"}}),
+    );
     let n = w.item("plain", w.admin);
     assert_eq!(w.reasons(&w.bob_t, a), Some(rule(0)));
     assert_eq!(w.reasons(&w.bob_t, b), Some(rule(1)));
@@ -854,19 +930,24 @@ fn auto_follow_rules() {
         assert_eq!(w.reasons(&w.bob_t, i), None, "item {i}");
     }
     assert_eq!(w.kinds_about(&w.bob_t, a), ["record_created"]);
-    // Changed so as to match: followed from then on.
+    // Changed so as to match (a move to another stage, a PATCH): followed from that
+    // change on, which the rule's owner sees, by its author.
     let (st, v) = s.post(
         &format!("/v1/items/{c}/move"),
-        ADMIN,
+        &w.ann_t,
         &json!({"column": w.cols[1]}),
     );
     assert_eq!(st, 200, "{v}");
     assert_eq!(w.reasons(&w.bob_t, c), Some(rule(2)));
-    w.patch(n, json!({"amount": 5000, "title": "plain ACME"}));
+    let bob_wall = w.wall(&w.bob_t, "");
+    let moved = find(&bob_wall, c, "record_updated").expect("the move's entry");
+    assert_eq!(moved["author"], w.ann);
     assert_eq!(
-        w.reasons(&w.bob_t, n),
-        Some([rule(0), rule(1)].concat())
+        moved["changes"],
+        json!([{"field": "column", "old": w.cols[0] as f64, "new": w.cols[1] as f64}])
     );
+    w.patch(n, json!({"amount": 5000, "title": "plain ACME"}));
+    assert_eq!(w.reasons(&w.bob_t, n), Some([rule(0), rule(1)].concat()));
     assert_eq!(w.kinds_about(&w.bob_t, n), ["record_updated"]);
     assert_eq!(b2cols.len(), 1);
 
@@ -908,7 +989,14 @@ fn auto_follow_rules() {
     assert_eq!(w.reasons(&w.bob_t, b), Some(rule(1)));
     let b3 = w.item("ACME again", w.admin);
     assert_eq!(w.reasons(&w.bob_t, b3), None);
-    assert_eq!(s.get("/v1/follow-rules", &w.bob_t).1.as_array().unwrap().len(), 5);
+    assert_eq!(
+        s.get("/v1/follow-rules", &w.bob_t)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
     assert_error(
         s.delete(&format!("/v1/follow-rules/{}", rules[1]), &w.bob_t),
         404,
@@ -927,7 +1015,12 @@ fn auto_follow_rules() {
 
     // Validation names the field.
     let bad = |body: Value, field: &str| {
-        assert_error(s.post("/v1/follow-rules", &w.bob_t, &body), 400, "invalid", field)
+        assert_error(
+            s.post("/v1/follow-rules", &w.bob_t, &body),
+            400,
+            "invalid",
+            field,
+        )
     };
     bad(
         json!({"name": "x", "module": "deal", "criteria": [{"field": "amount", "op": "like", "value": 1}]}),
@@ -963,7 +1056,14 @@ fn auto_follow_rules() {
         "invalid",
         "criteria[0].value",
     );
-    assert_eq!(s.get("/v1/follow-rules", &w.bob_t).1.as_array().unwrap().len(), 5);
+    assert_eq!(
+        s.get("/v1/follow-rules", &w.bob_t)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
 }
 
 #[test]
@@ -1022,7 +1122,10 @@ fn apply_to_existing_runs_a_job() {
     assert!(!followed.iter().any(|(i, _)| *i == lead_item));
     // It keeps working on new records.
     let later = w.item("globex later", w.admin);
-    assert_eq!(w.reasons(&w.ann_t, later), Some(vec![format!("rule:{rid}")]));
+    assert_eq!(
+        w.reasons(&w.ann_t, later),
+        Some(vec![format!("rule:{rid}")])
+    );
     assert_eq!(others.len(), 3);
     assert_error(s.get("/v1/jobs/999", &w.ann_t), 404, "not_found", "job");
 }
@@ -1040,7 +1143,9 @@ fn preferences_switch_modules_off_and_on() {
     let l = w.item_in(lead, "L", w.ann, json!({}));
     w.comment(d, &w.ann_t, "on the deal", Value::Null);
     w.comment(l, &w.ann_t, "on the lead", Value::Null);
-    let st_id = w.post(&w.bob_t, json!({"text": "status"}))["id"].as_u64().unwrap();
+    let st_id = w.post(&w.bob_t, json!({"text": "status"}))["id"]
+        .as_u64()
+        .unwrap();
     let before = w.wall(&w.ann_t, "");
     assert_eq!(before.len(), 5);
     let peek_before = w.page(&format!("/v1/items/{d}/feed"), &w.ann_t);
@@ -1101,9 +1206,12 @@ fn preferences_switch_modules_off_and_on() {
     // New entries of a switched-off module are kept, hidden.
     w.note(d, &w.ann_t, "while off");
     assert_eq!(w.wall(&w.ann_t, "").len(), 3);
-    assert!(w.wall(ADMIN, "&module=deal").is_empty());
+    assert!(w.wall(&w.ann_t, "&module=deal&kind=note").is_empty());
 
-    assert_eq!(put(r#"{"disabled_modules":[]}"#), json!({"disabled_modules": []}));
+    assert_eq!(
+        put(r#"{"disabled_modules":[]}"#),
+        json!({"disabled_modules": []})
+    );
     let after = w.wall(&w.ann_t, "");
     assert_eq!(after.len(), 6);
     assert_eq!(after[0]["kind"], "note");
@@ -1131,8 +1239,7 @@ fn walls_order_paging_and_filters() {
     assert!(full_ids.windows(2).all(|p| p[0] > p[1]), "newest first");
     assert!(full
         .windows(2)
-        .all(|p| p[0]["at"].as_str().unwrap() >= p[1]["at"].as_str().unwrap()
-            || p[0]["at"].as_str().unwrap().len() != p[1]["at"].as_str().unwrap().len()));
+        .all(|p| at_key(&p[0]["at"]) >= at_key(&p[1]["at"])));
     assert_eq!(full[0]["kind"], "note");
     assert_eq!(full[0]["text"], "ln");
 
@@ -1152,9 +1259,11 @@ fn walls_order_paging_and_filters() {
         assert!(items.len() <= 4);
         seen.extend(ids(items));
         // Entries arrive above the cursor: a status, a comment on a followed record.
-        new.push(w.post(&w.bob_t, json!({"text": format!("new {round}")}))["id"]
-            .as_u64()
-            .unwrap());
+        new.push(
+            w.post(&w.bob_t, json!({"text": format!("new {round}")}))["id"]
+                .as_u64()
+                .unwrap(),
+        );
         new.push(w.comment(d, ADMIN, &format!("new {round}"), Value::Null));
         round += 1;
         match v["next_cursor"].as_str() {
@@ -1176,7 +1285,10 @@ fn walls_order_paging_and_filters() {
         .iter()
         .all(|e| e["module"] == "deal" || e["module"] == "lead"));
     assert!(by_module.iter().any(|e| e["module"] == "lead"));
-    assert_eq!(by_module.iter().filter(|e| e["module"] == "deal").count(), 6);
+    assert_eq!(
+        by_module.iter().filter(|e| e["module"] == "deal").count(),
+        6
+    );
     assert_eq!(
         kinds(&w.wall(&w.ann_t, "&module=lead")),
         ["note", "record_created"]
@@ -1184,7 +1296,9 @@ fn walls_order_paging_and_filters() {
     let ck = w.wall(&w.ann_t, "&kind=comment&kind=note");
     assert_eq!(ck.len(), 6);
     assert!(ck.iter().any(|e| e["kind"] == "note"));
-    assert!(ck.iter().all(|e| e["kind"] == "comment" || e["kind"] == "note"));
+    assert!(ck
+        .iter()
+        .all(|e| e["kind"] == "comment" || e["kind"] == "note"));
     assert_eq!(w.wall(&w.ann_t, "&kind=status").len(), 14);
     assert_eq!(
         kinds(&w.wall(&w.ann_t, "&module=lead&kind=comment&kind=record_created")),
@@ -1228,7 +1342,12 @@ fn walls_order_paging_and_filters() {
         ("cursor=zzz", "cursor"),
         ("colour=red", "colour"),
     ] {
-        assert_error(s.get(&format!("/v1/feed?{q}"), &w.ann_t), 400, "invalid", field);
+        assert_error(
+            s.get(&format!("/v1/feed?{q}"), &w.ann_t),
+            400,
+            "invalid",
+            field,
+        );
     }
     assert_error(
         s.call("GET", "/v1/feed", None, None),
@@ -1258,7 +1377,13 @@ fn record_peek_lists_the_latest_entries() {
     let peek = w.page(&format!("/v1/items/{x}/feed"), &w.bob_t);
     assert_eq!(
         kinds(&peek),
-        ["activity", "record_updated", "note", "comment", "record_created"]
+        [
+            "activity",
+            "record_updated",
+            "note",
+            "comment",
+            "record_created"
+        ]
     );
     assert!(peek.iter().all(|e| e["item"] == x && e["module"] == "deal"));
     let p = ids(&peek);
@@ -1292,5 +1417,91 @@ fn record_peek_lists_the_latest_entries() {
     );
     assert_eq!(st, 200, "{v}");
     assert_eq!(ids(v["items"].as_array().unwrap()), p[2..4]);
-    assert_error(s.get("/v1/items/999/feed", &w.bob_t), 404, "not_found", "item");
+    assert_error(
+        s.get("/v1/items/999/feed", &w.bob_t),
+        404,
+        "not_found",
+        "item",
+    );
+}
+
+#[test]
+fn follows_walls_and_preferences_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let w = world_on(TestServer::spawn_at(&data));
+    let lead = w.lead_board();
+    let r = w.rule(
+        &w.bob_t,
+        json!({"name": "acme", "module": "deal",
+               "criteria": [{"field": "title", "op": "contains", "value": "acme"}]}),
+    )["id"]
+        .as_u64()
+        .unwrap();
+    let x = w.item("X", w.ann);
+    w.follow(x, &w.ann_t);
+    w.unfollow(x, &w.ann_t);
+    w.follow(x, &w.bob_t);
+    let y = w.item("Acme", w.admin);
+    w.comment(x, ADMIN, "on x", json!({"groups": [w.mkt]}));
+    w.comment(y, ADMIN, "on y", json!({"roles": ["legal"]}));
+    w.item_in(lead, "L", w.ann, json!({}));
+    w.dm(&w.ann_t, json!({"text": "psst", "to_users": [w.bob]}));
+    w.post(&w.ann_t, json!({"text": "mkt", "group": w.mkt}));
+    w.post(&w.bob_t, json!({"text": "all"}));
+    let (st, f) = w.s.call(
+        "POST",
+        &format!("/v1/groups/{}/files?name=a.txt", w.mkt),
+        Some(&w.ann_t),
+        Some(("text/plain", b"kept")),
+    );
+    assert_eq!(st, 201, "{f}");
+    let (st, v) = w.s.call(
+        "PUT",
+        "/v1/feed/preferences",
+        Some(ADMIN),
+        Some(("application/json", br#"{"disabled_modules":["lead"]}"#)),
+    );
+    assert_eq!(st, 200, "{v}");
+    let snapshot = |w: &World| {
+        let tokens = [w.ann_t.as_str(), w.bob_t.as_str(), ADMIN];
+        let mut out = Vec::new();
+        for t in tokens {
+            out.push(Value::Array(w.wall(t, "")));
+            out.push(Value::Array(w.page("/v1/follows", t)));
+            out.push(Value::Array(w.page("/v1/messages", t)));
+            out.push(w.s.get("/v1/follow-rules", t).1);
+        }
+        out.push(Value::Array(
+            w.page(&format!("/v1/groups/{}/feed", w.mkt), &w.ann_t),
+        ));
+        out.push(w.s.get("/v1/feed/preferences", ADMIN).1);
+        out
+    };
+    let before = snapshot(&w);
+    assert_eq!(w.reasons(&w.ann_t, x), None);
+    assert_eq!(w.reasons(&w.bob_t, x), Some(strs(&["manual"])));
+
+    let w = w.restart(&data);
+    assert_eq!(snapshot(&w), before);
+    assert_eq!(
+        get_raw(
+            &w.s,
+            &format!("/v1/groups/{}/files/{}", w.mkt, f["id"]),
+            &w.ann_t
+        )
+        .2,
+        b"kept"
+    );
+    // Unfollow still sticks for the owner; Follow, rules and ownership still work.
+    let c = w.comment(x, &w.bob_t, "after", Value::Null);
+    assert!(!w.sees(&w.ann_t, c));
+    assert!(w.sees(&w.bob_t, c));
+    w.patch(x, json!({"responsible": w.bob}));
+    w.patch(x, json!({"responsible": w.ann}));
+    assert_eq!(w.reasons(&w.ann_t, x), None);
+    let z = w.item("acme 2", w.admin);
+    assert_eq!(w.reasons(&w.bob_t, z), Some(vec![format!("rule:{r}")]));
+    w.follow(x, &w.ann_t);
+    assert_eq!(w.reasons(&w.ann_t, x), Some(strs(&["owner", "manual"])));
 }

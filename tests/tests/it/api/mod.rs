@@ -3,6 +3,7 @@
 mod basics;
 mod errors;
 mod events;
+mod feeds;
 mod focus;
 mod items;
 pub mod server;
