@@ -60,7 +60,7 @@ fn client(
         let id = v["id"].as_u64().unwrap();
         acked.lock().unwrap().insert(id, (title.clone(), col, None));
         // Every fourth item gets an incoming call (a focus); it counts once acknowledged.
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             let ev_id = format!("crash-{round}-{n}-{i}");
             let res = ureq::post(&s.url("/v1/events"))
                 .set("Authorization", &format!("Bearer {ADMIN}"))
