@@ -2,7 +2,7 @@
 
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
-use crate::ids::{BoardId, ColumnId, ItemId};
+use crate::ids::{BoardId, ColumnId, ItemId, UserId};
 use crate::records::{self, BoardRec, ColumnRec, ModuleRec};
 use crate::state::ColumnState;
 use crate::store;
@@ -358,65 +358,89 @@ impl Engine {
         })
     }
 
+    /// [`Engine::delete_column`] on behalf of `actor` (the author of the entries).
+    pub fn delete_column_as(
+        &self,
+        actor: Option<UserId>,
+        board: BoardId,
+        column: ColumnId,
+        move_to: Option<ColumnId>,
+    ) -> Result<()> {
+        self.call(move |tx| delete_column_in(tx, actor, board, column, move_to))
+    }
+
     /// Deletes a column. A non-empty column is refused unless `move_to` names another
     /// column of the board: then its items go below that column's items first, in their
-    /// order (one rewrite per item, in the same atomic write).
+    /// order (one rewrite and one `record_updated` entry per item, in the same atomic
+    /// write).
     pub fn delete_column(
         &self,
         board: BoardId,
         column: ColumnId,
         move_to: Option<ColumnId>,
     ) -> Result<()> {
-        self.call(move |tx| {
-            let mut b = board_of(tx, board)?;
-            let i = b
-                .columns
-                .iter()
-                .position(|c| c.id == column.0)
-                .ok_or_else(|| Error::not_found("column", column))?;
-            if b.columns.len() == 1 {
-                return Err(Error::Conflict("a board keeps at least one column".into()));
-            }
-            let count = tx.state.columns.get(&column).map_or(0, |c| c.order.len());
-            if count > 0 {
-                let Some(target) = move_to else {
-                    return Err(Error::Conflict(format!(
-                        "column {column} holds {count} items; empty it or pass move_to"
-                    )));
-                };
-                if target == column || !b.columns.iter().any(|c| c.id == target.0) {
-                    return Err(Error::invalid(
-                        "move_to",
-                        "must be another column of this board",
-                    ));
-                }
-                let moving: Vec<ItemId> = tx
-                    .state
-                    .columns
-                    .get(&column)
-                    .map(|c| c.order.values().copied().collect())
-                    .unwrap_or_default();
-                let bottom = tx
-                    .state
-                    .columns
-                    .get(&target)
-                    .and_then(|c| c.order.keys().next().cloned());
-                let keys = crate::order::run_below(bottom.as_deref(), moving.len());
-                for (id, key) in moving.into_iter().zip(keys) {
-                    crate::item::with_counts(tx, id, |tx| {
-                        crate::item::relocate(tx, id, target, key, None)
-                    })?;
-                }
-            } else if move_to.is_some_and(|t| !b.columns.iter().any(|c| c.id == t.0)) {
-                return Err(Error::invalid(
-                    "move_to",
-                    "must be another column of this board",
-                ));
-            }
-            b.columns.remove(i);
-            tx.state.columns.remove(&column);
-            put_board(tx, b)?;
-            Ok(())
-        })
+        self.delete_column_as(None, board, column, move_to)
     }
+}
+
+/// Deletes a column; see [`Engine::delete_column`].
+fn delete_column_in(
+    tx: &mut Tx<'_>,
+    actor: Option<UserId>,
+    board: BoardId,
+    column: ColumnId,
+    move_to: Option<ColumnId>,
+) -> Result<()> {
+    let mut b = board_of(tx, board)?;
+    let i = b
+        .columns
+        .iter()
+        .position(|c| c.id == column.0)
+        .ok_or_else(|| Error::not_found("column", column))?;
+    if b.columns.len() == 1 {
+        return Err(Error::Conflict("a board keeps at least one column".into()));
+    }
+    let count = tx.state.columns.get(&column).map_or(0, |c| c.order.len());
+    if count > 0 {
+        let Some(target) = move_to else {
+            return Err(Error::Conflict(format!(
+                "column {column} holds {count} items; empty it or pass move_to"
+            )));
+        };
+        if target == column || !b.columns.iter().any(|c| c.id == target.0) {
+            return Err(Error::invalid(
+                "move_to",
+                "must be another column of this board",
+            ));
+        }
+        let moving: Vec<ItemId> = tx
+            .state
+            .columns
+            .get(&column)
+            .map(|c| c.order.values().copied().collect())
+            .unwrap_or_default();
+        let bottom = tx
+            .state
+            .columns
+            .get(&target)
+            .and_then(|c| c.order.keys().next().cloned());
+        let keys = crate::order::run_below(bottom.as_deref(), moving.len());
+        // Each move is a change of stage: rules and a `record_updated` entry, as
+        // for a move by hand.
+        for (id, key) in moving.into_iter().zip(keys) {
+            crate::item::with_counts(tx, id, |tx| {
+                crate::item::relocate(tx, id, target, key, None)
+            })?;
+            crate::item::moved_column(tx, actor, id, column, target)?;
+        }
+    } else if move_to.is_some_and(|t| !b.columns.iter().any(|c| c.id == t.0)) {
+        return Err(Error::invalid(
+            "move_to",
+            "must be another column of this board",
+        ));
+    }
+    b.columns.remove(i);
+    tx.state.columns.remove(&column);
+    put_board(tx, b)?;
+    Ok(())
 }

@@ -277,6 +277,9 @@ impl Engine {
         let limit = limit_of(req)?;
         let after = req.cursor.as_deref().map(cursor_of).transpose()?;
         let st = self.shared.state.read();
+        if let Some(m) = module.filter(|m| !st.modules.contains_key(*m)) {
+            return Err(Error::invalid("module", format!("unknown module {m:?}")));
+        }
         let Some(set) = st.feed.following.get(&user) else {
             return Ok(Page {
                 items: Vec::new(),

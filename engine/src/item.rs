@@ -474,7 +474,8 @@ fn patch_in(
         crate::follow::owner_changed(tx, id, old_owner);
     }
     crate::follow::apply_rules(tx, id)?;
-    crate::timeline::append_change(tx, id, actor, &changes)?;
+    let replaced = old_owner.filter(|o| o.0 != rec.responsible && old_owner_followed(tx, *o, id));
+    crate::timeline::append_change(tx, id, actor, &changes, replaced)?;
     tx.change(ChangeKind::ItemUpdated, Some(BoardId(rec.board)), Some(id));
     Ok((view_of(tx, id)?, changes))
 }
@@ -581,9 +582,20 @@ fn move_in(
     view_of(tx, id)
 }
 
+/// Whether the replaced responsible was following as owner (not a sticky unfollow), so
+/// that they see the entry that replaced them.
+fn old_owner_followed(tx: &Tx<'_>, user: UserId, item: ItemId) -> bool {
+    !tx.state
+        .feed
+        .by_item
+        .get(&item)
+        .and_then(|m| m.get(&user))
+        .is_some_and(|f| f.unfollowed)
+}
+
 /// A change of stage is a change of the record: the rules, then a `record_updated` entry
 /// by the mover (as for a PATCH, a rule the move makes match already sees it).
-fn moved_column(
+pub(crate) fn moved_column(
     tx: &mut Tx<'_>,
     actor: Option<UserId>,
     id: ItemId,
@@ -599,7 +611,7 @@ fn moved_column(
         new: Value::Num(to.0 as f64),
     };
     crate::follow::apply_rules(tx, id)?;
-    crate::timeline::append_change(tx, id, actor, &[change])
+    crate::timeline::append_change(tx, id, actor, &[change], None)
 }
 
 fn delete_in(tx: &mut Tx<'_>, actor: Option<UserId>, id: ItemId) -> Result<()> {

@@ -52,6 +52,8 @@ pub struct JobStatus {
     pub done: u64,
     /// Records to examine (the module's records when the job started).
     pub total: u64,
+    /// Whose rule the job applies.
+    pub user: UserId,
 }
 
 pub(crate) fn status(j: &JobRec) -> JobStatus {
@@ -64,6 +66,7 @@ pub(crate) fn status(j: &JobRec) -> JobStatus {
         },
         done: j.done,
         total: j.total,
+        user: UserId(j.user),
     }
 }
 

@@ -133,14 +133,18 @@ pub(crate) fn append(tx: &mut Tx<'_>, rec: TimelineRec) -> Result<TimelineRec> {
     crate::feed::append(tx, rec)
 }
 
+/// A `record_updated` entry. `also` joins its audience: a responsible who was just
+/// replaced still sees the change that replaced them.
 pub(crate) fn append_change(
     tx: &mut Tx<'_>,
     item: ItemId,
     author: Option<UserId>,
     changes: &[FieldChange],
+    also: Option<UserId>,
 ) -> Result<()> {
     let mut rec = blank(tx, item, TimelineKind::Change);
     rec.author = author.map(|a| a.0);
+    rec.audience.extend(also.map(|u| u.0));
     rec.changes = changes
         .iter()
         .map(|c| ChangeRec {

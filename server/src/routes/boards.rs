@@ -187,6 +187,8 @@ pub(crate) async fn delete_column(
     let cid = ColumnId(id(&path.1, "column")?);
     let q: DeleteColumnQuery = query(&req)?;
     let engine = state.engine.clone();
-    blocking(move || engine.delete_column(bid, cid, q.move_to.map(ColumnId))).await?;
+    let actor = caller.user();
+    blocking(move || engine.delete_column_as(Some(actor), bid, cid, q.move_to.map(ColumnId)))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -417,17 +417,20 @@ pub(crate) async fn delete_rule(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A background job's progress.
+/// A background job's progress (its rule's owner, or an admin; others get 404).
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = JobOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/v1/jobs/{id}")]
 pub(crate) async fn job(
     state: State,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let jid = id(&path, "job")?;
     let j = state.engine.job(jid)?;
+    if j.user != caller.user() && !caller.0.admin {
+        return Err(ApiError::not_found(format!("job {jid} not found")));
+    }
     json(
         StatusCode::OK,
         &JobOut {

@@ -220,7 +220,7 @@ pub(crate) async fn delete_item(
 #[post("/v1/items/{id}/move")]
 pub(crate) async fn move_item(
     state: State,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -234,7 +234,9 @@ pub(crate) async fn move_item(
         PositionIn::After(x) => Position::After(ItemId(x.after)),
     });
     let engine = state.engine.clone();
-    let view = blocking(move || engine.move_item(iid, b.column.map(ColumnId), pos)).await?;
+    let actor = caller.user();
+    let view =
+        blocking(move || engine.move_item_as(actor, iid, b.column.map(ColumnId), pos)).await?;
     item(StatusCode::OK, &view)
 }
 
