@@ -522,6 +522,14 @@ impl Engine {
             }
         }
         let st = self.shared.state.read();
+        for (i, m) in filter.modules.iter().enumerate() {
+            if !st.modules.contains_key(m) {
+                return Err(Error::invalid(
+                    format!("module[{i}]"),
+                    format!("unknown module {m:?}"),
+                ));
+            }
+        }
         let u = st
             .users
             .get(&user)

@@ -97,10 +97,14 @@ fn checked(step: Option<()>) {
     debug_assert!(step.is_some(), "timer wheel bookkeeping is inconsistent");
 }
 
-/// A pure, in-memory schedule of timers: see the module docs for the layout.
+/// A pure, in-memory schedule of timers keyed by [`TimerId`]: a hierarchical timing wheel.
 ///
-/// Time goes in as `now` arguments and due times as `i64` milliseconds since the epoch. The
-/// wheel reads no clock and does no I/O.
+/// Time goes in as `now` arguments, and due times are `i64` milliseconds since the epoch (in
+/// the past too). The wheel reads no clock and does no I/O. [`Wheel::poll`] returns exactly
+/// the timers due at or before its `now`, ordered by (due, id): never early, never twice.
+///
+/// Arming, re-arming and cancelling are O(1) and do not allocate once the wheel has grown
+/// (timers due more than about two years ahead cost O(log n)). [`Wheel::next_due`] is exact.
 pub struct Wheel {
     /// The wheel's time in ticks: the latest `now` polled, or the one given to `new`.
     elapsed: u64,
@@ -120,12 +124,14 @@ pub struct Wheel {
 
 impl Wheel {
     /// An empty wheel whose time is `now`.
+    #[must_use]
     pub fn new(now: i64) -> Self {
         Self::with_capacity(now, 0)
     }
 
     /// An empty wheel whose time is `now`, with room for `capacity` timers in its slab and
     /// id map before they allocate.
+    #[must_use]
     pub fn with_capacity(now: i64, capacity: usize) -> Self {
         Self {
             elapsed: tick(now),
@@ -139,21 +145,25 @@ impl Wheel {
     }
 
     /// How many timers are armed.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.index.len()
     }
 
     /// Whether no timer is armed.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
 
     /// The wheel's time: the latest `now` it was polled at, or the one given to `new`.
+    #[must_use]
     pub fn time(&self) -> i64 {
         millis(self.elapsed)
     }
 
     /// The due time of timer `id`, if it is armed.
+    #[must_use]
     pub fn due(&self, id: TimerId) -> Option<i64> {
         let idx = *self.index.get(&id)?;
         self.slab.get(idx).map(|entry| millis(entry.when))
@@ -195,6 +205,7 @@ impl Wheel {
     ///
     /// A `now` behind the wheel's time (a clock stepped back) leaves the time where it is
     /// and fires only the timers due at or before that `now`, so nothing fires early.
+    #[must_use = "the returned timers are disarmed; dropping them loses them"]
     pub fn poll(&mut self, now: i64) -> Vec<(TimerId, i64)> {
         let mut fired = Vec::new();
         self.poll_into(now, &mut fired);
@@ -251,6 +262,7 @@ impl Wheel {
 
     /// The earliest due time of any armed timer, exactly. A timer thread may sleep until
     /// then (or until a new timer is armed earlier) and then poll.
+    #[must_use]
     pub fn next_due(&self) -> Option<i64> {
         // Invariant 3: pending, then the first occupied slot, then overflow.
         let when = match self.list_min(PENDING) {

@@ -426,3 +426,53 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+#[test]
+fn a_replaced_responsible_sees_the_change_and_unknown_modules_are_refused() {
+    let t = TestEngine::new();
+    let b = t.board("Sales", &["New"]);
+    let (ann, _) = t.user("ann");
+    let (bob, _) = t.user("bob");
+    let it = t.create_as(ann, &b, 0, "x");
+    t.engine
+        .patch_item_as(
+            Some(t.admin),
+            it,
+            ItemPatch {
+                responsible: Some(bob),
+                ..ItemPatch::default()
+            },
+        )
+        .unwrap();
+    for user in [ann, bob] {
+        let w = t
+            .engine
+            .wall(user, &WallFilter::default(), &PageRequest::default())
+            .unwrap();
+        let top = &w.items[0];
+        assert_eq!(
+            (top.kind, top.item),
+            ("record_updated", Some(it)),
+            "user {user}"
+        );
+    }
+    // Ann no longer follows: later entries do not reach her.
+    t.engine
+        .comment(t.admin, it, "later".into(), Mentions::default())
+        .unwrap();
+    let w = t
+        .engine
+        .wall(ann, &WallFilter::default(), &PageRequest::default())
+        .unwrap();
+    assert_eq!(w.items[0].kind, "record_updated");
+    let bad = WallFilter {
+        modules: vec!["nope".into()],
+        ..WallFilter::default()
+    };
+    assert!(t
+        .engine
+        .wall(ann, &bad, &PageRequest::default())
+        .unwrap_err()
+        .to_string()
+        .contains("module"));
+}
