@@ -10,6 +10,10 @@
 //! HOIST_BENCH_ITEMS=20000 cargo bench -p hoist-benches -- --test
 //! ```
 //!
+//! Every other size scales down the same way: on a *quick* run (criterion's `--test` in
+//! argv, or `HOIST_BENCH_ITEMS` below 100,000) each bench uses small sizes so that it
+//! finishes in seconds; see [`size`].
+//!
 //! The global allocator (mimalloc) is set by each bench binary, not here: a library cannot
 //! choose the allocator of the program it is linked into.
 
@@ -32,11 +36,107 @@ pub const COLUMNS: usize = 10;
 
 /// Items of the main board: `HOIST_BENCH_ITEMS`, default 1,000,000.
 pub fn item_count() -> usize {
-    std::env::var("HOIST_BENCH_ITEMS")
+    env_count("HOIST_BENCH_ITEMS").unwrap_or(1_000_000)
+}
+
+/// A positive count from environment variable `var` (`_` separators allowed).
+pub fn env_count(var: &str) -> Option<usize> {
+    std::env::var(var)
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(1_000_000)
+}
+
+/// Whether criterion runs in `--test` mode (each benchmark once, nothing measured).
+pub fn test_mode() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
+
+/// `HOIST_BENCH_ITEMS` below this makes a run quick.
+pub const QUICK_BELOW: usize = 100_000;
+
+/// Whether this is a quick (smoke) run: `--test` in argv, or `HOIST_BENCH_ITEMS` below
+/// [`QUICK_BELOW`]. Quick runs use small sizes everywhere.
+pub fn quick() -> bool {
+    test_mode() || item_count() < QUICK_BELOW
+}
+
+/// A fixture size: environment variable `var` if set, else `quick_size` on a
+/// [`quick`] run, else `full`.
+pub fn size(var: &str, full: usize, quick_size: usize) -> usize {
+    env_count(var).unwrap_or(if quick() { quick_size } else { full })
+}
+
+/// Whether the benchmark `id` (`group/name`) is selected by the command line, for
+/// measurements made outside criterion (one-shot numbers printed by a bench binary).
+///
+/// Mirrors criterion's filter closely enough for plain names: no filter selects
+/// everything, `--exact` compares whole ids, otherwise the filter must occur in the id
+/// (criterion reads it as a regex; a plain name means the same). `--list` and `--ignored`
+/// select nothing.
+pub fn selected(id: &str) -> bool {
+    // Criterion's options that take a value (`--opt value`); `--opt=value` needs no skip.
+    const WITH_VALUE: [&str; 20] = [
+        "-c",
+        "--color",
+        "--colour",
+        "-s",
+        "--save-baseline",
+        "-b",
+        "--baseline",
+        "--baseline-lenient",
+        "--format",
+        "--profile-time",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--plotting-backend",
+        "--output-format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list" || a == "--ignored") {
+        return false;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let mut filter = None;
+    let mut skip = false;
+    for a in &args {
+        if skip {
+            skip = false;
+        } else if a.starts_with('-') {
+            skip = WITH_VALUE.contains(&a.as_str());
+        } else if filter.is_none() {
+            filter = Some(a.as_str());
+        }
+    }
+    match filter {
+        None => true,
+        Some(f) if exact => id == f,
+        Some(f) => id.contains(f),
+    }
+}
+
+/// Runs `f(i)` for every `i` below `count` on `threads` threads at once (thread `t` takes
+/// `t, t + threads, …`), so that engine commands from the threads share group commits.
+pub fn parallel<F: Fn(usize) + Sync>(threads: usize, count: usize, f: F) {
+    let threads = threads.clamp(1, count.max(1));
+    let f = &f;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                let mut i = t;
+                while i < count {
+                    f(i);
+                    i += threads;
+                }
+            });
+        }
+    });
 }
 
 /// A small xorshift generator: fast, deterministic, good enough to pick items.
@@ -77,17 +177,24 @@ pub struct TempEngine {
     engine: Option<Engine>,
     /// The acting user (the bootstrapped admin).
     pub actor: UserId,
+    /// The configuration it was opened with (and is reopened with).
+    config: Config,
     dir: TempDir,
 }
 
 impl TempEngine {
     /// Opens a fresh engine (system clock, default config) and bootstraps its admin.
     pub fn new() -> TempEngine {
+        TempEngine::with_config(Config::default())
+    }
+
+    /// Opens a fresh engine with `config` (e.g. a manual clock) and bootstraps its admin.
+    pub fn with_config(config: Config) -> TempEngine {
         let dir = tempfile::Builder::new()
             .prefix("hoist-bench-")
             .tempdir()
             .expect("create a temporary directory");
-        let engine = Engine::open(dir.path(), Config::default()).expect("open the engine");
+        let engine = Engine::open(dir.path(), config.clone()).expect("open the engine");
         let token = engine
             .bootstrap_admin(None)
             .expect("bootstrap the admin")
@@ -99,6 +206,7 @@ impl TempEngine {
         TempEngine {
             engine: Some(engine),
             actor,
+            config,
             dir,
         }
     }
@@ -113,15 +221,16 @@ impl TempEngine {
         self.dir.path()
     }
 
-    /// Closes and drops the engine (releasing the directory), then opens it again and
-    /// returns how long the open (recovery: format check, full scan, index rebuild) took.
+    /// Closes and drops the engine (releasing the directory), then opens it again with the
+    /// same configuration and returns how long the open (recovery: format check, full
+    /// scan, index rebuild, timers re-armed) took.
     pub fn reopen(&mut self) -> Duration {
         if let Some(old) = self.engine.take() {
             old.close();
             drop(old);
         }
         let start = Instant::now();
-        let engine = Engine::open(self.dir.path(), Config::default()).expect("reopen the engine");
+        let engine = Engine::open(self.dir.path(), self.config.clone()).expect("reopen the engine");
         let took = start.elapsed();
         self.engine = Some(engine);
         took
@@ -197,7 +306,12 @@ impl BoardFixture {
     /// Builds the board: each column gets an equal share (the first ones one more when
     /// `items` does not divide evenly), created in batches of up to [`BUILD_BATCH`].
     pub fn build(items: usize) -> BoardFixture {
-        let store = TempEngine::new();
+        BoardFixture::build_with(items, Config::default())
+    }
+
+    /// [`BoardFixture::build`] on an engine opened with `config`.
+    pub fn build_with(items: usize, config: Config) -> BoardFixture {
+        let store = TempEngine::with_config(config);
         let engine = store.engine();
         let board = engine
             .create_board(NewBoard {

@@ -358,6 +358,8 @@ fn timer_loop(shared: &Shared, sender: &Sender<Job>, wake: &Receiver<()>, stop: 
 impl Engine {
     /// Numbers for metrics: items, write-queue depth, bytes on disk, last change seq.
     pub fn stats(&self) -> Stats {
+        // File-system calls, so not under the state lock.
+        let disk_bytes = self.shared.store.size_on_disk();
         let st = self.shared.state.read();
         Stats {
             items: st.item_count,
@@ -370,7 +372,7 @@ impl Engine {
                 .as_ref()
                 .map(|q| u64::try_from(q.len()).unwrap_or(u64::MAX))
                 .unwrap_or(0),
-            disk_bytes: self.shared.store.size_on_disk(),
+            disk_bytes,
             timers_pending: u64::try_from(st.armed.len()).unwrap_or(u64::MAX),
             timers_fired: self.shared.timers_fired.load(Ordering::Relaxed),
             events_ingested: self.shared.events_ingested.load(Ordering::Relaxed),

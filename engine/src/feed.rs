@@ -414,6 +414,12 @@ fn to_feed(rec: TimelineRec) -> FeedEntry {
     }
 }
 
+/// The keys of a page, chosen under the state lock.
+struct Picked {
+    keys: Vec<(u64, u64)>,
+    more: bool,
+}
+
 const KINDS: [&str; 10] = [
     "status",
     "comment",
@@ -436,7 +442,7 @@ impl Engine {
         sources: &[&Vec<u64>],
         req: &PageRequest,
         keep: &dyn Fn(u64, &EntryMeta) -> bool,
-    ) -> Result<Page<FeedEntry>> {
+    ) -> Result<Picked> {
         let limit = limit_of(req)?;
         let before = req
             .cursor
@@ -490,6 +496,13 @@ impl Engine {
             }
             picked.push((meta.item, seq));
         }
+        Ok(Picked { keys: picked, more })
+    }
+
+    /// Reads the picked entries from sled. Called after the state lock is released, so a
+    /// cold page never holds up the writer.
+    fn fetch(&self, picked: Picked) -> Result<Page<FeedEntry>> {
+        let Picked { keys: picked, more } = picked;
         let mut items = Vec::with_capacity(picked.len());
         for (item, seq) in &picked {
             if let Some(v) = self.shared.store.get(&store::entry_key(*item, *seq))? {
@@ -553,7 +566,9 @@ impl Engine {
                 && filter.since.is_none_or(|s| m.at >= s.0)
                 && filter.until.is_none_or(|u| m.at < u.0)
         };
-        self.merge_page(&st, &sources, req, &keep)
+        let picked = self.merge_page(&st, &sources, req, &keep)?;
+        drop(st);
+        self.fetch(picked)
     }
 
     /// A group's entries (status messages, files, mentions of it): members only.
@@ -573,7 +588,9 @@ impl Engine {
         }
         let empty = Vec::new();
         let w = st.feed.group_walls.get(&group).unwrap_or(&empty);
-        self.merge_page(&st, &[w], req, &|_, _| true)
+        let picked = self.merge_page(&st, &[w], req, &|_, _| true)?;
+        drop(st);
+        self.fetch(picked)
     }
 
     /// The direct messages `user` sent or received, optionally only those with `with`.
@@ -583,28 +600,71 @@ impl Engine {
         with: Option<UserId>,
         req: &PageRequest,
     ) -> Result<Page<FeedEntry>> {
-        let st = self.shared.state.read();
-        let empty = Vec::new();
-        let w = st.feed.walls.get(&user).unwrap_or(&empty);
-        let keep = |seq: u64, m: &EntryMeta| {
-            if m.kind != TimelineKind::Message {
-                return false;
-            }
-            let Some(other) = with else { return true };
-            // A conversation with `other`: read the entry to see its parties.
-            self.shared
-                .store
-                .get(&store::entry_key(0, seq))
-                .ok()
-                .flatten()
-                .and_then(|v| records::decode::<TimelineRec>(&v).ok())
-                .is_some_and(|r| {
-                    let author = r.author.unwrap_or(0);
-                    (author == user.0 && r.recipients.contains(&other.0))
-                        || (author == other.0 && r.recipients.contains(&user.0))
-                })
+        let Some(other) = with else {
+            let st = self.shared.state.read();
+            let empty = Vec::new();
+            let w = st.feed.walls.get(&user).unwrap_or(&empty);
+            let keep = |_: u64, m: &EntryMeta| m.kind == TimelineKind::Message;
+            let picked = self.merge_page(&st, &[w], req, &keep)?;
+            drop(st);
+            return self.fetch(picked);
         };
-        self.merge_page(&st, &[w], req, &keep)
+        // One conversation: the parties are inside the entries, so take the user's
+        // messages below the cursor under the lock, then read them newest first without
+        // it until the page is full. Costs the user's messages scanned, not the store.
+        let limit = limit_of(req)?;
+        let before = req
+            .cursor
+            .as_deref()
+            .map(|c| crate::cursor::decode_u64(b'w', c))
+            .transpose()?
+            .unwrap_or(u64::MAX);
+        let candidates: Vec<u64> = {
+            let st = self.shared.state.read();
+            st.feed
+                .walls
+                .get(&user)
+                .map(|w| {
+                    w.iter()
+                        .rev()
+                        .copied()
+                        .filter(|s| *s < before)
+                        .filter(|s| {
+                            st.feed
+                                .meta(*s)
+                                .is_some_and(|m| m.kind == TimelineKind::Message)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut items = Vec::with_capacity(limit);
+        let mut more = false;
+        for seq in candidates {
+            let Some(v) = self.shared.store.get(&store::entry_key(0, seq))? else {
+                continue;
+            };
+            let r = records::decode::<TimelineRec>(&v)?;
+            let author = r.author.unwrap_or(0);
+            let ours = (author == user.0 && r.recipients.contains(&other.0))
+                || (author == other.0 && r.recipients.contains(&user.0));
+            if !ours {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(to_feed(r));
+        }
+        let next_cursor = if more {
+            items
+                .last()
+                .map(|e: &FeedEntry| crate::cursor::encode_u64(b'w', e.id.0))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 
     /// Record peek: the latest entries of one record (hidden if its module is off).

@@ -16,8 +16,12 @@ use crate::ids::{ItemId, UserId};
 use crate::records::{self, JobRec};
 use crate::store;
 
-/// Items examined per writer command.
+/// Records of the job's module examined per writer command.
 const CHUNK: usize = 4096;
+
+/// Item ids walked per writer command at most, whatever their module, so that a rule on a
+/// small module in a large store never holds the writer for long.
+const SCAN: u64 = 65_536;
 
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +103,8 @@ fn step(tx: &mut Tx<'_>, id: u64) -> Result<bool> {
     let end = tx.state.items.len() as u64;
     let mut id_at = job.cursor + 1;
     let mut examined = 0;
-    while id_at < end && examined < CHUNK {
+    let scan_end = id_at.saturating_add(SCAN).min(end);
+    while id_at < scan_end && examined < CHUNK {
         let item = ItemId(id_at);
         let hit = match tx.state.slot(item) {
             Some(slot)

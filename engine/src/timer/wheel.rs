@@ -103,8 +103,9 @@ fn checked(step: Option<()>) {
 /// the past too). The wheel reads no clock and does no I/O. [`Wheel::poll`] returns exactly
 /// the timers due at or before its `now`, ordered by (due, id): never early, never twice.
 ///
-/// Arming, re-arming and cancelling are O(1) and do not allocate once the wheel has grown
-/// (timers due more than about two years ahead cost O(log n)). [`Wheel::next_due`] is exact.
+/// Arming, re-arming and cancelling are O(1) and do not allocate once the wheel has grown.
+/// The exception is a timer due beyond the aligned 2^36 ms block (about 2.2 years) that
+/// holds the wheel's time, which costs O(log n). [`Wheel::next_due`] is exact.
 pub struct Wheel {
     /// The wheel's time in ticks: the latest `now` polled, or the one given to `new`.
     elapsed: u64,
