@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::ids::{BoardId, ItemId, UserId};
 use crate::item::{create_in, Contacts, NewItem};
 use crate::records::{self, EventKind, SeenRec, TimelineKind};
-use crate::state::{normalize_email, normalize_phone};
 use crate::store;
 use crate::validate;
 
@@ -84,7 +83,8 @@ struct Checked {
     id: String,
     kind: EventKind,
     item: Option<ItemId>,
-    contact: Option<(String, String)>,
+    /// (is a phone, as given).
+    contact: Option<(bool, String)>,
     at: Option<Millis>,
     summary: String,
 }
@@ -101,8 +101,8 @@ fn check(e: NewEvent) -> Result<Checked> {
         .map(|m| validate::email("contact.email", &m))
         .transpose()?;
     let contact = match (phone, email) {
-        (Some(p), _) => normalize_phone(&p).map(|n| (n, p)),
-        (None, Some(m)) => Some((normalize_email(&m), m)),
+        (Some(p), _) => Some((true, p)),
+        (None, Some(m)) => Some((false, m)),
         (None, None) => None,
     };
     if e.item.is_none() && contact.is_none() {
@@ -149,13 +149,20 @@ fn ingest_one(
     }
     let matched = match (&c.item, &c.contact) {
         (Some(id), _) => tx.state.slot(*id).map(|_| *id),
-        (None, Some((normalized, _))) => tx.state.items_by_contact(normalized).first().copied(),
+        (None, Some((is_phone, raw))) => {
+            let key = if *is_phone {
+                tx.state.phone_key(raw)
+            } else {
+                Some(tx.state.email_key(raw))
+            };
+            key.and_then(|k| tx.state.items_by_contact(k).first().copied())
+        }
         (None, None) => None,
     };
     let item = match (matched, intake, &c.contact) {
         (Some(id), _, _) => id,
-        (None, Some(board), Some((normalized, raw))) if c.item.is_none() => {
-            let contacts = if normalized.starts_with("tel:") {
+        (None, Some(board), Some((is_phone, raw))) if c.item.is_none() => {
+            let contacts = if *is_phone {
                 Contacts {
                     phones: vec![raw.clone()],
                     emails: Vec::new(),

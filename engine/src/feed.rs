@@ -205,19 +205,82 @@ struct IndexFields<'a, A, G, R> {
     mentions_roles: R,
 }
 
-/// Rebuilds the feed state from the stored entries, follows, rules, jobs, files, prefs.
+/// Rebuilds walls and entry metadata from the stored entries. Runs on its own thread on
+/// open, beside the item scan.
 ///
 /// Entries are read in place (no copy of the record) and filed in key order, which is not
 /// seq order for `L` rows; the lists are sorted once at the end.
-pub(crate) fn load(st: &mut State, store: &Store) -> Result<()> {
-    for prefix in [store::TIMELINE, store::FEED] {
-        for kv in store.scan(prefix) {
+pub(crate) fn load_entries(
+    store: &Store,
+    modules: &[String],
+    ranges: &[(Vec<u8>, Vec<u8>)],
+) -> Result<FeedState> {
+    let mut feed = FeedState::default();
+    // Every store's modules are known before the scans, so parallel scans intern them
+    // to the same indexes.
+    for m in modules {
+        feed.module_index(m);
+    }
+    for (lo, hi) in ranges {
+        for kv in store.range(lo, hi) {
             let (_, v) = kv?;
             let r = records::access::<records::ArchivedTimelineRec>(&v)?;
-            st.feed.index_archived(r);
+            feed.index_archived(r);
         }
     }
-    st.feed.sort_lists();
+    Ok(feed)
+}
+
+/// The key ranges of the entry scans on open: record entries split at item `mid`, and
+/// the entries about no record with the first half.
+pub(crate) fn entry_ranges(mid: u64) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
+    let l = |item: u64| store::timeline_key(item, 0).to_vec();
+    [
+        vec![
+            (l(0), l(mid)),
+            (
+                store::id_key(store::FEED, 0).to_vec(),
+                store::id_key(store::FEED, u64::MAX).to_vec(),
+            ),
+        ],
+        vec![(l(mid), vec![store::TIMELINE + 1])],
+    ]
+}
+
+impl FeedState {
+    /// Folds another partial scan into this one (same module table), then sorts.
+    pub(crate) fn merge(mut self, other: FeedState) -> FeedState {
+        if self.entries.len() < other.entries.len() {
+            self.entries.resize(other.entries.len(), None);
+        }
+        for (i, e) in other.entries.into_iter().enumerate() {
+            if let (Some(e), Some(cell)) = (e, self.entries.get_mut(i)) {
+                *cell = Some(e);
+            }
+        }
+        for (u, w) in other.walls {
+            self.walls.entry(u).or_default().extend(w);
+        }
+        self.public.extend(other.public);
+        for (g, w) in other.group_walls {
+            self.group_walls.entry(g).or_default().extend(w);
+        }
+        for (r, w) in other.role_walls {
+            self.role_walls.entry(r).or_default().extend(w);
+        }
+        for (i, t) in other.last_touch {
+            let e = self.last_touch.entry(i).or_insert(t);
+            *e = (*e).max(t);
+        }
+        self.sort_lists();
+        self
+    }
+}
+
+/// The rest of the feed state, once items and entries are loaded: follows, rules, jobs,
+/// files, preferences, and from `items` (id, last update, responsible) the owners'
+/// follows and the records' last touch.
+pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)]) -> Result<()> {
     for kv in store.scan(store::FOLLOW) {
         let (k, v) = kv?;
         let user = k
@@ -268,27 +331,35 @@ pub(crate) fn load(st: &mut State, store: &Store) -> Result<()> {
         st.feed.disabled = p.disabled_modules.into_iter().collect();
     }
     // Items never commented on count as touched when last updated; the responsible
-    // follows as owner unless they unfollowed (the owner reason is not stored).
-    for slot in st.items.iter().flatten() {
-        let Ok(r) = records::access::<records::ArchivedItemRec>(&slot.rec) else {
-            continue;
-        };
-        let id = ItemId(r.id.to_native());
-        let t = st.feed.last_touch.entry(id).or_insert(0);
-        *t = (*t).max(r.updated_at.to_native());
+    // follows as owner unless they unfollowed (the owner reason is not stored). Built from
+    // sorted runs: a million single inserts would cost several times more.
+    st.feed.last_touch.reserve(items.len());
+    let mut owned: Vec<(UserId, ItemId)> = Vec::with_capacity(items.len());
+    for (id, updated_at, responsible) in items {
+        let t = st.feed.last_touch.entry(*id).or_insert(0);
+        *t = (*t).max(*updated_at);
         let unfollowed = st
             .feed
             .by_item
-            .get(&id)
-            .and_then(|m| m.get(&slot.responsible))
+            .get(id)
+            .and_then(|m| m.get(responsible))
             .is_some_and(|f| f.unfollowed);
         if !unfollowed {
-            st.feed
-                .following
-                .entry(slot.responsible)
-                .or_default()
-                .insert(id);
+            owned.push((*responsible, *id));
         }
+    }
+    owned.sort_unstable();
+    let mut rest = owned.as_slice();
+    while let Some((user, _)) = rest.first() {
+        let n = rest.iter().take_while(|(u, _)| u == user).count();
+        let (run, tail) = rest.split_at(n);
+        let set = st.feed.following.entry(*user).or_default();
+        if set.is_empty() {
+            *set = run.iter().map(|(_, i)| *i).collect();
+        } else {
+            set.extend(run.iter().map(|(_, i)| *i));
+        }
+        rest = tail;
     }
     Ok(())
 }

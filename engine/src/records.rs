@@ -493,12 +493,24 @@ where
 }
 
 /// Checked zero-copy view of stored bytes. Never unchecked: bytes come from disk.
+///
+/// The low-level validator checks every pointer, length and UTF-8 string like the high
+/// one, without the shared-pointer registry our records have no use for (no `Rc`/`Arc`
+/// inside). It runs with rkyv's zero-cost `Failure` error, and only when that fails again
+/// with the descriptive one, so the message is kept without paying for it on every read.
 pub(crate) fn access<T>(bytes: &[u8]) -> Result<&T>
 where
     T: rkyv::Portable
-        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>,
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::low::LowValidator<'a, rancor::Failure>>
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::low::LowValidator<'a, rancor::Error>>,
 {
-    rkyv::access::<T, rancor::Error>(bytes).map_err(|e| Error::Corrupt(e.to_string()))
+    match rkyv::api::low::access::<T, rancor::Failure>(bytes) {
+        Ok(v) => Ok(v),
+        Err(_) => match rkyv::api::low::access::<T, rancor::Error>(bytes) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(Error::Corrupt(e.to_string())),
+        },
+    }
 }
 
 /// Checked access, then a full copy into the owned type.
@@ -506,7 +518,8 @@ pub(crate) fn decode<T>(bytes: &[u8]) -> Result<T>
 where
     T: Archive,
     T::Archived: rkyv::Portable
-        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::low::LowValidator<'a, rancor::Failure>>
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::low::LowValidator<'a, rancor::Error>>
         + Deserialize<T, rkyv::api::high::HighDeserializer<rancor::Error>>,
 {
     let archived = access::<T::Archived>(bytes)?;

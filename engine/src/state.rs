@@ -78,6 +78,81 @@ pub(crate) struct Counts {
     pub overdue: u64,
 }
 
+/// One item as an open scan reads it, before it is filed.
+pub(crate) struct Loaded {
+    id: ItemId,
+    slot: ItemSlot,
+    contacts: SmallVec<[u64; 4]>,
+    updated_at: i64,
+}
+
+/// Reads and validates the items with ids in `[lo, hi)`.
+fn scan_items(
+    store: &Store,
+    hasher: &std::collections::hash_map::RandomState,
+    lo: u64,
+    hi: u64,
+) -> Result<Vec<Loaded>> {
+    let mut out = Vec::new();
+    let (from, to) = (
+        store::id_key(store::ITEM, lo),
+        store::id_key(store::ITEM, hi),
+    );
+    for kv in store.range(&from, &to) {
+        let (_, v) = kv?;
+        let r = records::access::<records::ArchivedItemRec>(&v)?;
+        let mut contacts = SmallVec::new();
+        contacts.extend(
+            r.phones
+                .iter()
+                .filter_map(|p| phone_key(hasher, p.as_str())),
+        );
+        contacts.extend(r.emails.iter().map(|e| email_key(hasher, e.as_str())));
+        out.push(Loaded {
+            id: ItemId(r.id.to_native()),
+            contacts,
+            updated_at: r.updated_at.to_native(),
+            slot: ItemSlot {
+                board: BoardId(r.board.to_native()),
+                column: ColumnId(r.column.to_native()),
+                key: OrderKey::from_slice(&r.order),
+                responsible: UserId(r.responsible.to_native()),
+                attention: r.attention.to_native(),
+                rec: v.clone(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The index key of a phone number: spaces, dashes, dots and parentheses removed.
+/// `None` when nothing else is left.
+fn phone_key(hasher: &std::collections::hash_map::RandomState, p: &str) -> Option<u64> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = hasher.build_hasher();
+    h.write_u8(b't');
+    let mut any = false;
+    for c in p
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\t'))
+    {
+        h.write_u32(u32::from(c));
+        any = true;
+    }
+    any.then(|| h.finish())
+}
+
+/// The index key of an e-mail: compared case-insensitively.
+fn email_key(hasher: &std::collections::hash_map::RandomState, e: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = hasher.build_hasher();
+    h.write_u8(b'm');
+    for c in e.trim().chars().flat_map(char::to_lowercase) {
+        h.write_u32(u32::from(c));
+    }
+    h.finish()
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub meta: Meta,
@@ -91,8 +166,11 @@ pub(crate) struct State {
     /// Indexed by item id; `None` for ids never used or deleted.
     pub items: Vec<Option<ItemSlot>>,
     pub item_count: u64,
-    /// Normalized phone or e-mail → items carrying it.
-    pub contacts: HashMap<Box<str>, SmallVec<[ItemId; 2]>>,
+    /// A keyed hash of a normalized phone or e-mail → items carrying it. Keys are hashes,
+    /// not strings, so the index costs no allocation per contact; the hasher is seeded at
+    /// random per process, so nobody can aim collisions at it.
+    pub contacts: BTreeSet<(u64, ItemId)>,
+    pub contact_hasher: std::collections::hash_map::RandomState,
     pub activities: HashMap<ActivityId, ActSlot>,
     /// Open activities by deadline (the Activities view).
     pub open_by_deadline: BTreeSet<(i64, ActivityId)>,
@@ -178,46 +256,29 @@ impl State {
             }
             st.boards.insert(BoardId(b.id), b);
         }
-        let mut max_tick = st.meta.focus_clock;
-        let mut ids = Vec::new();
-        for kv in store.scan(store::ITEM) {
-            let (_, v) = kv?;
-            let r = records::access::<records::ArchivedItemRec>(&v)?;
-            let id = ItemId(r.id.to_native());
-            let key = OrderKey::from_slice(&r.order);
-            max_tick = max_tick.max(crate::order::tick_of(&key));
-            for p in r.phones.iter() {
-                if let Some(n) = normalize_phone(p.as_str()) {
-                    st.contacts.entry(n.into()).or_default().push(id);
-                }
-            }
-            for e in r.emails.iter() {
-                st.contacts
-                    .entry(normalize_email(e.as_str()).into())
-                    .or_default()
-                    .push(id);
-            }
-            let slot = ItemSlot {
-                board: BoardId(r.board.to_native()),
-                column: ColumnId(r.column.to_native()),
-                key,
-                responsible: UserId(r.responsible.to_native()),
-                attention: r.attention.to_native(),
-                rec: v.clone(),
-            };
-            let col = st.columns.get_mut(&slot.column).ok_or_else(|| {
-                Error::Corrupt(format!("item {id} is in unknown column {}", slot.column))
-            })?;
-            if col.order.insert(slot.key.clone(), id).is_some() {
-                return Err(Error::Corrupt(format!(
-                    "two items share an order key in column {}",
-                    slot.column
-                )));
-            }
-            st.put_slot(id, slot);
-            ids.push(id);
-        }
-        st.meta.focus_clock = max_tick;
+        // Entries and items are the big scans. Both split at the middle item id; the four
+        // parts are read on four threads (the scans are CPU-bound: record validation and
+        // sled's own decoding), then merged here.
+        let mid = st.meta.next_item / 2 + 1;
+        let modules: Vec<String> = st.modules.keys().cloned().collect();
+        let [ranges_a, ranges_b] = crate::feed::entry_ranges(mid);
+        let (feed, low, high) = std::thread::scope(|scope| -> Result<_> {
+            let modules = &modules;
+            let entries_a =
+                scope.spawn(move || crate::feed::load_entries(store, modules, &ranges_a));
+            let entries_b =
+                scope.spawn(move || crate::feed::load_entries(store, modules, &ranges_b));
+            let hasher = st.contact_hasher.clone();
+            let high = scope.spawn(move || scan_items(store, &hasher, mid, u64::MAX));
+            let low = scan_items(store, &st.contact_hasher, 0, mid)?;
+            let panicked = || Error::Corrupt("an open scan panicked".into());
+            let high = high.join().map_err(|_| panicked())??;
+            let a = entries_a.join().map_err(|_| panicked())??;
+            let b = entries_b.join().map_err(|_| panicked())??;
+            Ok((a.merge(b), low, high))
+        })?;
+        let ids = st.add_loaded(low.into_iter().chain(high).collect())?;
+        st.feed = feed;
         for kv in store.scan(store::ACTIVITY) {
             let (_, v) = kv?;
             let a: ActivityRec = records::decode(&v)?;
@@ -234,11 +295,74 @@ impl State {
             let r = records::access::<records::ArchivedSeenRec>(&v)?;
             st.seen.extend(r.hashes.iter().map(|h| h.to_native()));
         }
-        crate::feed::load(&mut st, store)?;
-        for id in ids {
+        crate::feed::load(&mut st, store, &ids)?;
+        for (id, _, _) in ids {
             st.count_item(id, 1);
         }
         Ok(st)
+    }
+
+    /// Files the scanned items: slots, column indexes, contacts. The indexes are built
+    /// from sorted runs (`BTreeMap`'s bulk build), which is several times cheaper than a
+    /// million single inserts. Returns (id, last update, responsible) for the feed state.
+    fn add_loaded(&mut self, loaded: Vec<Loaded>) -> Result<Vec<(ItemId, i64, UserId)>> {
+        let contacts: Vec<(u64, ItemId)> = loaded
+            .iter()
+            .flat_map(|l| l.contacts.iter().map(move |k| (*k, l.id)))
+            .collect();
+        let mut order: Vec<(ColumnId, OrderKey, ItemId)> = Vec::with_capacity(loaded.len());
+        let mut ids = Vec::with_capacity(loaded.len());
+        let max_id = loaded.iter().map(|l| l.id.0).max().unwrap_or(0);
+        if let Ok(n) = usize::try_from(max_id) {
+            self.items
+                .reserve(n.saturating_add(1).saturating_sub(self.items.len()));
+        }
+        // The contact index builds on a second thread while the slots and columns fill.
+        let (contacts, filed) = std::thread::scope(|scope| {
+            let contacts = scope.spawn(move || {
+                let mut c = contacts;
+                c.sort_unstable();
+                c.into_iter().collect::<BTreeSet<_>>()
+            });
+            let filed = (|| -> Result<()> {
+                for l in loaded {
+                    self.meta.focus_clock = self
+                        .meta
+                        .focus_clock
+                        .max(crate::order::tick_of(&l.slot.key));
+                    if !self.columns.contains_key(&l.slot.column) {
+                        return Err(Error::Corrupt(format!(
+                            "item {} is in unknown column {}",
+                            l.id, l.slot.column
+                        )));
+                    }
+                    order.push((l.slot.column, l.slot.key.clone(), l.id));
+                    ids.push((l.id, l.updated_at, l.slot.responsible));
+                    self.put_slot(l.id, l.slot);
+                }
+                order.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                let mut rest = order.as_slice();
+                while let Some((col, _, _)) = rest.first() {
+                    let n = rest.iter().take_while(|(c, _, _)| c == col).count();
+                    let (run, tail) = rest.split_at(n);
+                    if run.windows(2).any(|w| w[0].1 == w[1].1) {
+                        return Err(Error::Corrupt(format!(
+                            "two items share an order key in column {col}"
+                        )));
+                    }
+                    if let Some(c) = self.columns.get_mut(col) {
+                        c.order = run.iter().map(|(_, k, id)| (k.clone(), *id)).collect();
+                    }
+                    rest = tail;
+                }
+                Ok(())
+            })();
+            (contacts.join(), filed)
+        });
+        filed?;
+        self.contacts =
+            contacts.map_err(|_| Error::Corrupt("the contact index build panicked".into()))?;
+        Ok(ids)
     }
 
     /// The item as readers see it: its stored bytes plus what memory derives.
@@ -380,35 +504,31 @@ impl State {
         }
     }
 
+    pub(crate) fn phone_key(&self, p: &str) -> Option<u64> {
+        phone_key(&self.contact_hasher, p)
+    }
+
+    pub(crate) fn email_key(&self, e: &str) -> u64 {
+        email_key(&self.contact_hasher, e)
+    }
+
+    fn contact_keys(&self, phones: &[String], emails: &[String]) -> Vec<u64> {
+        phones
+            .iter()
+            .filter_map(|p| self.phone_key(p))
+            .chain(emails.iter().map(|m| self.email_key(m)))
+            .collect()
+    }
+
     pub(crate) fn index_contacts(&mut self, id: ItemId, phones: &[String], emails: &[String]) {
-        for p in phones {
-            if let Some(n) = normalize_phone(p) {
-                let e = self.contacts.entry(n.into()).or_default();
-                if !e.contains(&id) {
-                    e.push(id);
-                }
-            }
-        }
-        for m in emails {
-            let e = self.contacts.entry(normalize_email(m).into()).or_default();
-            if !e.contains(&id) {
-                e.push(id);
-            }
+        for k in self.contact_keys(phones, emails) {
+            self.contacts.insert((k, id));
         }
     }
 
     pub(crate) fn unindex_contacts(&mut self, id: ItemId, phones: &[String], emails: &[String]) {
-        let keys = phones
-            .iter()
-            .filter_map(|p| normalize_phone(p))
-            .chain(emails.iter().map(|m| normalize_email(m)));
-        for k in keys {
-            if let Some(v) = self.contacts.get_mut(k.as_str()) {
-                v.retain(|x| *x != id);
-                if v.is_empty() {
-                    self.contacts.remove(k.as_str());
-                }
-            }
+        for k in self.contact_keys(phones, emails) {
+            self.contacts.remove(&(k, id));
         }
     }
 
@@ -416,24 +536,20 @@ impl State {
     /// within the same millisecond (one batch, or fast requests) are told apart by the
     /// focus-clock tick of the item's order key, which grows with every focus; the id
     /// alone would prefer the newer item over the one focused last.
-    pub(crate) fn items_by_contact(&self, normalized: &str) -> Vec<ItemId> {
+    pub(crate) fn items_by_contact(&self, key: u64) -> Vec<ItemId> {
         let mut v: Vec<(u64, u64, ItemId)> = self
             .contacts
-            .get(normalized)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| {
-                        let s = self.slot(*id)?;
-                        let r = records::access::<records::ArchivedItemRec>(&s.rec).ok()?;
-                        Some((
-                            u64::try_from(r.focused_at.to_native()).unwrap_or(0),
-                            crate::order::tick_of(&s.key),
-                            *id,
-                        ))
-                    })
-                    .collect()
+            .range((key, ItemId(0))..=(key, ItemId(u64::MAX)))
+            .filter_map(|(_, id)| {
+                let s = self.slot(*id)?;
+                let r = records::access::<records::ArchivedItemRec>(&s.rec).ok()?;
+                Some((
+                    u64::try_from(r.focused_at.to_native()).unwrap_or(0),
+                    crate::order::tick_of(&s.key),
+                    *id,
+                ))
             })
-            .unwrap_or_default();
+            .collect();
         v.sort_by(|a, b| b.cmp(a));
         v.into_iter().map(|(_, _, id)| id).collect()
     }
@@ -448,47 +564,34 @@ fn apply(v: u64, d: u64, sign: i64) -> u64 {
     }
 }
 
-/// A phone number as compared: spaces, dashes, dots and parentheses removed. `None` when
-/// nothing but those is left.
-pub(crate) fn normalize_phone(p: &str) -> Option<String> {
-    let n: String = p
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\t'))
-        .collect();
-    if n.is_empty() {
-        None
-    } else {
-        Some(format!("tel:{n}"))
-    }
-}
-
-/// An e-mail as compared: case-insensitive.
-pub(crate) fn normalize_email(e: &str) -> String {
-    format!("mailto:{}", e.trim().to_lowercase())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn phones_compare_without_punctuation() {
+        let st = State::default();
         assert_eq!(
-            normalize_phone("+1 (555) 010-2030"),
-            normalize_phone("+15550102030")
+            st.phone_key("+1 (555) 010-2030"),
+            st.phone_key("+15550102030")
         );
-        assert_eq!(
-            normalize_phone("555.010.2030"),
-            Some("tel:5550102030".into())
-        );
-        assert_eq!(normalize_phone(" - () "), None);
+        assert_eq!(st.phone_key("555.010.2030"), st.phone_key("5550102030"));
+        assert_ne!(st.phone_key("5550102030"), st.phone_key("5550102031"));
+        assert_eq!(st.phone_key(" - () "), None);
     }
 
     #[test]
     fn emails_compare_case_insensitively() {
+        let st = State::default();
         assert_eq!(
-            normalize_email("Ann@Example.COM"),
-            normalize_email("ann@example.com")
+            st.email_key("Ann@Example.COM"),
+            st.email_key(" ann@example.com")
         );
+        assert_ne!(
+            st.email_key("ann@example.com"),
+            st.email_key("anne@example.com")
+        );
+        // A phone and an e-mail with the same characters are different contacts.
+        assert_ne!(st.phone_key("12345"), Some(st.email_key("12345")));
     }
 }

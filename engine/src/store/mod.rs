@@ -227,6 +227,17 @@ impl Store {
         self.db.scan_prefix([prefix]).map(|r| r.map_err(storage))
     }
 
+    /// Values with keys in `[lo, hi)`, in key order.
+    pub(crate) fn range(
+        &self,
+        lo: &[u8],
+        hi: &[u8],
+    ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
+        self.db
+            .range(lo.to_vec()..hi.to_vec())
+            .map(|r| r.map_err(storage))
+    }
+
     /// Values with keys in `[lo, hi)`, last first.
     pub(crate) fn range_rev(
         &self,
