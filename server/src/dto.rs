@@ -622,6 +622,26 @@ pub(crate) struct ChangeOut {
     pub new: ValueOut,
 }
 
+impl From<hoist_engine::FieldChange> for ChangeOut {
+    fn from(c: hoist_engine::FieldChange) -> ChangeOut {
+        ChangeOut {
+            field: c.field,
+            old: c.old.into(),
+            new: c.new.into(),
+        }
+    }
+}
+
+impl From<hoist_engine::Mentions> for MentionsIo {
+    fn from(m: hoist_engine::Mentions) -> MentionsIo {
+        MentionsIo {
+            users: m.users.iter().map(|u| u.0).collect(),
+            groups: m.groups.iter().map(|g| g.0).collect(),
+            roles: m.roles,
+        }
+    }
+}
+
 /// A timeline entry.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TimelineEntryOut {
@@ -655,20 +675,8 @@ impl From<hoist_engine::TimelineEntry> for TimelineEntryOut {
             event_kind: e.event_kind.map(|k| k.as_str()),
             event_id: e.event_id,
             activity: e.activity.map(|a| a.0),
-            changes: e
-                .changes
-                .into_iter()
-                .map(|c| ChangeOut {
-                    field: c.field,
-                    old: c.old.into(),
-                    new: c.new.into(),
-                })
-                .collect(),
-            mentions: MentionsIo {
-                users: e.mentions.users.iter().map(|u| u.0).collect(),
-                groups: e.mentions.groups.iter().map(|g| g.0).collect(),
-                roles: e.mentions.roles,
-            },
+            changes: e.changes.into_iter().map(ChangeOut::from).collect(),
+            mentions: e.mentions.into(),
         }
     }
 }
@@ -976,20 +984,8 @@ impl From<hoist_engine::FeedEntry> for FeedEntryOut {
             item: e.item.map(|i| i.0),
             title: e.title,
             group: e.group.map(|g| g.0),
-            mentions: MentionsIo {
-                users: e.mentions.users.iter().map(|u| u.0).collect(),
-                groups: e.mentions.groups.iter().map(|g| g.0).collect(),
-                roles: e.mentions.roles,
-            },
-            changes: e
-                .changes
-                .into_iter()
-                .map(|c| ChangeOut {
-                    field: c.field,
-                    old: c.old.into(),
-                    new: c.new.into(),
-                })
-                .collect(),
+            mentions: e.mentions.into(),
+            changes: e.changes.into_iter().map(ChangeOut::from).collect(),
             recipients: is_dm.then(|| e.recipients.iter().map(|u| u.0).collect()),
             file: e.file,
         }

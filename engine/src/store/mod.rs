@@ -177,12 +177,27 @@ impl Store {
             Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(storage)?;
+        // Our `LOCK` is held, so no other process has the directory. sled keeps its own
+        // file lock until its background I/O threads let go of the file, which can take a
+        // few milliseconds after a previous `Engine` in this process was dropped: wait for
+        // that instead of failing a close-then-reopen.
+        let started = std::time::Instant::now();
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(dir.join("db"))
+                .cache_capacity(cache_bytes)
+                .mode(sled::Mode::HighThroughput)
+                .open();
+            match opened {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < std::time::Duration::from_secs(5) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other.map_err(storage)?,
+            }
+        };
         match db.get(FORMAT).map_err(storage)? {
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_ref())
