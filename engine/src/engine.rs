@@ -282,6 +282,9 @@ pub(crate) fn submit<T: Send + 'static>(
 /// enough not to hold the state lock for long.
 const FIRE_CHUNK: usize = 512;
 
+/// How many of a burst of due timers fire first, on their own flush.
+const FIRST_FIRE: usize = 16;
+
 /// Takes every timer due now from the wheel and fires them through the writer, waiting
 /// until they are durable.
 fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
@@ -290,9 +293,15 @@ fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
     let due = shared.wheel.lock().poll(now);
     let mut fired = 0;
     let mut pending = Vec::new();
-    for chunk in due.chunks(FIRE_CHUNK) {
+    // The earliest few go alone and are waited for, so the first focus is durable (and
+    // published) after one small flush instead of after the whole burst's group; the rest
+    // follow in big chunks that share group commits.
+    let (first, rest) = due.split_at(due.len().min(FIRST_FIRE));
+    let chunks = std::iter::once(first)
+        .filter(|c| !c.is_empty())
+        .chain(rest.chunks(FIRE_CHUNK));
+    for (i, chunk) in chunks.enumerate() {
         let chunk: Vec<(u64, i64)> = chunk.iter().map(|(t, d)| (t.0, *d)).collect();
-        // Enqueue every chunk before waiting, so they share group commits.
         let (reply_tx, reply_rx) = crossbeam_channel::bounded::<Result<usize>>(1);
         let job: Job = Box::new(move |tx| {
             let mut n = 0;
@@ -318,7 +327,11 @@ fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
         });
         // Timers are never refused for overload: they wait for room.
         sender.send(job).map_err(|_| Error::ShuttingDown)?;
-        pending.push(reply_rx);
+        if i == 0 && !rest.is_empty() {
+            fired += reply_rx.recv().map_err(|_| Error::ShuttingDown)??;
+        } else {
+            pending.push(reply_rx);
+        }
     }
     for rx in pending {
         fired += rx.recv().map_err(|_| Error::ShuttingDown)??;
