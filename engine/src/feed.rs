@@ -338,13 +338,7 @@ pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)
     for (id, updated_at, responsible) in items {
         let t = st.feed.last_touch.entry(*id).or_insert(0);
         *t = (*t).max(*updated_at);
-        let unfollowed = st
-            .feed
-            .by_item
-            .get(id)
-            .and_then(|m| m.get(responsible))
-            .is_some_and(|f| f.unfollowed);
-        if !unfollowed {
+        if !crate::follow::unfollowed(st, *responsible, *id) {
             owned.push((*responsible, *id));
         }
     }

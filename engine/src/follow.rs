@@ -83,6 +83,15 @@ fn stored(st: &crate::state::State, user: UserId, item: ItemId) -> FollowRec {
         .unwrap_or_default()
 }
 
+/// Whether `user` pressed Unfollow on `item` (and has not followed again since).
+pub(crate) fn unfollowed(st: &crate::state::State, user: UserId, item: ItemId) -> bool {
+    st.feed
+        .by_item
+        .get(&item)
+        .and_then(|m| m.get(&user))
+        .is_some_and(|f| f.unfollowed)
+}
+
 fn is_owner(st: &crate::state::State, user: UserId, item: ItemId) -> bool {
     st.slot(item).is_some_and(|s| s.responsible == user)
 }

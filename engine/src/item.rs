@@ -474,7 +474,10 @@ fn patch_in(
         crate::follow::owner_changed(tx, id, old_owner);
     }
     crate::follow::apply_rules(tx, id)?;
-    let replaced = old_owner.filter(|o| o.0 != rec.responsible && old_owner_followed(tx, *o, id));
+    // A replaced responsible who still followed as owner sees the change that replaced
+    // them, though they no longer follow after it.
+    let replaced = old_owner
+        .filter(|o| o.0 != rec.responsible && !crate::follow::unfollowed(tx.state, *o, id));
     crate::timeline::append_change(tx, id, actor, &changes, replaced)?;
     tx.change(ChangeKind::ItemUpdated, Some(BoardId(rec.board)), Some(id));
     Ok((view_of(tx, id)?, changes))
@@ -580,17 +583,6 @@ fn move_in(
     moved_column(tx, actor, id, from, target)?;
     tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
     view_of(tx, id)
-}
-
-/// Whether the replaced responsible was following as owner (not a sticky unfollow), so
-/// that they see the entry that replaced them.
-fn old_owner_followed(tx: &Tx<'_>, user: UserId, item: ItemId) -> bool {
-    !tx.state
-        .feed
-        .by_item
-        .get(&item)
-        .and_then(|m| m.get(&user))
-        .is_some_and(|f| f.unfollowed)
 }
 
 /// A change of stage is a change of the record: the rules, then a `record_updated` entry
