@@ -272,8 +272,7 @@ pub(crate) fn fire(tx: &mut Tx<'_>, timer: u64, due: i64) -> Result<bool> {
     let mut rec = crate::timeline::blank(tx, item, kind);
     rec.activity = Some(a.id);
     rec.text = a.subject.clone();
-    crate::timeline::append(tx, rec)?;
-    crate::item::focus(tx, item, reason)?;
+    crate::item::focus_by(tx, item, reason, rec)?;
     Ok(true)
 }
 

@@ -7,7 +7,8 @@
 //!    check costs no sled read and no per-event write, and survives restarts.
 //! 3. Match: the named item, or the most recently focused item carrying the contact; else
 //!    a new item on the intake board, else `unmatched`.
-//! 4. A timeline entry; incoming kinds are a focus (attention +1).
+//! 4. A timeline entry; incoming kinds are a focus (attention +1), made durable by that
+//!    entry alone (its focus redo), so an event is one sled write.
 
 use sha2::{Digest, Sha256};
 
@@ -200,10 +201,10 @@ fn ingest_one(
     rec.text = c.summary;
     rec.event_kind = Some(c.kind);
     rec.event_id = Some(c.id);
-    crate::timeline::append(tx, rec)?;
-    if let Some(reason) = c.kind.focus() {
-        crate::item::focus(tx, item, reason)?;
-    }
+    match c.kind.focus() {
+        Some(reason) => crate::item::focus_by(tx, item, reason, rec)?,
+        None => crate::timeline::append(tx, rec)?,
+    };
     tx.state.seen.insert(c.hash);
     fresh.push(c.hash);
     Ok(IngestResult {

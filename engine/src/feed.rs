@@ -1,8 +1,8 @@
 //! Feeds: entries, who sees them, and walls.
 //!
-//! An entry about a record is the record's timeline row (`L` + item + seq); other entries
-//! (status messages, direct messages, files) are `F` + seq rows. Either way it is written
-//! once, in the same batch as the change it describes.
+//! Every entry is one `E` + seq row, about a record (then it is also the record's timeline
+//! row) or not (status messages, direct messages, files), written once, in the same batch
+//! as the change it describes. Seqs only grow, so each write is an append.
 //!
 //! Walls are fanned out **in memory**, not in sled (ARCHITECTURE.md, "Feeds"): when an
 //! entry is written, its per-user audience (the record's followers at that moment,
@@ -22,7 +22,7 @@ use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{EntryId, GroupId, ItemId, UserId};
 use crate::records::{self, FileRec, PrefsRec, TimelineKind, TimelineRec};
-use crate::state::State;
+use crate::state::{keep_newest, Redo, Redos, State};
 use crate::store::{self, Bytes, Store};
 use crate::timeline::{Mentions, TimelineEntry};
 use crate::validate;
@@ -83,6 +83,11 @@ impl FeedState {
             .map_or("", String::as_str)
     }
 
+    /// The kind of entry `seq`, if it exists.
+    pub(crate) fn kind_of(&self, seq: u64) -> Option<TimelineKind> {
+        self.meta(seq).map(|m| m.kind)
+    }
+
     fn meta(&self, seq: u64) -> Option<&EntryMeta> {
         usize::try_from(seq)
             .ok()
@@ -90,8 +95,22 @@ impl FeedState {
             .and_then(Option::as_ref)
     }
 
-    /// [`FeedState::index`] for a stored entry read in place, during open.
-    fn index_archived(&mut self, r: &records::ArchivedTimelineRec) {
+    /// [`FeedState::index`] for a stored entry read in place, during open; its focus
+    /// redo, if any, goes to `redos`.
+    fn index_archived(&mut self, r: &records::ArchivedTimelineRec, redos: &mut Redos) {
+        if let Some(x) = r.redo.as_ref() {
+            keep_newest(
+                redos,
+                r.item.to_native(),
+                Redo {
+                    seq: r.seq.to_native(),
+                    key: crate::order::OrderKey::from_slice(&x.order),
+                    focused_at: x.focused_at.to_native(),
+                    focus_reason: x.focus_reason.to_native(),
+                    attention: x.attention.to_native(),
+                },
+            );
+        }
         let rec = IndexFields {
             seq: r.seq.to_native(),
             item: r.item.to_native(),
@@ -106,7 +125,8 @@ impl FeedState {
         self.index_fields(rec);
     }
 
-    /// Walls must be ascending; open files entries in key order, so sort once after.
+    /// Walls must be ascending; the two halves of an open scan are merged in order, and
+    /// a sort of sorted lists costs a linear pass, so this is a cheap guarantee.
     fn sort_lists(&mut self) {
         let sort = |v: &mut Vec<u64>| {
             v.sort_unstable();
@@ -208,14 +228,14 @@ struct IndexFields<'a, A, G, R> {
 /// Rebuilds walls and entry metadata from the stored entries. Runs on its own thread on
 /// open, beside the item scan.
 ///
-/// Entries are read in place (no copy of the record) and filed in key order, which is not
-/// seq order for `L` rows; the lists are sorted once at the end.
+/// Entries are read in place (no copy of the record) and filed in seq order.
 pub(crate) fn load_entries(
     store: &Store,
     modules: &[String],
     ranges: &[(Vec<u8>, Vec<u8>)],
-) -> Result<FeedState> {
+) -> Result<(FeedState, Redos)> {
     let mut feed = FeedState::default();
+    let mut redos = Redos::new();
     // Every store's modules are known before the scans, so parallel scans intern them
     // to the same indexes.
     for m in modules {
@@ -225,26 +245,17 @@ pub(crate) fn load_entries(
         for kv in store.range(lo, hi) {
             let (_, v) = kv?;
             let r = records::access::<records::ArchivedTimelineRec>(&v)?;
-            feed.index_archived(r);
+            feed.index_archived(r, &mut redos);
         }
     }
-    Ok(feed)
+    Ok((feed, redos))
 }
 
-/// The key ranges of the entry scans on open: record entries split at item `mid`, and
-/// the entries about no record with the first half.
+/// The key ranges of the entry scans on open: the entries below seq `mid` and the rest.
+/// Each range is read in seq order, so each half's lists come out sorted.
 pub(crate) fn entry_ranges(mid: u64) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
-    let l = |item: u64| store::timeline_key(item, 0).to_vec();
-    [
-        vec![
-            (l(0), l(mid)),
-            (
-                store::id_key(store::FEED, 0).to_vec(),
-                store::id_key(store::FEED, u64::MAX).to_vec(),
-            ),
-        ],
-        vec![(l(mid), vec![store::TIMELINE + 1])],
-    ]
+    let k = |seq: u64| store::entry_key(seq).to_vec();
+    [vec![(k(0), k(mid))], vec![(k(mid), vec![store::FEED + 1])]]
 }
 
 impl FeedState {
@@ -401,8 +412,11 @@ pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRe
         rec.audience = audience.into_iter().collect();
     }
     tx.batch
-        .put(&store::entry_key(rec.item, rec.seq), records::encode(&rec)?);
+        .put(&store::entry_key(rec.seq), records::encode(&rec)?);
     tx.state.feed.index(&rec);
+    if let Some(slot) = tx.state.slot_mut(ItemId(rec.item)) {
+        slot.entries.push(rec.seq);
+    }
     Ok(rec)
 }
 
@@ -481,7 +495,8 @@ fn to_feed(rec: TimelineRec) -> FeedEntry {
 
 /// The keys of a page, chosen under the state lock.
 struct Picked {
-    keys: Vec<(u64, u64)>,
+    /// Entry seqs, newest first.
+    keys: Vec<u64>,
     more: bool,
 }
 
@@ -520,7 +535,7 @@ impl Engine {
             .iter()
             .map(|s| s.partition_point(|x| *x < before))
             .collect();
-        let mut picked: Vec<(u64, u64)> = Vec::with_capacity(limit);
+        let mut picked: Vec<u64> = Vec::with_capacity(limit);
         let mut more = false;
         let mut last_seen = u64::MAX;
         loop {
@@ -559,7 +574,7 @@ impl Engine {
                 more = true;
                 break;
             }
-            picked.push((meta.item, seq));
+            picked.push(seq);
         }
         Ok(Picked { keys: picked, more })
     }
@@ -569,15 +584,13 @@ impl Engine {
     fn fetch(&self, picked: Picked) -> Result<Page<FeedEntry>> {
         let Picked { keys: picked, more } = picked;
         let mut items = Vec::with_capacity(picked.len());
-        for (item, seq) in &picked {
-            if let Some(v) = self.shared.store.get(&store::entry_key(*item, *seq))? {
+        for seq in &picked {
+            if let Some(v) = self.shared.store.get(&store::entry_key(*seq))? {
                 items.push(to_feed(records::decode::<TimelineRec>(&v)?));
             }
         }
         let next_cursor = if more {
-            picked
-                .last()
-                .map(|(_, s)| crate::cursor::encode_u64(b'w', *s))
+            picked.last().map(|s| crate::cursor::encode_u64(b'w', *s))
         } else {
             None
         };
@@ -706,7 +719,7 @@ impl Engine {
         let mut items = Vec::with_capacity(limit);
         let mut more = false;
         for seq in candidates {
-            let Some(v) = self.shared.store.get(&store::entry_key(0, seq))? else {
+            let Some(v) = self.shared.store.get(&store::entry_key(seq))? else {
                 continue;
             };
             let r = records::decode::<TimelineRec>(&v)?;

@@ -8,7 +8,9 @@ use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{BoardId, ColumnId, ItemId, UserId};
 use crate::order::{self, OrderKey};
-use crate::records::{self, FieldRec, FieldValue, FocusReason, ItemRec, TimelineKind};
+use crate::records::{
+    self, FieldRec, FieldValue, FocusReason, FocusRedo, ItemRec, TimelineKind, TimelineRec,
+};
 use crate::state::ItemSlot;
 use crate::store;
 use crate::validate;
@@ -155,19 +157,29 @@ fn check_contacts(c: Contacts) -> Result<Contacts> {
     Ok(Contacts { phones, emails })
 }
 
-/// The item's current record, copied out for modification.
+/// The item's current record, copied out for modification: its stored bytes with the
+/// position and focus state memory holds (newer when the last focus was a redo).
 fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
     let slot = tx
         .state
         .slot(id)
         .ok_or_else(|| Error::not_found("item", id))?;
-    records::decode::<ItemRec>(&slot.rec)
+    let mut rec = records::decode::<ItemRec>(&slot.rec)?;
+    rec.column = slot.column.0;
+    rec.order = slot.key.to_vec();
+    rec.focused_at = slot.focused_at;
+    rec.focus_reason = slot.focus_reason;
+    rec.attention = slot.attention;
+    Ok(rec)
 }
 
 /// Writes `rec` as the item's record and refreshes its slot (not its column position).
 /// Counters are the caller's business (see [`with_counts`]).
 fn store_rec(tx: &mut Tx<'_>, rec: &ItemRec) -> Result<()> {
-    let bytes = records::encode(rec)?;
+    let mut rec = std::borrow::Cow::Borrowed(rec);
+    // Every redo written so far is older than this row.
+    rec.to_mut().version = tx.state.meta.next_entry;
+    let bytes = records::encode(rec.as_ref())?;
     tx.batch
         .put(&store::id_key(store::ITEM, rec.id), bytes.clone());
     let Some(cell) = usize::try_from(rec.id)
@@ -180,6 +192,8 @@ fn store_rec(tx: &mut Tx<'_>, rec: &ItemRec) -> Result<()> {
     cell.rec = bytes;
     cell.responsible = UserId(rec.responsible);
     cell.attention = rec.attention;
+    cell.focused_at = rec.focused_at;
+    cell.focus_reason = rec.focus_reason;
     Ok(())
 }
 
@@ -203,8 +217,8 @@ pub(crate) fn view_of(tx: &Tx<'_>, id: ItemId) -> Result<ItemView> {
         .ok_or_else(|| Error::not_found("item", id))
 }
 
-/// Moves an item to `key` in `column` (same board) and rewrites its record, optionally as
-/// a focus with `reason`. Used by moves, focus and column deletion.
+/// Moves an item to `key` in `column` (same board) and rewrites its record, optionally
+/// as a focus with `reason` (a move to another column). Used by moves and column deletion.
 pub(crate) fn relocate(
     tx: &mut Tx<'_>,
     id: ItemId,
@@ -212,7 +226,21 @@ pub(crate) fn relocate(
     key: OrderKey,
     focus: Option<FocusReason>,
 ) -> Result<()> {
-    let mut rec = load(tx, id)?;
+    place(tx, id, column, key)?;
+    let now = tx.now.0;
+    if let (Some(reason), Some(cell)) = (focus, tx.state.slot_mut(id)) {
+        cell.focused_at = now;
+        cell.focus_reason = reason;
+        if reason.raises_attention() {
+            cell.attention = cell.attention.saturating_add(1);
+        }
+    }
+    let rec = load(tx, id)?;
+    store_rec(tx, &rec)
+}
+
+/// Moves an item to `key` in `column` in memory only (slot and column index).
+fn place(tx: &mut Tx<'_>, id: ItemId, column: ColumnId, key: OrderKey) -> Result<()> {
     let slot = tx
         .state
         .slot(id)
@@ -227,45 +255,74 @@ pub(crate) fn relocate(
     if let Some(c) = tx.state.columns.get_mut(&column) {
         c.order.insert(key.clone(), id);
     }
-    if let Some(cell) = usize::try_from(id.0)
-        .ok()
-        .and_then(|i| tx.state.items.get_mut(i))
-        .and_then(Option::as_mut)
-    {
+    if let Some(cell) = tx.state.slot_mut(id) {
         cell.column = column;
-        cell.key = key.clone();
+        cell.key = key;
     }
-    rec.column = column.0;
-    rec.order = key.to_vec();
-    if let Some(reason) = focus {
-        rec.focused_at = tx.now.0;
-        rec.focus_reason = reason;
-        if reason.raises_attention() {
-            rec.attention = rec.attention.saturating_add(1);
-        }
-    }
-    store_rec(tx, &rec)
+    Ok(())
 }
 
-/// Applies a focus trigger: on a board with focus on, the item goes to the top of its
-/// column; attention rises for the triggers that raise it either way. Counters included.
-pub(crate) fn focus(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<ItemView> {
+/// Applies a focus trigger in memory: on a board with focus on, the item goes to the top
+/// of its column; attention rises for the triggers that raise it either way. Counters
+/// included. The caller makes it durable: [`focus`] rewrites the item row, [`focus_by`]
+/// puts the new state in the entry that caused it.
+fn focus_in_memory(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<BoardId> {
     let slot = tx
         .state
         .slot(id)
         .ok_or_else(|| Error::not_found("item", id))?;
     let (board, column) = (slot.board, slot.column);
     let enabled = tx.state.boards.get(&board).is_some_and(|b| b.focus_enabled);
-    if enabled {
-        let key = order::top(tx.state.tick());
-        with_counts(tx, id, |tx| relocate(tx, id, column, key, Some(reason)))?;
-    } else if reason.raises_attention() {
-        let mut rec = load(tx, id)?;
-        rec.attention = rec.attention.saturating_add(1);
-        with_counts(tx, id, |tx| store_rec(tx, &rec))?;
-    }
+    let now = tx.now.0;
+    with_counts(tx, id, |tx| {
+        if enabled {
+            let key = order::top(tx.state.tick());
+            place(tx, id, column, key)?;
+        }
+        if let Some(cell) = tx.state.slot_mut(id) {
+            if enabled {
+                cell.focused_at = now;
+                cell.focus_reason = reason;
+            }
+            if reason.raises_attention() {
+                cell.attention = cell.attention.saturating_add(1);
+            }
+        }
+        Ok(())
+    })?;
     tx.change(ChangeKind::ItemFocused, Some(board), Some(id));
+    Ok(board)
+}
+
+/// A focus trigger with no entry of its own (the `focus` API): the item row is rewritten.
+pub(crate) fn focus(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<ItemView> {
+    focus_in_memory(tx, id, reason)?;
+    let rec = load(tx, id)?;
+    store_rec(tx, &rec)?;
     view_of(tx, id)
+}
+
+/// A focus trigger recorded by `entry` (an event, a comment, a fired timer) about item
+/// `id`: the entry is appended carrying the item's new focus state, and the item row is
+/// not rewritten, so the whole trigger is one sled write. Returns the appended entry.
+pub(crate) fn focus_by(
+    tx: &mut Tx<'_>,
+    id: ItemId,
+    reason: FocusReason,
+    mut entry: TimelineRec,
+) -> Result<TimelineRec> {
+    focus_in_memory(tx, id, reason)?;
+    let slot = tx
+        .state
+        .slot(id)
+        .ok_or_else(|| Error::not_found("item", id))?;
+    entry.redo = Some(FocusRedo {
+        order: slot.key.to_vec(),
+        focused_at: slot.focused_at,
+        focus_reason: slot.focus_reason,
+        attention: slot.attention,
+    });
+    crate::timeline::append(tx, entry)
 }
 
 pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<ItemView> {
@@ -317,6 +374,7 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
         focused_at: tx.now.0,
         focus_reason: FocusReason::Created,
         attention: 0,
+        version: tx.state.meta.next_entry,
     };
     let bytes = records::encode(&rec)?;
     tx.batch
@@ -334,6 +392,9 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
             key,
             responsible,
             attention: 0,
+            focused_at: tx.now.0,
+            focus_reason: FocusReason::Created,
+            entries: smallvec::SmallVec::new(),
         },
     );
     tx.state.count_item(id, 1);

@@ -191,6 +191,21 @@ pub(crate) struct ItemRec {
     pub focused_at: i64,
     pub focus_reason: FocusReason,
     pub attention: u32,
+    /// The entry seq counter when this row was written: entries with a focus redo and a
+    /// seq at or above it are newer than the row (see [`FocusRedo`]).
+    pub version: u64,
+}
+
+/// An item's focus state after the change an entry records, carried inside the entry so
+/// that a focus caused by an event, a comment or a timer writes one row (the entry), not
+/// the entry and the item. On open, an item's newest redo at or above the item row's
+/// `version` overrides the row's focus fields.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct FocusRedo {
+    pub order: Vec<u8>,
+    pub focused_at: i64,
+    pub focus_reason: FocusReason,
+    pub attention: u32,
 }
 
 /// What kind of activity.
@@ -391,6 +406,8 @@ pub(crate) struct TimelineRec {
     /// (followers of the record, mentioned users, message parties). Group, role and
     /// public audiences are resolved when a wall is read.
     pub audience: Vec<u64>,
+    /// The item's focus state after this entry's change, when the entry caused a focus.
+    pub redo: Option<FocusRedo>,
 }
 
 /// The stored part of a follow of one record by one user. The owner reason is not stored:

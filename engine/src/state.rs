@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
 use crate::order::OrderKey;
 use crate::records::{
-    self, ActivityRec, BoardRec, GroupRec, Meta, ModuleRec, UserRec, DEADLINE_BIT,
+    self, ActivityRec, BoardRec, FocusReason, GroupRec, Meta, ModuleRec, UserRec, DEADLINE_BIT,
 };
 use crate::store::{self, Batch, Bytes, Store};
 use crate::view::ItemView;
@@ -31,7 +31,14 @@ pub(crate) struct ItemSlot {
     pub column: ColumnId,
     pub key: OrderKey,
     pub responsible: UserId,
+    /// The focus state, newer than `rec`'s copy when the last focus was durable in an
+    /// entry's redo (see `records::FocusRedo`); `key` likewise.
     pub attention: u32,
+    pub focused_at: i64,
+    pub focus_reason: FocusReason,
+    /// Seqs of the entries about the item, oldest first: its timeline (the rows are `E` +
+    /// seq, in write order across all items, so this list is the only per-item index).
+    pub entries: SmallVec<[u64; 2]>,
 }
 
 /// One column: its items by order key (the greatest key is the top).
@@ -84,6 +91,47 @@ pub(crate) struct Loaded {
     slot: ItemSlot,
     contacts: SmallVec<[u64; 4]>,
     updated_at: i64,
+    version: u64,
+}
+
+/// An item's newest focus redo found by an open scan of the entries.
+pub(crate) struct Redo {
+    pub seq: u64,
+    pub key: OrderKey,
+    pub focused_at: i64,
+    pub focus_reason: FocusReason,
+    pub attention: u32,
+}
+
+/// Newest redo per item id.
+pub(crate) type Redos = HashMap<u64, Redo>;
+
+/// Keeps the newer of two redos of an item.
+pub(crate) fn keep_newest(into: &mut Redos, item: u64, redo: Redo) {
+    match into.get(&item) {
+        Some(old) if old.seq >= redo.seq => {}
+        _ => {
+            into.insert(item, redo);
+        }
+    }
+}
+
+/// Overrides the focus state of each scanned item whose newest redo is at or above the
+/// version of its row (the row was written before that entry).
+fn replay(loaded: &mut [Loaded], redos: Redos) {
+    for (item, r) in redos {
+        let Ok(i) = loaded.binary_search_by_key(&item, |l| l.id.0) else {
+            // The item was deleted after the entry.
+            continue;
+        };
+        let Some(l) = loaded.get_mut(i) else { continue };
+        if r.seq >= l.version {
+            l.slot.key = r.key;
+            l.slot.focused_at = r.focused_at;
+            l.slot.focus_reason = r.focus_reason;
+            l.slot.attention = r.attention;
+        }
+    }
 }
 
 /// Reads and validates the items with ids in `[lo, hi)`.
@@ -112,12 +160,16 @@ fn scan_items(
             id: ItemId(r.id.to_native()),
             contacts,
             updated_at: r.updated_at.to_native(),
+            version: r.version.to_native(),
             slot: ItemSlot {
                 board: BoardId(r.board.to_native()),
                 column: ColumnId(r.column.to_native()),
                 key: OrderKey::from_slice(&r.order),
                 responsible: UserId(r.responsible.to_native()),
                 attention: r.attention.to_native(),
+                focused_at: r.focused_at.to_native(),
+                focus_reason: r.focus_reason.to_native(),
+                entries: SmallVec::new(),
                 rec: v.clone(),
             },
         });
@@ -261,8 +313,8 @@ impl State {
         // sled's own decoding), then merged here.
         let mid = st.meta.next_item / 2 + 1;
         let modules: Vec<String> = st.modules.keys().cloned().collect();
-        let [ranges_a, ranges_b] = crate::feed::entry_ranges(mid);
-        let (feed, low, high) = std::thread::scope(|scope| -> Result<_> {
+        let [ranges_a, ranges_b] = crate::feed::entry_ranges(st.meta.next_entry / 2 + 1);
+        let (feed, low, high, redos) = std::thread::scope(|scope| -> Result<_> {
             let modules = &modules;
             let entries_a =
                 scope.spawn(move || crate::feed::load_entries(store, modules, &ranges_a));
@@ -273,12 +325,31 @@ impl State {
             let low = scan_items(store, &st.contact_hasher, 0, mid)?;
             let panicked = || Error::Corrupt("an open scan panicked".into());
             let high = high.join().map_err(|_| panicked())??;
-            let a = entries_a.join().map_err(|_| panicked())??;
-            let b = entries_b.join().map_err(|_| panicked())??;
-            Ok((a.merge(b), low, high))
+            let (a, mut redos) = entries_a.join().map_err(|_| panicked())??;
+            let (b, redos_b) = entries_b.join().map_err(|_| panicked())??;
+            for (item, r) in redos_b {
+                keep_newest(&mut redos, item, r);
+            }
+            Ok((a.merge(b), low, high, redos))
         })?;
-        let ids = st.add_loaded(low.into_iter().chain(high).collect())?;
+        let mut loaded: Vec<Loaded> = low.into_iter().chain(high).collect();
+        replay(&mut loaded, redos);
+        let ids = st.add_loaded(loaded)?;
         st.feed = feed;
+        // Each item's timeline: the seqs of its entries, in order.
+        for (seq, meta) in st.feed.entries.iter().enumerate() {
+            let (Some(m), Ok(seq)) = (meta, u64::try_from(seq)) else {
+                continue;
+            };
+            let slot = usize::try_from(m.item)
+                .ok()
+                .filter(|_| m.item != 0)
+                .and_then(|i| st.items.get_mut(i))
+                .and_then(Option::as_mut);
+            if let Some(slot) = slot {
+                slot.entries.push(seq);
+            }
+        }
         for kv in store.scan(store::ACTIVITY) {
             let (_, v) = kv?;
             let a: ActivityRec = records::decode(&v)?;
@@ -368,7 +439,15 @@ impl State {
     /// The item as readers see it: its stored bytes plus what memory derives.
     pub(crate) fn view(&self, id: ItemId) -> Option<ItemView> {
         let s = self.slot(id)?;
-        Some(ItemView::new(s.rec.clone(), self.next_deadline(id)))
+        Some(ItemView::new(
+            s.rec.clone(),
+            crate::view::Overlay {
+                next_deadline: self.next_deadline(id),
+                focused_at: s.focused_at,
+                focus_reason: s.focus_reason,
+                attention: s.attention,
+            },
+        ))
     }
 
     /// The earliest deadline among the item's open activities.
@@ -448,6 +527,13 @@ impl State {
             .ok()
             .and_then(|i| self.items.get(i))
             .and_then(Option::as_ref)
+    }
+
+    pub(crate) fn slot_mut(&mut self, id: ItemId) -> Option<&mut ItemSlot> {
+        usize::try_from(id.0)
+            .ok()
+            .and_then(|i| self.items.get_mut(i))
+            .and_then(Option::as_mut)
     }
 
     pub(crate) fn put_slot(&mut self, id: ItemId, slot: ItemSlot) {
@@ -542,9 +628,8 @@ impl State {
             .range((key, ItemId(0))..=(key, ItemId(u64::MAX)))
             .filter_map(|(_, id)| {
                 let s = self.slot(*id)?;
-                let r = records::access::<records::ArchivedItemRec>(&s.rec).ok()?;
                 Some((
-                    u64::try_from(r.focused_at.to_native()).unwrap_or(0),
+                    u64::try_from(s.focused_at).unwrap_or(0),
                     crate::order::tick_of(&s.key),
                     *id,
                 ))

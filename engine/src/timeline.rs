@@ -1,7 +1,7 @@
 //! Per-item timelines: comments, notes, events, changes, reminders and deadlines fired.
 //!
-//! Entries live in sled under `L` + item + entry seq, so an item's timeline is one key
-//! range and a page is a reverse range scan from the cursor, costing the page only.
+//! Entries live in sled under `E` + entry seq (appends); memory keeps each item's list of
+//! seqs, so a page is a walk of that list from the cursor plus one get per entry shown.
 
 use crate::clock::Millis;
 use crate::engine::{Engine, Tx};
@@ -125,6 +125,7 @@ pub(crate) fn blank(tx: &Tx<'_>, item: ItemId, kind: TimelineKind) -> TimelineRe
         recipients: Vec::new(),
         file: None,
         audience: Vec::new(),
+        redo: None,
     }
 }
 
@@ -190,7 +191,7 @@ fn decode_cursor(s: &str) -> Result<u64> {
 impl Engine {
     /// A page of an item's timeline, newest first: comments, notes, events, changes and
     /// fired reminders and deadlines (PRODUCT.md §1). The record's feed-only entries
-    /// (created, activity planned) share its key range and are skipped here; the record
+    /// (created, activity planned) are in the same list and are skipped here; the record
     /// peek (`record_feed`) shows everything.
     pub fn timeline(&self, item: ItemId, req: &PageRequest) -> Result<Page<TimelineEntry>> {
         self.entries_of(item, req, true)
@@ -204,29 +205,42 @@ impl Engine {
     ) -> Result<Page<TimelineEntry>> {
         let limit = limit_of(req)?;
         let before = req.cursor.as_deref().map(decode_cursor).transpose()?;
-        if self.shared.state.read().slot(item).is_none() {
-            return Err(Error::not_found("item", item));
-        }
-        let lo = store::timeline_key(item.0, 0);
-        let hi = store::timeline_key(item.0, before.unwrap_or(u64::MAX));
+        // The seqs of the page (plus one, to know whether there is more), picked under
+        // the read lock from memory; the rows are read after it is released.
+        let seqs: Vec<u64> = {
+            let st = self.shared.state.read();
+            let slot = st
+                .slot(item)
+                .ok_or_else(|| Error::not_found("item", item))?;
+            let end = before.map_or(slot.entries.len(), |b| {
+                slot.entries.partition_point(|s| *s < b)
+            });
+            slot.entries
+                .get(..end)
+                .unwrap_or_default()
+                .iter()
+                .rev()
+                .copied()
+                .filter(|s| {
+                    !timeline_only
+                        || !st.feed.kind_of(*s).is_some_and(|k| {
+                            matches!(
+                                k,
+                                TimelineKind::Created
+                                    | TimelineKind::Deleted
+                                    | TimelineKind::Activity
+                            )
+                        })
+                })
+                .take(limit + 1)
+                .collect()
+        };
+        let more = seqs.len() > limit;
         let mut items = Vec::with_capacity(limit);
-        let mut more = false;
-        for kv in self.shared.store.range_rev(&lo, &hi) {
-            let (_, v) = kv?;
-            let rec = records::decode::<TimelineRec>(&v)?;
-            if timeline_only
-                && matches!(
-                    rec.kind,
-                    TimelineKind::Created | TimelineKind::Deleted | TimelineKind::Activity
-                )
-            {
-                continue;
+        for seq in seqs.into_iter().take(limit) {
+            if let Some(v) = self.shared.store.get(&store::entry_key(seq))? {
+                items.push(entry(records::decode::<TimelineRec>(&v)?));
             }
-            if items.len() == limit {
-                more = true;
-                break;
-            }
-            items.push(entry(rec));
         }
         let next_cursor = if more {
             items.last().map(|e: &TimelineEntry| encode_cursor(e.id.0))
@@ -259,10 +273,11 @@ impl Engine {
             rec.mentions_users = mentions.users.iter().map(|u| u.0).collect();
             rec.mentions_groups = mentions.groups.iter().map(|g| g.0).collect();
             rec.mentions_roles = mentions.roles;
-            let rec = append(tx, rec)?;
-            if actor != responsible {
-                crate::item::focus(tx, item, FocusReason::Comment)?;
-            }
+            let rec = if actor != responsible {
+                crate::item::focus_by(tx, item, FocusReason::Comment, rec)?
+            } else {
+                append(tx, rec)?
+            };
             Ok(entry(rec))
         })
     }

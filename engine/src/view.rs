@@ -17,11 +17,21 @@ use crate::records::{self, ArchivedFieldValue, ArchivedItemRec, FieldValue, Focu
 use crate::state::State;
 use crate::store::Bytes;
 
-/// A stored item, shared with the store and read in place, plus its next deadline
-/// (derived from its activities in memory, so that arming an activity does not rewrite
-/// the item).
+/// A stored item, shared with the store and read in place, plus what memory holds newer
+/// than its bytes: the next deadline (derived from its activities, so that arming an
+/// activity does not rewrite the item) and the focus state (a focus caused by an entry
+/// is durable in that entry, not in the item row; see `records::FocusRedo`).
 #[derive(Clone)]
-pub struct ItemView(Bytes, Option<Millis>);
+pub struct ItemView(Bytes, Overlay);
+
+/// The fields of an item that memory holds authoritatively.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Overlay {
+    pub next_deadline: Option<Millis>,
+    pub focused_at: i64,
+    pub focus_reason: FocusReason,
+    pub attention: u32,
+}
 
 impl std::fmt::Debug for ItemView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,8 +43,8 @@ impl std::fmt::Debug for ItemView {
 }
 
 impl ItemView {
-    pub(crate) fn new(bytes: Bytes, next_deadline: Option<Millis>) -> ItemView {
-        ItemView(bytes, next_deadline)
+    pub(crate) fn new(bytes: Bytes, overlay: Overlay) -> ItemView {
+        ItemView(bytes, overlay)
     }
 
     /// Checked access to the stored record.
@@ -123,7 +133,7 @@ pub enum FieldRef<'a> {
 
 /// A zero-copy view of a stored item.
 #[derive(Clone, Copy)]
-pub struct ItemRef<'a>(&'a ArchivedItemRec, Option<Millis>);
+pub struct ItemRef<'a>(&'a ArchivedItemRec, Overlay);
 
 impl<'a> ItemRef<'a> {
     /// Its id.
@@ -179,15 +189,15 @@ impl<'a> ItemRef<'a> {
     }
     /// Last focused.
     pub fn focused_at(&self) -> Millis {
-        Millis(self.0.focused_at.to_native())
+        Millis(self.1.focused_at)
     }
     /// Why it was last focused.
     pub fn focus_reason(&self) -> FocusReason {
-        self.0.focus_reason.to_native()
+        self.1.focus_reason
     }
     /// Attention count.
     pub fn attention(&self) -> u32 {
-        self.0.attention.to_native()
+        self.1.attention
     }
     /// Whether the card is lit (`attention > 0`).
     pub fn unread(&self) -> bool {
@@ -195,7 +205,7 @@ impl<'a> ItemRef<'a> {
     }
     /// The next deadline of its open activities.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.1
+        self.1.next_deadline
     }
 }
 

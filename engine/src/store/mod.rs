@@ -16,9 +16,8 @@
 //! | `I` + item id `u64`         | [`ItemRec`](crate::records::ItemRec) (order key, contacts, focus state inside) |
 //! | `A` + activity id `u64`     | [`ActivityRec`](crate::records::ActivityRec) (deadline, reminders, which fired) |
 //! | `T` + due `i64`* + timer id `u64` | empty: one pending durable timer (* sign bit flipped) |
-//! | `L` + item id `u64` + entry seq `u64` | [`TimelineRec`](crate::records::TimelineRec) |
+//! | `E` + entry seq `u64`       | [`TimelineRec`](crate::records::TimelineRec): a timeline and feed entry, about a record (its `item`) or not (status, message, file); a focus it caused rides in it ([`FocusRedo`](crate::records::FocusRedo)) |
 //! | `S` + entry seq `u64`       | [`SeenRec`](crate::records::SeenRec): event-id hashes one ingest accepted |
-//! | `E` + entry seq `u64`       | [`TimelineRec`](crate::records::TimelineRec) of entries about no record (status, message, file) |
 //! | `W` + user id + item id     | [`FollowRec`](crate::records::FollowRec): reasons, sticky unfollow |
 //! | `R` + rule id `u64`         | [`RuleRec`](crate::records::RuleRec): an auto-follow rule |
 //! | `J` + job id `u64`          | [`JobRec`](crate::records::JobRec): an `apply_to_existing` job and its progress |
@@ -35,7 +34,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The on-disk format this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// A value as sled holds it: reference counted, cheap to clone, shared with sled's cache.
 pub(crate) type Bytes = sled::IVec;
@@ -49,7 +48,6 @@ pub(crate) const BOARD: u8 = b'B';
 pub(crate) const ITEM: u8 = b'I';
 pub(crate) const ACTIVITY: u8 = b'A';
 pub(crate) const TIMER: u8 = b'T';
-pub(crate) const TIMELINE: u8 = b'L';
 pub(crate) const SEEN: u8 = b'S';
 pub(crate) const FEED: u8 = b'E';
 pub(crate) const FOLLOW: u8 = b'W';
@@ -68,13 +66,11 @@ pub(crate) fn follow_key(user: u64, item: u64) -> [u8; 17] {
     k
 }
 
-/// Where an entry lives: under its record's timeline, or in the `F` range.
-pub(crate) fn entry_key(item: u64, seq: u64) -> Vec<u8> {
-    if item == 0 {
-        id_key(FEED, seq).to_vec()
-    } else {
-        timeline_key(item, seq).to_vec()
-    }
+/// `E` + entry seq: every feed and timeline entry, in the order written, so that writing
+/// one is an append at the right edge of the range (sled's cheapest write); an item's
+/// timeline is the list of its seqs kept in memory.
+pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
+    id_key(FEED, seq)
 }
 
 /// `T` + due (i64, sign bit flipped, so byte order is time order) + timer id.
@@ -90,15 +86,6 @@ pub(crate) fn timer_key_parts(k: &[u8]) -> Option<(i64, u64)> {
     let due = u64::from_be_bytes(k.get(1..9)?.try_into().ok()?) ^ (1 << 63);
     let id = u64::from_be_bytes(k.get(9..17)?.try_into().ok()?);
     Some((due as i64, id))
-}
-
-/// `L` + item id + entry seq: an item's timeline, oldest first in key order.
-pub(crate) fn timeline_key(item: u64, seq: u64) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[0] = TIMELINE;
-    k[1..9].copy_from_slice(&item.to_be_bytes());
-    k[9..].copy_from_slice(&seq.to_be_bytes());
-    k
 }
 
 /// `prefix` + big-endian `id`.
@@ -250,18 +237,6 @@ impl Store {
     ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
         self.db
             .range(lo.to_vec()..hi.to_vec())
-            .map(|r| r.map_err(storage))
-    }
-
-    /// Values with keys in `[lo, hi)`, last first.
-    pub(crate) fn range_rev(
-        &self,
-        lo: &[u8],
-        hi: &[u8],
-    ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
-        self.db
-            .range(lo.to_vec()..hi.to_vec())
-            .rev()
             .map(|r| r.map_err(storage))
     }
 

@@ -3,4 +3,5 @@
 
 mod counters;
 mod events;
+mod redo;
 mod timers;
