@@ -1,12 +1,15 @@
 //! Activities (calls, meetings, tasks, e-mails with a deadline) and the durable timers of
 //! their reminders and deadlines.
 //!
-//! Each open activity arms up to five reminders and its deadline. A timer is a `T` row
-//! keyed by (due, timer id), written in the same batch as its activity; when it fires, the
-//! row is deleted in the same batch as the focus it causes and the activity's `fired` bit,
-//! so each reminder and deadline fires exactly once, across crashes too. The in-memory
-//! wheel only decides *when* to look; `State::armed` (the mirror of the `T` rows) decides
-//! whether a timer is still live.
+//! Each open activity arms up to five reminders and its deadline. Its pending timers are
+//! one `T` row keyed by (earliest due, activity id) that lists every pending timer's due
+//! time, written in the same batch as the activity; when a timer fires, it leaves the row
+//! (the row moves to the next due, or goes with the last) in the same batch as the focus
+//! it causes and the activity's `fired` bit, so each reminder and deadline fires exactly
+//! once, across crashes too. One row per activity rather than per timer halves the sled
+//! writes of creating one (BENCHMARKS.md). The in-memory wheel only decides *when* to
+//! look; `State::armed` (the mirror of the `T` rows, per timer) decides whether a timer is
+//! still live.
 //!
 //! Arming rules (PRODUCT.md §2): reminders are `deadline − offset` for the activity's own
 //! offsets, or the board's `focus_lead_minutes` when it has none; an offset of 0 coincides
@@ -19,7 +22,9 @@ use crate::engine::{Engine, TimerOp, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{ActivityId, BoardId, ItemId, UserId};
 use crate::item::with_counts;
-use crate::records::{self, ActivityKind, ActivityRec, FocusReason, TimelineKind, DEADLINE_BIT};
+use crate::records::{
+    self, ActivityKind, ActivityRec, FocusReason, TimelineKind, TimersRec, DEADLINE_BIT,
+};
 use crate::state::ActSlot;
 use crate::store;
 use crate::validate;
@@ -185,34 +190,67 @@ fn store_act(tx: &mut Tx<'_>, a: &ActivityRec) -> Result<()> {
 }
 
 fn arm_one(tx: &mut Tx<'_>, timer: u64, due: i64) {
-    tx.batch
-        .put(&store::timer_key(due, timer), store::Bytes::default());
     tx.state.armed.insert(timer, due);
     tx.timers.push(TimerOp::Arm(timer, due));
 }
 
-fn disarm(tx: &mut Tx<'_>, id: ActivityId) {
-    for slot in (0..5).chain([DEADLINE_SLOT]) {
+const SLOTS: [u64; 6] = [0, 1, 2, 3, 4, DEADLINE_SLOT];
+
+fn disarm(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
+    for slot in SLOTS {
         let t = timer_id(id, slot);
-        if let Some(due) = tx.state.armed.remove(&t) {
-            tx.batch.delete(&store::timer_key(due, t));
+        if tx.state.armed.remove(&t).is_some() {
             tx.timers.push(TimerOp::Cancel(t));
         }
     }
+    sync_row(tx, id)
+}
+
+/// Makes the activity's `T` row match its armed timers: moved to the earliest, rewritten,
+/// or deleted with the last.
+fn sync_row(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
+    let mut row = TimersRec::default();
+    for slot in SLOTS {
+        if let Some(due) = tx.state.armed.get(&timer_id(id, slot)) {
+            row.slots.push(slot as u8);
+            row.dues.push(*due);
+        }
+    }
+    let earliest = row.dues.iter().min().copied();
+    let old = tx.state.timer_rows.get(&id).copied();
+    if let Some(due) = old.filter(|d| Some(*d) != earliest) {
+        tx.batch.delete(&store::timer_key(due, id.0));
+    }
+    match earliest {
+        Some(due) => {
+            tx.batch
+                .put(&store::timer_key(due, id.0), records::encode(&row)?);
+            tx.state.timer_rows.insert(id, due);
+        }
+        None => {
+            tx.state.timer_rows.remove(&id);
+        }
+    }
+    Ok(())
 }
 
 /// Arms every timer of `a` that has not fired, following the module's arming rules.
-fn arm(tx: &mut Tx<'_>, a: &ActivityRec) {
+fn arm(tx: &mut Tx<'_>, a: &ActivityRec) -> Result<()> {
     if a.completed_at.is_some() {
-        return;
+        return Ok(());
     }
     let id = ActivityId(a.id);
     if a.fired & DEADLINE_BIT == 0 {
         arm_one(tx, timer_id(id, DEADLINE_SLOT), a.deadline);
     }
-    if a.deadline <= tx.now.0 || a.fired & DEADLINE_BIT != 0 {
-        return;
+    if a.deadline > tx.now.0 && a.fired & DEADLINE_BIT == 0 {
+        arm_reminders(tx, a);
     }
+    sync_row(tx, id)
+}
+
+fn arm_reminders(tx: &mut Tx<'_>, a: &ActivityRec) {
+    let id = ActivityId(a.id);
     let board_lead = tx
         .state
         .slot(ItemId(a.item))
@@ -238,7 +276,7 @@ pub(crate) fn delete_all_of_item(tx: &mut Tx<'_>, item: ItemId) -> Result<()> {
         .map(|v| v.to_vec())
         .unwrap_or_default();
     for id in acts {
-        disarm(tx, id);
+        disarm(tx, id)?;
         tx.state.remove_activity(id);
         tx.batch.delete(&store::id_key(store::ACTIVITY, id.0));
     }
@@ -252,8 +290,8 @@ pub(crate) fn fire(tx: &mut Tx<'_>, timer: u64, due: i64) -> Result<bool> {
         return Ok(false);
     }
     tx.state.armed.remove(&timer);
-    tx.batch.delete(&store::timer_key(due, timer));
     let id = ActivityId(timer >> 3);
+    sync_row(tx, id)?;
     let slot = timer & 7;
     let Ok(mut a) = load(tx, id) else {
         return Ok(false);
@@ -308,7 +346,7 @@ impl Engine {
                 fired: 0,
             };
             with_counts(tx, item, |tx| store_act(tx, &a))?;
-            arm(tx, &a);
+            arm(tx, &a)?;
             let mut entry = crate::timeline::blank(tx, item, TimelineKind::Activity);
             entry.author = Some(actor.0);
             entry.activity = Some(a.id);
@@ -354,12 +392,12 @@ impl Engine {
             }
             let item = ItemId(a.item);
             if rearm && a.completed_at.is_none() {
-                disarm(tx, id);
+                disarm(tx, id)?;
                 a.fired = 0;
             }
             with_counts(tx, item, |tx| store_act(tx, &a))?;
             if rearm {
-                arm(tx, &a);
+                arm(tx, &a)?;
             }
             let board = tx.state.slot(item).map(|s| s.board);
             tx.change(ChangeKind::ItemUpdated, board, Some(item));
@@ -375,7 +413,7 @@ impl Engine {
                 return Ok(to_activity(a));
             }
             a.completed_at = Some(tx.now.0);
-            disarm(tx, id);
+            disarm(tx, id)?;
             let item = ItemId(a.item);
             with_counts(tx, item, |tx| store_act(tx, &a))?;
             let board = tx.state.slot(item).map(|s| s.board);
@@ -389,7 +427,7 @@ impl Engine {
         self.call(move |tx| {
             let a = load(tx, id)?;
             let item = ItemId(a.item);
-            disarm(tx, id);
+            disarm(tx, id)?;
             with_counts(tx, item, |tx| {
                 tx.state.remove_activity(id);
                 tx.batch.delete(&store::id_key(store::ACTIVITY, id.0));

@@ -253,6 +253,14 @@ pub(crate) struct ActivityRec {
     pub fired: u8,
 }
 
+/// The value of an activity's `T` row: each pending timer's slot (0–4 a reminder, 7 the
+/// deadline) and due time. The row's key carries the earliest of them.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub(crate) struct TimersRec {
+    pub slots: Vec<u8>,
+    pub dues: Vec<i64>,
+}
+
 /// What a timeline entry records.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimelineKind {

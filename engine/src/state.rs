@@ -230,6 +230,8 @@ pub(crate) struct State {
     pub item_acts: HashMap<ItemId, SmallVec<[ActivityId; 2]>>,
     /// Durable timers as the `T` rows hold them: timer id → due.
     pub armed: HashMap<u64, i64>,
+    /// The due time in the key of each activity's `T` row.
+    pub timer_rows: HashMap<ActivityId, i64>,
     /// Per responsible user, per (board, column): exact counters.
     pub counters: HashMap<UserId, BTreeMap<(BoardId, ColumnId), Counts>>,
     /// Hashes of every event id ever accepted or found unmatched.
@@ -356,10 +358,17 @@ impl State {
             st.insert_activity(ActivityId(a.id), ActSlot::from_rec(v, &a));
         }
         for kv in store.scan(store::TIMER) {
-            let (k, _) = kv?;
+            let (k, v) = kv?;
             let (due, id) = store::timer_key_parts(&k)
                 .ok_or_else(|| Error::Corrupt("malformed timer key".into()))?;
-            st.armed.insert(id, due);
+            let row = records::access::<records::ArchivedTimersRec>(&v)?;
+            for (slot, at) in row.slots.iter().zip(row.dues.iter()) {
+                st.armed.insert(
+                    crate::activity::timer_id(ActivityId(id), u64::from(*slot)),
+                    at.to_native(),
+                );
+            }
+            st.timer_rows.insert(ActivityId(id), due);
         }
         for kv in store.scan(store::SEEN) {
             let (_, v) = kv?;

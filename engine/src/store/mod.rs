@@ -15,7 +15,7 @@
 //! | `B` + board id `u64`        | [`BoardRec`](crate::records::BoardRec) (columns inside) |
 //! | `I` + item id `u64`         | [`ItemRec`](crate::records::ItemRec) (order key, contacts, focus state inside) |
 //! | `A` + activity id `u64`     | [`ActivityRec`](crate::records::ActivityRec) (deadline, reminders, which fired) |
-//! | `T` + due `i64`* + timer id `u64` | empty: one pending durable timer (* sign bit flipped) |
+//! | `T` + due `i64`* + activity id `u64` | [`TimersRec`](crate::records::TimersRec): the activity's pending timers; the key holds the earliest due (* sign bit flipped) |
 //! | `E` + entry seq `u64`       | [`TimelineRec`](crate::records::TimelineRec): a timeline and feed entry, about a record (its `item`) or not (status, message, file); a focus it caused rides in it ([`FocusRedo`](crate::records::FocusRedo)) |
 //! | `S` + entry seq `u64`       | [`SeenRec`](crate::records::SeenRec): event-id hashes one ingest accepted |
 //! | `W` + user id + item id     | [`FollowRec`](crate::records::FollowRec): reasons, sticky unfollow |
@@ -73,12 +73,13 @@ pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
     id_key(FEED, seq)
 }
 
-/// `T` + due (i64, sign bit flipped, so byte order is time order) + timer id.
-pub(crate) fn timer_key(due: i64, timer: u64) -> [u8; 17] {
+/// `T` + due (i64, sign bit flipped, so byte order is time order) + activity id: one row
+/// per activity with pending timers, at its earliest.
+pub(crate) fn timer_key(due: i64, activity: u64) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = TIMER;
     k[1..9].copy_from_slice(&((due as u64) ^ (1 << 63)).to_be_bytes());
-    k[9..].copy_from_slice(&timer.to_be_bytes());
+    k[9..].copy_from_slice(&activity.to_be_bytes());
     k
 }
 

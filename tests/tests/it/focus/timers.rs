@@ -248,3 +248,53 @@ fn activity_validation_changes_nothing() {
     assert_eq!(t.engine.stats().timers_pending, 0);
     assert!(t.get(a).next_deadline.is_none());
 }
+
+/// An activity's pending timers share one `T` row that moves to the next due time as
+/// each fires. Restarts between the fires of its reminders and deadline re-arm exactly
+/// what is left: every timer fires once, none twice, none lost.
+#[test]
+fn reminders_and_deadline_fire_once_each_across_restarts_between_them() {
+    let mut t = TestEngine::new();
+    let b = t.board("Sales", &["New"]);
+    let items: Vec<_> = (0..5).map(|i| t.create(&b, 0, &format!("i{i}"))).collect();
+    for it in &items {
+        // Reminders at T0+30 and T0+50, the deadline at T0+60.
+        t.engine
+            .create_activity(
+                t.admin,
+                *it,
+                activity(T0.plus(60 * MIN), Some(vec![10, 30])),
+            )
+            .unwrap();
+    }
+    assert_eq!(t.engine.stats().timers_pending, 15);
+    let mut fired = 0;
+    for (minute, pending_after) in [(35, 10), (55, 5), (61, 0)] {
+        t = t.reopen();
+        t.clock.set(T0.plus(minute * MIN));
+        fired += t.engine.fire_due_timers().unwrap();
+        assert_eq!(
+            t.engine.stats().timers_pending,
+            pending_after,
+            "at +{minute} min"
+        );
+        t = t.reopen();
+        assert_eq!(
+            t.engine.stats().timers_pending,
+            pending_after,
+            "reopened at +{minute}"
+        );
+        assert_eq!(
+            t.engine.fire_due_timers().unwrap(),
+            0,
+            "nothing fires twice"
+        );
+    }
+    assert_eq!(fired, 15);
+    for it in &items {
+        let tl = t.engine.timeline(*it, &Default::default()).unwrap();
+        let count = |k: TimelineKind| tl.items.iter().filter(|e| e.kind == k).count();
+        assert_eq!(count(TimelineKind::Reminder), 2, "item {it}");
+        assert_eq!(count(TimelineKind::Deadline), 1, "item {it}");
+    }
+}
