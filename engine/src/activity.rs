@@ -2,8 +2,8 @@
 //! their reminders and deadlines.
 //!
 //! Each open activity arms up to five reminders and its deadline. Its pending timers are
-//! one `T` row keyed by (earliest due, activity id) that lists every pending timer's due
-//! time, written in the same batch as the activity; when a timer fires, it leaves the row
+//! one `T` row keyed by (earliest due, coarsened to a bucket; activity id) that lists every
+//! pending timer's exact due time, written in the same batch as the activity; when a timer fires, it leaves the row
 //! (the row moves to the next due, or goes with the last) in the same batch as the focus
 //! it causes and the activity's `fired` bit, so each reminder and deadline fires exactly
 //! once, across crashes too. One row per activity rather than per timer halves the sled
@@ -217,9 +217,16 @@ fn sync_row(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
         }
     }
     let earliest = row.dues.iter().min().copied();
-    let old = tx.state.timer_rows.get(&id).copied();
-    if let Some(due) = old.filter(|d| Some(*d) != earliest) {
-        tx.batch.delete(&store::timer_key(due, id.0));
+    let key = earliest.map(|due| store::timer_key(due, id.0));
+    if let Some(old) = tx
+        .state
+        .timer_rows
+        .get(&id)
+        .map(|due| store::timer_key(*due, id.0))
+    {
+        if Some(old) != key {
+            tx.batch.delete(&old);
+        }
     }
     match earliest {
         Some(due) => {

@@ -359,9 +359,15 @@ impl State {
         }
         for kv in store.scan(store::TIMER) {
             let (k, v) = kv?;
-            let (due, id) = store::timer_key_parts(&k)
+            let id = store::timer_key_activity(&k)
                 .ok_or_else(|| Error::Corrupt("malformed timer key".into()))?;
             let row = records::access::<records::ArchivedTimersRec>(&v)?;
+            let due = row
+                .dues
+                .iter()
+                .map(|d| d.to_native())
+                .min()
+                .ok_or_else(|| Error::Corrupt(format!("empty timer row of activity {id}")))?;
             for (slot, at) in row.slots.iter().zip(row.dues.iter()) {
                 st.armed.insert(
                     crate::activity::timer_id(ActivityId(id), u64::from(*slot)),

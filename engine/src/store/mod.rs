@@ -15,7 +15,7 @@
 //! | `B` + board id `u64`        | [`BoardRec`](crate::records::BoardRec) (columns inside) |
 //! | `I` + item id `u64`         | [`ItemRec`](crate::records::ItemRec) (order key, contacts, focus state inside) |
 //! | `A` + activity id `u64`     | [`ActivityRec`](crate::records::ActivityRec) (deadline, reminders, which fired) |
-//! | `T` + due `i64`* + activity id `u64` | [`TimersRec`](crate::records::TimersRec): the activity's pending timers; the key holds the earliest due (* sign bit flipped) |
+//! | `T` + due bucket `u64`* + activity id `u64` | [`TimersRec`](crate::records::TimersRec): the activity's pending timers and their exact due times (* the earliest due, sign bit flipped, `>> 26`: see [`timer_key`]) |
 //! | `E` + entry seq `u64`       | [`TimelineRec`](crate::records::TimelineRec): a timeline and feed entry, about a record (its `item`) or not (status, message, file); a focus it caused rides in it ([`FocusRedo`](crate::records::FocusRedo)) |
 //! | `S` + entry seq `u64`       | [`SeenRec`](crate::records::SeenRec): event-id hashes one ingest accepted |
 //! | `W` + user id + item id     | [`FollowRec`](crate::records::FollowRec): reasons, sticky unfollow |
@@ -73,20 +73,26 @@ pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
     id_key(FEED, seq)
 }
 
-/// `T` + due (i64, sign bit flipped, so byte order is time order) + activity id: one row
-/// per activity with pending timers, at its earliest.
+/// Due times in a `T` key are coarsened to buckets of 2^26 ms (about 18.6 hours): within a
+/// bucket rows are ordered by activity id, so a new activity's row lands at the right
+/// edge of its bucket (an append, sled's cheapest write) instead of at a random place
+/// among all pending timers. The exact due times are in the row.
+pub(crate) const TIMER_BUCKET_BITS: u32 = 26;
+
+/// `T` + due bucket (`u64`: the due time with its sign bit flipped, so byte order is time
+/// order, shifted right by [`TIMER_BUCKET_BITS`]) + activity id: one row per activity with
+/// pending timers, in the bucket of its earliest.
 pub(crate) fn timer_key(due: i64, activity: u64) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = TIMER;
-    k[1..9].copy_from_slice(&((due as u64) ^ (1 << 63)).to_be_bytes());
+    k[1..9].copy_from_slice(&(((due as u64) ^ (1 << 63)) >> TIMER_BUCKET_BITS).to_be_bytes());
     k[9..].copy_from_slice(&activity.to_be_bytes());
     k
 }
 
-pub(crate) fn timer_key_parts(k: &[u8]) -> Option<(i64, u64)> {
-    let due = u64::from_be_bytes(k.get(1..9)?.try_into().ok()?) ^ (1 << 63);
-    let id = u64::from_be_bytes(k.get(9..17)?.try_into().ok()?);
-    Some((due as i64, id))
+/// The activity id of a `T` key.
+pub(crate) fn timer_key_activity(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.get(9..17)?.try_into().ok()?))
 }
 
 /// `prefix` + big-endian `id`.
