@@ -8,20 +8,18 @@
 //! 3. For each job, under the state's write lock: validate against the current state
 //!    (an error changes nothing), then update memory and add the records to the group's
 //!    one sled batch. Each committed command takes the next change sequence number.
-//! 4. The meta row joins the batch, and the group goes to the commit thread (a handoff of
-//!    one group, so the writer applies the next group while this one is written).
-//! 5. The commit thread, group by group in order: `apply_batch` writes the group
-//!    atomically; one `flush` makes it durable. Then the wheel learns of armed and
-//!    cancelled timers, the group's changes are published in sequence order, and only then
-//!    is each caller answered.
+//! 4. The meta row joins the batch; `apply_batch` writes the group atomically; one
+//!    `flush` makes it durable.
+//! 5. Then the wheel learns of armed and cancelled timers, the group's changes are
+//!    published in sequence order, and only then is each caller answered.
 //!
 //! Readers take the read lock and may see a command's effect in the short window between
-//! step 3 and its flush (at most two groups); nobody is *answered* before the flush. If the flush fails, the
+//! step 3 and its flush; nobody is *answered* before the flush. If the flush fails, the
 //! writer stops (fail-stop): every waiting caller gets [`Error::Poisoned`], and the state
 //! is rebuilt from disk on the next open.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -262,9 +260,9 @@ pub(crate) fn submit<T: Send + 'static>(
     timeout: Duration,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    // A oneshot parks the waiting caller at once; a crossbeam channel would spin and
-    // `sched_yield` first, and with dozens of callers waiting on two cores that spinning
-    // took a third of the CPU from the writer (BENCHMARKS.md, activity creation).
+    // A oneshot parks the waiting caller at once; a crossbeam channel spins and calls
+    // `sched_yield` first, and with 64 callers waiting on two cores that spinning took a
+    // third of all CPU time in the activity benchmark (18 % with the oneshot).
     let (reply_tx, reply_rx) = oneshot::channel::<Result<T>>();
     let job: Job = Box::new(move |tx| {
         let result = f(tx);
@@ -430,101 +428,42 @@ pub struct Stats {
     pub focus_fired: u64,
 }
 
-/// One applied group on its way to disk: its batch (meta row included), what it changed,
-/// and its callers.
-struct Applied {
-    batch: Batch,
-    changes: Vec<Change>,
-    timers: Vec<TimerOp>,
-    completions: Vec<Completion>,
-}
-
-/// The writer applies groups in memory and hands each to a commit thread, which writes and
-/// flushes groups in order and then answers their callers. While one group is written to
-/// sled (the larger part of a write's cost) the next is already being applied, so both
-/// cores work on a stream of writes; the handoff holds at most one group, so memory runs at
-/// most two groups ahead of disk.
 fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
-    let poisoned = AtomicBool::new(false);
-    let (to_commit, committed) = crossbeam_channel::bounded::<Applied>(1);
-    std::thread::scope(|scope| {
-        let poisoned = &poisoned;
-        let committer = std::thread::Builder::new()
-            .name("hoist-commit".into())
-            .spawn_scoped(scope, move || commit_loop(shared, &committed, poisoned));
-        if let Err(e) = committer {
-            tracing::error!(error = %e, "could not start the commit thread; writes stop");
-            return;
-        }
-        let max_group = shared.config.max_group;
-        let mut group: Vec<Job> = Vec::with_capacity(max_group);
-        while let Ok(first) = rx.recv() {
-            group.push(first);
-            while group.len() < max_group {
-                match rx.try_recv() {
-                    Ok(j) => group.push(j),
-                    Err(_) => break,
-                }
-            }
-            if poisoned.load(Ordering::Acquire) {
-                // Fail-stop: memory may be ahead of disk, so nothing more is applied.
-                // Dropping a job drops its reply channel: its caller gets `ShuttingDown`.
-                group.clear();
-                continue;
-            }
-            let mut applied = Applied {
-                batch: Batch::default(),
-                changes: Vec::new(),
-                timers: Vec::new(),
-                completions: Vec::with_capacity(group.len()),
-            };
-            // The lock is taken per job, so readers get in between the commands of a group.
-            for job in group.drain(..) {
-                let mut st = shared.state.write();
-                let now = shared.config.clock.now();
-                let mut tx = Tx {
-                    state: &mut st,
-                    batch: &mut applied.batch,
-                    now,
-                    changes: &mut applied.changes,
-                    timers: &mut applied.timers,
-                };
-                applied.completions.push(job(&mut tx));
-            }
-            let meta = shared.state.write().flush_meta(&mut applied.batch);
-            if let Err(e) = meta {
-                tracing::error!(error = %e, "could not encode the meta row; the engine stops taking writes");
-                poisoned.store(true, Ordering::Release);
-                for c in applied.completions {
-                    c(Some(&e));
-                }
-                continue;
-            }
-            if to_commit.send(applied).is_err() {
-                break;
+    let mut poisoned: Option<Error> = None;
+    let max_group = shared.config.max_group;
+    let mut group: Vec<Job> = Vec::with_capacity(max_group);
+    while let Ok(first) = rx.recv() {
+        group.push(first);
+        while group.len() < max_group {
+            match rx.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
             }
         }
-        // Dropping the sender lets the commit thread drain and stop; the scope joins it.
-        drop(to_commit);
-    });
-}
-
-/// Writes and flushes each applied group in order, then lets the wheel know of its timers,
-/// publishes its changes and answers its callers.
-fn commit_loop(shared: &Shared, rx: &Receiver<Applied>, poisoned: &AtomicBool) {
-    while let Ok(Applied {
-        batch,
-        mut changes,
-        timers,
-        completions,
-    }) = rx.recv()
-    {
-        if poisoned.load(Ordering::Acquire) {
-            // An earlier group failed: this one was applied in memory only and is dropped;
-            // its callers get `ShuttingDown`.
+        if poisoned.is_some() {
+            // Fail-stop: memory may be ahead of disk, so nothing more is applied. Dropping
+            // a job drops its reply channel: its caller gets `ShuttingDown`.
+            group.clear();
             continue;
         }
+        let mut batch = Batch::default();
+        let mut changes = Vec::new();
+        let mut timers = Vec::new();
+        let mut completions = Vec::with_capacity(group.len());
+        for job in group.drain(..) {
+            let mut st = shared.state.write();
+            let now = shared.config.clock.now();
+            let mut tx = Tx {
+                state: &mut st,
+                batch: &mut batch,
+                now,
+                changes: &mut changes,
+                timers: &mut timers,
+            };
+            completions.push(job(&mut tx));
+        }
         let commit = (|| {
+            shared.state.write().flush_meta(&mut batch)?;
             if !batch.is_empty() {
                 shared.store.apply(batch)?;
                 shared.store.flush()?;
@@ -533,13 +472,12 @@ fn commit_loop(shared: &Shared, rx: &Receiver<Applied>, poisoned: &AtomicBool) {
         })();
         if let Err(e) = &commit {
             tracing::error!(error = %e, "write failed; the engine stops taking writes");
-            poisoned.store(true, Ordering::Release);
         }
         // The wheel learns of new timers before anyone is answered, so a caller that
         // fires due timers right after its write sees them.
         if commit.is_ok() && !timers.is_empty() {
             let mut wheel = shared.wheel.lock();
-            for op in timers {
+            for op in timers.drain(..) {
                 match op {
                     TimerOp::Arm(id, due) => {
                         wheel.insert(TimerId(id), due);
@@ -566,6 +504,9 @@ fn commit_loop(shared: &Shared, rx: &Receiver<Applied>, poisoned: &AtomicBool) {
         }
         for c in completions {
             c(commit.as_ref().err());
+        }
+        if let Err(e) = commit {
+            poisoned = Some(e);
         }
     }
 }
