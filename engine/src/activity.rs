@@ -3,9 +3,9 @@
 //!
 //! Each open activity arms up to five reminders and its deadline. Its pending timers are
 //! one `T` row keyed by (earliest due, coarsened to a bucket; activity id) that lists every
-//! pending timer's exact due time, written in the same batch as the activity; when a timer fires, it leaves the row
-//! (the row moves to the next due, or goes with the last) in the same batch as the focus
-//! it causes and the activity's `fired` bit, so each reminder and deadline fires exactly
+//! pending timer's exact due time, written in the same batch as the activity; when a
+//! timer fires, it leaves the row (the row moves to the next due, or goes with the last)
+//! in the same batch as the focus it causes and the activity's `fired` bit, so each reminder and deadline fires exactly
 //! once, across crashes too. One row per activity rather than per timer halves the sled
 //! writes of creating one (BENCHMARKS.md). The in-memory wheel only decides *when* to
 //! look; `State::armed` (the mirror of the `T` rows, per timer) decides whether a timer is
@@ -216,22 +216,21 @@ fn sync_row(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
             row.dues.push(*due);
         }
     }
-    let earliest = row.dues.iter().min().copied();
-    let key = earliest.map(|due| store::timer_key(due, id.0));
-    if let Some(old) = tx
-        .state
-        .timer_rows
-        .get(&id)
-        .map(|due| store::timer_key(*due, id.0))
-    {
-        if Some(old) != key {
+    // The row's place: its earliest due, and the key that due buckets to.
+    let place = row
+        .dues
+        .iter()
+        .min()
+        .map(|due| (*due, store::timer_key(*due, id.0)));
+    if let Some(old) = tx.state.timer_rows.get(&id) {
+        let old = store::timer_key(*old, id.0);
+        if place.is_none_or(|(_, key)| key != old) {
             tx.batch.delete(&old);
         }
     }
-    match earliest {
-        Some(due) => {
-            tx.batch
-                .put(&store::timer_key(due, id.0), records::encode(&row)?);
+    match place {
+        Some((due, key)) => {
+            tx.batch.put(&key, records::encode(&row)?);
             tx.state.timer_rows.insert(id, due);
         }
         None => {

@@ -255,11 +255,11 @@ impl Engine {
     }
 }
 
-pub(crate) fn submit<T: Send + 'static>(
-    sender: &Sender<Job>,
-    timeout: Duration,
+/// Wraps a command in a job for the writer, and the receiver its result comes back on
+/// once the group is durable (or with `Poisoned` if the group's write failed).
+fn job<T: Send + 'static>(
     f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
-) -> Result<T> {
+) -> (Job, oneshot::Receiver<Result<T>>) {
     // A oneshot parks the waiting caller at once; a crossbeam channel spins and calls
     // `sched_yield` first, and with 64 callers waiting on two cores that spinning took a
     // third of all CPU time in the activity benchmark (18 % with the oneshot).
@@ -274,11 +274,25 @@ pub(crate) fn submit<T: Send + 'static>(
             let _ = reply_tx.send(r);
         })
     });
+    (job, reply_rx)
+}
+
+/// The result of a job: `ShuttingDown` if the writer dropped it unapplied.
+fn answer<T>(rx: oneshot::Receiver<Result<T>>) -> Result<T> {
+    rx.recv().map_err(|_| Error::ShuttingDown)?
+}
+
+pub(crate) fn submit<T: Send + 'static>(
+    sender: &Sender<Job>,
+    timeout: Duration,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (job, reply) = job(f);
     sender.send_timeout(job, timeout).map_err(|e| match e {
         crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Overloaded,
         crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::ShuttingDown,
     })?;
-    reply_rx.recv().map_err(|_| Error::ShuttingDown)?
+    answer(reply)
 }
 
 /// How many due timers one writer command fires: big enough to share a flush, small
@@ -305,39 +319,25 @@ fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
         .chain(rest.chunks(FIRE_CHUNK));
     for (i, chunk) in chunks.enumerate() {
         let chunk: Vec<(u64, i64)> = chunk.iter().map(|(t, d)| (t.0, *d)).collect();
-        let (reply_tx, reply_rx) = crossbeam_channel::bounded::<Result<usize>>(1);
-        let job: Job = Box::new(move |tx| {
+        let (job, reply_rx) = job(move |tx| {
             let mut n = 0;
-            let mut result = Ok(());
             for (t, d) in chunk {
-                match crate::activity::fire(tx, t, d) {
-                    Ok(true) => n += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
+                if crate::activity::fire(tx, t, d)? {
+                    n += 1;
                 }
             }
-            let r = result.map(|()| n);
-            Box::new(move |commit: Option<&Error>| {
-                let r = match (commit, r) {
-                    (Some(e), Ok(_)) => Err(Error::Poisoned(e.to_string())),
-                    (_, r) => r,
-                };
-                let _ = reply_tx.send(r);
-            })
+            Ok(n)
         });
         // Timers are never refused for overload: they wait for room.
         sender.send(job).map_err(|_| Error::ShuttingDown)?;
         if i == 0 && !rest.is_empty() {
-            fired += reply_rx.recv().map_err(|_| Error::ShuttingDown)??;
+            fired += answer(reply_rx)?;
         } else {
             pending.push(reply_rx);
         }
     }
     for rx in pending {
-        fired += rx.recv().map_err(|_| Error::ShuttingDown)??;
+        fired += answer(rx)?;
     }
     shared
         .timers_fired

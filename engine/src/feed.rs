@@ -105,9 +105,11 @@ impl FeedState {
                 Redo {
                     seq: r.seq.to_native(),
                     key: crate::order::OrderKey::from_slice(&x.order),
-                    focused_at: x.focused_at.to_native(),
-                    focus_reason: x.focus_reason.to_native(),
-                    attention: x.attention.to_native(),
+                    focus: crate::state::Focus {
+                        focused_at: x.focused_at.to_native(),
+                        focus_reason: x.focus_reason.to_native(),
+                        attention: x.attention.to_native(),
+                    },
                 },
             );
         }

@@ -11,7 +11,7 @@ use crate::order::{self, OrderKey};
 use crate::records::{
     self, FieldRec, FieldValue, FocusReason, FocusRedo, ItemRec, TimelineKind, TimelineRec,
 };
-use crate::state::ItemSlot;
+use crate::state::{Focus, ItemSlot};
 use crate::store;
 use crate::validate;
 use crate::view::ItemView;
@@ -167,19 +167,16 @@ fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
     let mut rec = records::decode::<ItemRec>(&slot.rec)?;
     rec.column = slot.column.0;
     rec.order = slot.key.to_vec();
-    rec.focused_at = slot.focused_at;
-    rec.focus_reason = slot.focus_reason;
-    rec.attention = slot.attention;
+    slot.focus.write_to(&mut rec);
     Ok(rec)
 }
 
 /// Writes `rec` as the item's record and refreshes its slot (not its column position).
 /// Counters are the caller's business (see [`with_counts`]).
-fn store_rec(tx: &mut Tx<'_>, rec: &ItemRec) -> Result<()> {
-    let mut rec = std::borrow::Cow::Borrowed(rec);
+fn store_rec(tx: &mut Tx<'_>, rec: &mut ItemRec) -> Result<()> {
     // Every redo written so far is older than this row.
-    rec.to_mut().version = tx.state.meta.next_entry;
-    let bytes = records::encode(rec.as_ref())?;
+    rec.version = tx.state.meta.next_entry;
+    let bytes = records::encode(rec)?;
     tx.batch
         .put(&store::id_key(store::ITEM, rec.id), bytes.clone());
     let Some(cell) = usize::try_from(rec.id)
@@ -191,9 +188,7 @@ fn store_rec(tx: &mut Tx<'_>, rec: &ItemRec) -> Result<()> {
     };
     cell.rec = bytes;
     cell.responsible = UserId(rec.responsible);
-    cell.attention = rec.attention;
-    cell.focused_at = rec.focused_at;
-    cell.focus_reason = rec.focus_reason;
+    cell.focus = Focus::of(rec);
     Ok(())
 }
 
@@ -229,14 +224,10 @@ pub(crate) fn relocate(
     place(tx, id, column, key)?;
     let now = tx.now.0;
     if let (Some(reason), Some(cell)) = (focus, tx.state.slot_mut(id)) {
-        cell.focused_at = now;
-        cell.focus_reason = reason;
-        if reason.raises_attention() {
-            cell.attention = cell.attention.saturating_add(1);
-        }
+        cell.focus.mark(now, reason, true);
     }
-    let rec = load(tx, id)?;
-    store_rec(tx, &rec)
+    let mut rec = load(tx, id)?;
+    store_rec(tx, &mut rec)
 }
 
 /// Moves an item to `key` in `column` in memory only (slot and column index).
@@ -266,7 +257,7 @@ fn place(tx: &mut Tx<'_>, id: ItemId, column: ColumnId, key: OrderKey) -> Result
 /// of its column; attention rises for the triggers that raise it either way. Counters
 /// included. The caller makes it durable: [`focus`] rewrites the item row, [`focus_by`]
 /// puts the new state in the entry that caused it.
-fn focus_in_memory(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<BoardId> {
+fn focus_in_memory(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<()> {
     let slot = tx
         .state
         .slot(id)
@@ -280,25 +271,19 @@ fn focus_in_memory(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<B
             place(tx, id, column, key)?;
         }
         if let Some(cell) = tx.state.slot_mut(id) {
-            if enabled {
-                cell.focused_at = now;
-                cell.focus_reason = reason;
-            }
-            if reason.raises_attention() {
-                cell.attention = cell.attention.saturating_add(1);
-            }
+            cell.focus.mark(now, reason, enabled);
         }
         Ok(())
     })?;
     tx.change(ChangeKind::ItemFocused, Some(board), Some(id));
-    Ok(board)
+    Ok(())
 }
 
 /// A focus trigger with no entry of its own (the `focus` API): the item row is rewritten.
 pub(crate) fn focus(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<ItemView> {
     focus_in_memory(tx, id, reason)?;
-    let rec = load(tx, id)?;
-    store_rec(tx, &rec)?;
+    let mut rec = load(tx, id)?;
+    store_rec(tx, &mut rec)?;
     view_of(tx, id)
 }
 
@@ -318,9 +303,9 @@ pub(crate) fn focus_by(
         .ok_or_else(|| Error::not_found("item", id))?;
     entry.redo = Some(FocusRedo {
         order: slot.key.to_vec(),
-        focused_at: slot.focused_at,
-        focus_reason: slot.focus_reason,
-        attention: slot.attention,
+        focused_at: slot.focus.focused_at,
+        focus_reason: slot.focus.focus_reason,
+        attention: slot.focus.attention,
     });
     crate::timeline::append(tx, entry)
 }
@@ -391,9 +376,7 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
             column,
             key,
             responsible,
-            attention: 0,
-            focused_at: tx.now.0,
-            focus_reason: FocusReason::Created,
+            focus: Focus::of(&rec),
             entries: smallvec::SmallVec::new(),
         },
     );
@@ -530,7 +513,7 @@ fn patch_in(
     }
     rec.updated_at = tx.now.0;
     let old_owner = tx.state.slot(id).map(|s| s.responsible);
-    with_counts(tx, id, |tx| store_rec(tx, &rec))?;
+    with_counts(tx, id, |tx| store_rec(tx, &mut rec))?;
     if old_owner.is_some_and(|o| o.0 != rec.responsible) {
         crate::follow::owner_changed(tx, id, old_owner);
     }
@@ -693,13 +676,13 @@ fn read_in(tx: &mut Tx<'_>, actor: UserId, id: ItemId) -> Result<ItemView> {
         .state
         .slot(id)
         .ok_or_else(|| Error::not_found("item", id))?;
-    if slot.responsible != actor || slot.attention == 0 {
+    if slot.responsible != actor || slot.focus.attention == 0 {
         return view_of(tx, id);
     }
     let board = slot.board;
     let mut rec = load(tx, id)?;
     rec.attention = 0;
-    with_counts(tx, id, |tx| store_rec(tx, &rec))?;
+    with_counts(tx, id, |tx| store_rec(tx, &mut rec))?;
     tx.change(ChangeKind::ItemRead, Some(board), Some(id));
     view_of(tx, id)
 }

@@ -33,12 +33,57 @@ pub(crate) struct ItemSlot {
     pub responsible: UserId,
     /// The focus state, newer than `rec`'s copy when the last focus was durable in an
     /// entry's redo (see `records::FocusRedo`); `key` likewise.
-    pub attention: u32,
-    pub focused_at: i64,
-    pub focus_reason: FocusReason,
+    pub focus: Focus,
     /// Seqs of the entries about the item, oldest first: its timeline (the rows are `E` +
     /// seq, in write order across all items, so this list is the only per-item index).
     pub entries: SmallVec<[u64; 2]>,
+}
+
+/// An item's focus state apart from its position: what memory holds authoritatively
+/// (the slot), what a view shows, and what a focus redo restores on open.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Focus {
+    pub focused_at: i64,
+    pub focus_reason: FocusReason,
+    /// Unread while above 0.
+    pub attention: u32,
+}
+
+impl Focus {
+    /// Records a focus trigger: when and why, if the item moved for it (a board with focus
+    /// off keeps its order and its last focus), and attention for the triggers that raise it.
+    pub(crate) fn mark(&mut self, now: i64, reason: FocusReason, moved: bool) {
+        if moved {
+            self.focused_at = now;
+            self.focus_reason = reason;
+        }
+        if reason.raises_attention() {
+            self.attention = self.attention.saturating_add(1);
+        }
+    }
+
+    pub(crate) fn of(rec: &records::ItemRec) -> Focus {
+        Focus {
+            focused_at: rec.focused_at,
+            focus_reason: rec.focus_reason,
+            attention: rec.attention,
+        }
+    }
+
+    pub(crate) fn of_archived(rec: &records::ArchivedItemRec) -> Focus {
+        Focus {
+            focused_at: rec.focused_at.to_native(),
+            focus_reason: rec.focus_reason.to_native(),
+            attention: rec.attention.to_native(),
+        }
+    }
+
+    /// Copies this state into a record about to be written.
+    pub(crate) fn write_to(self, rec: &mut records::ItemRec) {
+        rec.focused_at = self.focused_at;
+        rec.focus_reason = self.focus_reason;
+        rec.attention = self.attention;
+    }
 }
 
 /// One column: its items by order key (the greatest key is the top).
@@ -98,9 +143,7 @@ pub(crate) struct Loaded {
 pub(crate) struct Redo {
     pub seq: u64,
     pub key: OrderKey,
-    pub focused_at: i64,
-    pub focus_reason: FocusReason,
-    pub attention: u32,
+    pub focus: Focus,
 }
 
 /// Newest redo per item id.
@@ -127,9 +170,7 @@ fn replay(loaded: &mut [Loaded], redos: Redos) {
         let Some(l) = loaded.get_mut(i) else { continue };
         if r.seq >= l.version {
             l.slot.key = r.key;
-            l.slot.focused_at = r.focused_at;
-            l.slot.focus_reason = r.focus_reason;
-            l.slot.attention = r.attention;
+            l.slot.focus = r.focus;
         }
     }
 }
@@ -166,9 +207,7 @@ fn scan_items(
                 column: ColumnId(r.column.to_native()),
                 key: OrderKey::from_slice(&r.order),
                 responsible: UserId(r.responsible.to_native()),
-                attention: r.attention.to_native(),
-                focused_at: r.focused_at.to_native(),
-                focus_reason: r.focus_reason.to_native(),
+                focus: Focus::of_archived(r),
                 entries: SmallVec::new(),
                 rec: v.clone(),
             },
@@ -458,9 +497,7 @@ impl State {
             s.rec.clone(),
             crate::view::Overlay {
                 next_deadline: self.next_deadline(id),
-                focused_at: s.focused_at,
-                focus_reason: s.focus_reason,
-                attention: s.attention,
+                focus: s.focus,
             },
         ))
     }
@@ -506,7 +543,7 @@ impl State {
     pub(crate) fn count_item(&mut self, id: ItemId, sign: i64) {
         let Some(s) = self.slot(id) else { return };
         let (board, column, responsible, unread) =
-            (s.board, s.column, s.responsible, s.attention > 0);
+            (s.board, s.column, s.responsible, s.focus.attention > 0);
         let mut deltas: SmallVec<[(UserId, u64, u64); 4]> = SmallVec::new();
         if unread {
             deltas.push((responsible, 1, 0));
@@ -644,7 +681,7 @@ impl State {
             .filter_map(|(_, id)| {
                 let s = self.slot(*id)?;
                 Some((
-                    u64::try_from(s.focused_at).unwrap_or(0),
+                    u64::try_from(s.focus.focused_at).unwrap_or(0),
                     crate::order::tick_of(&s.key),
                     *id,
                 ))

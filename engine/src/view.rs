@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ids::{BoardId, ColumnId, ItemId, UserId};
 use crate::order::OrderKey;
 use crate::records::{self, ArchivedFieldValue, ArchivedItemRec, FieldValue, FocusReason};
-use crate::state::State;
+use crate::state::{Focus, State};
 use crate::store::Bytes;
 
 /// A stored item, shared with the store and read in place, plus what memory holds newer
@@ -28,9 +28,7 @@ pub struct ItemView(Bytes, Overlay);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Overlay {
     pub next_deadline: Option<Millis>,
-    pub focused_at: i64,
-    pub focus_reason: FocusReason,
-    pub attention: u32,
+    pub focus: Focus,
 }
 
 impl std::fmt::Debug for ItemView {
@@ -189,15 +187,15 @@ impl<'a> ItemRef<'a> {
     }
     /// Last focused.
     pub fn focused_at(&self) -> Millis {
-        Millis(self.1.focused_at)
+        Millis(self.1.focus.focused_at)
     }
     /// Why it was last focused.
     pub fn focus_reason(&self) -> FocusReason {
-        self.1.focus_reason
+        self.1.focus.focus_reason
     }
     /// Attention count.
     pub fn attention(&self) -> u32 {
-        self.1.attention
+        self.1.focus.attention
     }
     /// Whether the card is lit (`attention > 0`).
     pub fn unread(&self) -> bool {
@@ -444,7 +442,7 @@ impl Engine {
             }
             let Some(s) = st.slot(id) else { continue };
             if filter.responsible.is_some_and(|r| r != s.responsible)
-                || filter.unread.is_some_and(|u| u != (s.attention > 0))
+                || filter.unread.is_some_and(|u| u != (s.focus.attention > 0))
             {
                 continue;
             }
