@@ -239,9 +239,6 @@ impl Engine {
                 .map(|e| ingest_one(tx, actor, intake_board, &mut fresh, e))
                 .collect();
             if !fresh.is_empty() {
-                let seq = tx.state.meta.next_entry;
-                tx.state.meta.next_entry += 1;
-                tx.state.meta_dirty = true;
                 let accepted = results
                     .iter()
                     .filter(|r| matches!(r, Ok(x) if x.status == IngestStatus::Accepted))
@@ -249,10 +246,19 @@ impl Engine {
                 shared
                     .events_ingested
                     .fetch_add(accepted as u64, std::sync::atomic::Ordering::Relaxed);
-                tx.batch.put(
-                    &store::id_key(store::SEEN, seq),
-                    records::encode(&SeenRec { hashes: fresh })?,
-                );
+                // One `S` row per 256 hashes (4 KiB): no value may grow past
+                // `store::MAX_VALUE` (a 10,000-event batch would be 160 KiB).
+                for hashes in fresh.chunks(store::SEEN_PER_ROW) {
+                    let seq = tx.state.meta.next_entry;
+                    tx.state.meta.next_entry += 1;
+                    tx.state.meta_dirty = true;
+                    tx.batch.put(
+                        &store::id_key(store::SEEN, seq),
+                        records::encode(&SeenRec {
+                            hashes: hashes.to_vec(),
+                        })?,
+                    );
+                }
             }
             Ok(results)
         })

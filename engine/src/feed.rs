@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::ids::{EntryId, GroupId, ItemId, UserId};
 use crate::records::{self, FileRec, PrefsRec, TimelineKind, TimelineRec};
 use crate::state::{keep_newest, Redo, Redos, State};
-use crate::store::{self, Bytes, Store};
+use crate::store::{self, Store};
 use crate::timeline::{Mentions, TimelineEntry};
 use crate::validate;
 use crate::view::{limit_of, Page, PageRequest};
@@ -884,8 +884,7 @@ impl Engine {
                 &store::id_key(store::FILE_META, id),
                 records::encode(&meta)?,
             );
-            tx.batch
-                .put(&store::id_key(store::FILE_DATA, id), Bytes::from(bytes));
+            tx.batch.put_file(id, &bytes);
             let mut rec = crate::timeline::blank(tx, ItemId(0), TimelineKind::File);
             rec.author = Some(author.0);
             rec.text = name;
@@ -917,9 +916,9 @@ impl Engine {
         let bytes = self
             .shared
             .store
-            .get(&store::id_key(store::FILE_DATA, file))?
+            .file_bytes(file)?
             .ok_or_else(|| Error::not_found("file", file))?;
-        Ok((info, bytes.to_vec()))
+        Ok((info, bytes))
     }
 
     /// Modules switched off in every feed.

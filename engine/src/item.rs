@@ -113,6 +113,10 @@ impl From<&FieldValue> for Value {
 }
 
 const MAX_FIELDS: usize = 100;
+/// The free fields of one item, keys and text values together, in UTF-8 bytes. Bounds an
+/// item row (and a `record_updated` entry, which carries old and new values) under
+/// `store::MAX_VALUE`: see `store/sync.rs` for why no value may be large.
+const MAX_FIELD_BYTES: usize = 32 << 10;
 const MAX_CONTACTS: usize = 20;
 const MAX_TEXT: usize = 20_000;
 
@@ -136,7 +140,28 @@ fn check_fields(fields: Vec<(String, FieldValue)>) -> Result<Vec<FieldRec>> {
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     out.dedup_by(|a, b| a.key == b.key);
+    check_field_bytes(&out)?;
     Ok(out)
+}
+
+fn check_field_bytes(fields: &[FieldRec]) -> Result<()> {
+    let bytes: usize = fields
+        .iter()
+        .map(|f| {
+            f.key.len()
+                + match &f.value {
+                    FieldValue::Str(s) => s.len(),
+                    FieldValue::Num(_) | FieldValue::Bool(_) => 8,
+                }
+        })
+        .sum();
+    if bytes > MAX_FIELD_BYTES {
+        return Err(Error::invalid(
+            "fields",
+            format!("at most {MAX_FIELD_BYTES} bytes of keys and values in all, got {bytes}"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_contacts(c: Contacts) -> Result<Contacts> {
@@ -486,6 +511,7 @@ fn patch_in(
             (Err(_), None) => {}
         }
     }
+    check_field_bytes(&rec.fields)?;
     if let Some(c) = contacts {
         if c.phones != rec.phones || c.emails != rec.emails {
             tx.state.unindex_contacts(id, &rec.phones, &rec.emails);

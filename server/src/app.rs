@@ -27,7 +27,10 @@ use crate::routes;
 #[command(
     name = "hoist",
     version,
-    about = "Hoist: a Kanban storage engine with focus mode, over REST"
+    about = "Hoist: a Kanban storage engine with focus mode, over REST",
+    after_help = "Durability: a 2xx answer means the write is on disk, power cut included: each \
+group of writes is flushed by sled, then its log is fdatasync'ed (docs/format.md, \
+\"Durability\"). Many concurrent writes share one sync."
 )]
 pub struct Args {
     /// Where to listen (port 0: any free port, printed on start).
@@ -40,7 +43,8 @@ pub struct Args {
     /// generated and written to <data>/admin.token).
     #[arg(long)]
     pub admin_token_file: Option<PathBuf>,
-    /// sled's cache size in MiB (it does not bound the process's memory).
+    /// sled's page cache size in MiB (it does not bound the process's memory, and has no
+    /// bearing on durability).
     #[arg(long, env = "HOIST_CACHE_MB", default_value_t = 256)]
     pub cache_mb: u64,
     /// HTTP worker threads (default: one per core).
@@ -113,6 +117,11 @@ fn write_token_file(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("writing {}", path.display()))?;
     writeln!(f, "{token}")?;
     f.sync_all()?;
+    // The file's name is durable only once its directory is synced (a power cut could
+    // otherwise keep the admin user and lose the only copy of its token).
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))?;
     Ok(path)
 }
 

@@ -22,19 +22,36 @@
 //! | `R` + rule id `u64`         | [`RuleRec`](crate::records::RuleRec): an auto-follow rule |
 //! | `J` + job id `u64`          | [`JobRec`](crate::records::JobRec): an `apply_to_existing` job and its progress |
 //! | `Y` + file id `u64`         | [`FileRec`](crate::records::FileRec): a group file's metadata |
-//! | `Z` + file id `u64`         | the file's bytes, raw |
+//! | `Z` + file id `u64` + chunk `u32` | the file's bytes, raw, in chunks of [`FILE_CHUNK`] (4 KiB, so that no leaf of file bytes is a sled blob: see `sync.rs`) |
 //! | `P`                         | [`PrefsRec`](crate::records::PrefsRec): modules switched off in feeds |
 //!
 //! Values are rkyv archives in the unaligned little-endian format, so they can be read in
 //! place from any `IVec` whatever its alignment. `docs/format.md` mirrors this table.
 
+mod sync;
+
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
+use parking_lot::Mutex;
+
 use crate::error::{Error, Result};
+use sync::Durability;
 
 /// The on-disk format this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+///
+/// History: 2 — `E` entries with focus redo, one `T` row per activity; 3 — group files in
+/// `Z` + id + chunk rows of [`FILE_CHUNK`] bytes and `S` rows of at most [`SEEN_PER_ROW`]
+/// hashes (version 2 kept a file as one value, which sled wrote to an unsynced blob file).
+/// A version-2 store is upgraded in place on open ([`upgrade_2_to_3`]).
+pub(crate) const FORMAT_VERSION: u32 = 3;
+
+/// The bytes of one `Z` row. sled writes a log message over a quarter of its 512 KiB
+/// segment (128 KiB) to a blob file of its own (`sync.rs` says why we avoid them), and a
+/// message is one value or a whole leaf node of up to about 20 values (sled splits leaves
+/// above 16 entries and merges those below 4 into a neighbour). 4 KiB chunks keep a leaf of
+/// file bytes near 80 KiB. An 8 MiB file is 2,048 rows, written in one batch.
+pub(crate) const FILE_CHUNK: usize = 4 << 10;
 
 /// A value as sled holds it: reference counted, cheap to clone, shared with sled's cache.
 pub(crate) type Bytes = sled::IVec;
@@ -95,6 +112,14 @@ pub(crate) fn timer_key_activity(k: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(k.get(9..17)?.try_into().ok()?))
 }
 
+/// `Z` + file id + chunk index: one chunk of a group file's bytes.
+pub(crate) fn file_chunk_key(file: u64, chunk: u32) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..9].copy_from_slice(&id_key(FILE_DATA, file));
+    k[9..].copy_from_slice(&chunk.to_be_bytes());
+    k
+}
+
 /// `prefix` + big-endian `id`.
 pub(crate) fn id_key(prefix: u8, id: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -114,6 +139,8 @@ pub(crate) fn str_key(prefix: u8, s: &str) -> Vec<u8> {
 /// The open data directory.
 pub(crate) struct Store {
     db: sled::Db,
+    /// What sled leaves unsynced, synced after each flush (see `sync.rs`).
+    durability: Mutex<Durability>,
     dir: PathBuf,
     // Held for the life of the store; the OS releases it if the process dies.
     _lock: File,
@@ -124,10 +151,13 @@ pub(crate) struct Store {
 pub(crate) struct Batch {
     inner: sled::Batch,
     len: usize,
+    /// The largest value put, checked against [`MAX_VALUE`] on apply.
+    largest: usize,
 }
 
 impl Batch {
     pub(crate) fn put(&mut self, key: &[u8], value: Bytes) {
+        self.largest = self.largest.max(value.len());
         self.inner.insert(key, value);
         self.len += 1;
     }
@@ -140,6 +170,76 @@ impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// A group file's bytes as `Z` chunk rows (chunk 0 even for an empty file).
+    pub(crate) fn put_file(&mut self, file: u64, bytes: &[u8]) {
+        let mut chunks = bytes.chunks(FILE_CHUNK).peekable();
+        if chunks.peek().is_none() {
+            self.put(&file_chunk_key(file, 0), Bytes::from(&[][..]));
+        }
+        for (i, chunk) in chunks.enumerate() {
+            // At most 8 MiB / 4 KiB = 2,048 chunks: the index always fits.
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            self.put(&file_chunk_key(file, i), Bytes::from(chunk));
+        }
+    }
+}
+
+/// sled's directory inside the data directory.
+const SLED_DIR: &str = "db";
+
+/// The largest value a row may have: alone, it stays well under sled's blob threshold
+/// (128 KiB). Inputs are bounded to stay under it: texts 20,000 characters (80 KB at most in
+/// UTF-8), an item's fields 32 KiB (a `record_updated` entry carries old and new), files in
+/// [`FILE_CHUNK`]s, seen-event hashes in rows of [`SEEN_PER_ROW`]. A bigger value is logged
+/// as a bug when written.
+pub(crate) const MAX_VALUE: usize = 96 << 10;
+
+/// Event-id hashes (16 bytes each) per `S` row: 4 KiB, like a file chunk.
+pub(crate) const SEEN_PER_ROW: usize = 256;
+
+/// Opens sled at `path`, waiting out the file lock a previous instance in this process may
+/// still hold for a few milliseconds while its background threads let go.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < std::time::Duration::from_secs(5) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other.map_err(storage),
+        }
+    }
+}
+
+/// Format 2 → 3, in place: every whole-file `Z` + id value becomes `Z` + id + chunk rows,
+/// and the version row says 3, in one atomic batch (a crash in the middle leaves version 2,
+/// and the next open upgrades again). `S` rows stay as they are: a reader takes any size.
+fn upgrade_2_to_3(db: &sled::Db) -> Result<()> {
+    let mut batch = Batch::default();
+    for kv in db.scan_prefix([FILE_DATA]) {
+        let (k, v) = kv.map_err(storage)?;
+        if k.len() != 9 {
+            continue;
+        }
+        let id = u64::from_be_bytes(
+            k[1..9]
+                .try_into()
+                .map_err(|_| Error::Corrupt(format!("file key {k:?}")))?,
+        );
+        batch.delete(&k);
+        batch.put_file(id, &v);
+    }
+    batch.put(FORMAT, Bytes::from(&FORMAT_VERSION.to_be_bytes()[..]));
+    db.apply_batch(batch.inner).map_err(storage)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -171,53 +271,38 @@ impl Store {
             Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
-        // Our `LOCK` is held, so no other process has the directory. sled keeps its own
-        // file lock until its background I/O threads let go of the file, which can take a
-        // few milliseconds after a previous `Engine` in this process was dropped: wait for
-        // that instead of failing a close-then-reopen.
-        let started = std::time::Instant::now();
-        let db = loop {
-            let opened = sled::Config::new()
-                .path(dir.join("db"))
-                .cache_capacity(cache_bytes)
-                .mode(sled::Mode::HighThroughput)
-                .open();
-            match opened {
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && started.elapsed() < std::time::Duration::from_secs(5) =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                other => break other.map_err(storage)?,
-            }
-        };
-        match db.get(FORMAT).map_err(storage)? {
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(u32::MAX);
-                if found != FORMAT_VERSION {
-                    return Err(Error::UnknownFormat {
-                        found,
-                        expected: FORMAT_VERSION,
-                    });
-                }
-            }
+        let sled_dir = dir.join(SLED_DIR);
+        let db = open_sled(&sled_dir, cache_bytes)?;
+        let found = match db.get(FORMAT).map_err(storage)? {
+            Some(v) => <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .unwrap_or(u32::MAX),
+            None if db.first().map_err(storage)?.is_some() => 0,
             None => {
-                if db.first().map_err(storage)?.is_some() {
-                    return Err(Error::UnknownFormat {
-                        found: 0,
-                        expected: FORMAT_VERSION,
-                    });
-                }
                 db.insert(FORMAT, &FORMAT_VERSION.to_be_bytes())
                     .map_err(storage)?;
-                db.flush().map_err(storage)?;
+                FORMAT_VERSION
+            }
+        };
+        match found {
+            FORMAT_VERSION => {}
+            2 => {
+                upgrade_2_to_3(&db)?;
+                tracing::info!(dir = %dir.display(), "upgraded the data directory from format 2 to 3");
+            }
+            found => {
+                return Err(Error::UnknownFormat {
+                    found,
+                    expected: FORMAT_VERSION,
+                })
             }
         }
+        db.flush().map_err(storage)?;
+        let mut durability = Durability::open(dir, &sled_dir)?;
+        durability.sync()?;
         Ok(Store {
             db,
+            durability: Mutex::new(durability),
             dir: dir.to_path_buf(),
             _lock: lock,
         })
@@ -247,14 +332,36 @@ impl Store {
             .map(|r| r.map_err(storage))
     }
 
+    /// A group file's bytes: its `Z` chunks in order, or `None` if it has none.
+    pub(crate) fn file_bytes(&self, file: u64) -> Result<Option<Vec<u8>>> {
+        let mut out: Option<Vec<u8>> = None;
+        for kv in self.db.scan_prefix(id_key(FILE_DATA, file)) {
+            let (_, chunk) = kv.map_err(storage)?;
+            out.get_or_insert_with(Vec::new).extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].
     pub(crate) fn apply(&self, batch: Batch) -> Result<()> {
+        if batch.largest > MAX_VALUE {
+            // A bound on some input is missing. The write still goes through (the blob it
+            // makes is synced by `sync.rs`), but it is a bug: say so loudly.
+            tracing::error!(
+                bytes = batch.largest,
+                max = MAX_VALUE,
+                "a value over the store's limit: sled will write it as a blob"
+            );
+        }
         self.db.apply_batch(batch.inner).map_err(storage)
     }
 
-    /// Makes everything applied so far durable (fsync). One flush serves a whole group.
+    /// Makes everything applied so far durable, power cut included: sled's flush, then
+    /// the syncs sled leaves out (`sync.rs`). One flush serves a whole group.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(storage)
+        let mut durability = self.durability.lock();
+        self.db.flush().map_err(storage)?;
+        durability.sync()
     }
 
     /// Bytes sled uses on disk.

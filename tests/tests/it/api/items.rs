@@ -323,12 +323,40 @@ fn kanban_and_list_views() {
 
 #[test]
 fn reading_clears_attention_only_for_the_responsible() {
-    // Attention is raised by triggers (focus mode); here: read is harmless and exact.
     let s = TestServer::spawn();
     let (b, _) = s.board(&["A"]);
     let id = s.item(b, "x");
     let (_, bob_token) = s.user("Bob", false);
+    // Two incoming calls: attention 2, unread for the responsible (the admin).
+    for ev in ["read-1", "read-2"] {
+        let (st, v) = s.post(
+            "/v1/events",
+            ADMIN,
+            &json!({"id": ev, "kind": "call_in", "item": id}),
+        );
+        assert_eq!((st, &v["status"]), (201, &json!("accepted")), "{v}");
+    }
+    let (_, v) = s.get(&format!("/v1/items/{id}"), ADMIN);
+    assert_eq!((&v["attention"], &v["unread"]), (&json!(2), &json!(true)));
+    // Bob is not the responsible: his read changes nothing.
     let (st, v) = s.post(&format!("/v1/items/{id}/read"), &bob_token, &json!({}));
-    assert_eq!((st, v["attention"].as_u64()), (200, Some(0)));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (&v["attention"], &v["unread"]),
+        (&json!(2), &json!(true)),
+        "{v}"
+    );
+    let (_, c) = s.get("/v1/counters", ADMIN);
+    assert_eq!(c["unread_items"], 1, "{c}");
+    // The responsible's read clears it, and the counter with it.
+    let (st, v) = s.post(&format!("/v1/items/{id}/read"), ADMIN, &json!({}));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (&v["attention"], &v["unread"]),
+        (&json!(0), &json!(false)),
+        "{v}"
+    );
+    let (_, c) = s.get("/v1/counters", ADMIN);
+    assert_eq!(c["unread_items"], 0, "{c}");
     assert_eq!(s.post("/v1/items/999/read", ADMIN, &json!({})).0, 404);
 }

@@ -10,6 +10,36 @@ use serde_json::Value;
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch");
+    i64::try_from(d.as_millis()).expect("fits")
+}
+
+/// RFC 3339 in UTC, with milliseconds unless they are zero (as the server writes times).
+pub fn rfc3339(ms: i64) -> String {
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    if milli == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    } else {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    }
+}
+
 pub struct TestServer {
     child: Child,
     pub base: String,
@@ -59,13 +89,18 @@ impl TestServer {
     }
 
     pub fn spawn_at(data: &Path) -> TestServer {
-        let (child, base) = start(data, Some(ADMIN)).expect("start server");
-        TestServer {
+        TestServer::try_spawn_at(data).expect("start server")
+    }
+
+    /// Starts the server on `data`, or says why it did not start.
+    pub fn try_spawn_at(data: &Path) -> Result<TestServer, String> {
+        let (child, base) = start(data, Some(ADMIN))?;
+        Ok(TestServer {
             child,
             base,
             data: data.to_path_buf(),
             _dir: None,
-        }
+        })
     }
 
     #[allow(dead_code)]
@@ -81,11 +116,27 @@ impl TestServer {
         self._dir.take()
     }
 
-    /// SIGTERM and wait for a clean exit.
+    /// Sends `sig` to the server process (no external `kill` binary needed).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits in i32");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).expect("signal the server");
+    }
+
+    /// SIGTERM and wait for a clean exit (at most 30 s, then SIGKILL and a panic).
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().expect("wait")
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the server did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

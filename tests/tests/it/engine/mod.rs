@@ -5,6 +5,8 @@
 
 mod items;
 mod model;
+mod upgrade;
+mod values;
 
 use std::collections::HashSet;
 use std::time::Duration;
