@@ -1,6 +1,6 @@
 //! Health, auth, users, groups, modules, boards, columns, OpenAPI and metrics.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::server::{start, TestServer, ADMIN};
 
@@ -49,15 +49,23 @@ fn users_tokens_and_admin_rights() {
         "Ann"
     );
 
-    // A non-admin cannot administer.
+    // A non-admin cannot administer, and a refusal changes nothing.
+    let users_before = s.get("/v1/users", ADMIN).1;
+    let boards_before = s.get("/v1/boards", ADMIN).1;
     let (st, v) = s.post("/v1/users", &ann_token, &json!({"name": "Bob"}));
     assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")));
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("admin"),
+        "{v}"
+    );
     let (st, _) = s.post(
         "/v1/boards",
         &ann_token,
         &json!({"module": "deal", "name": "X", "columns": [{"name": "A"}]}),
     );
     assert_eq!(st, 403);
+    assert_eq!(s.get("/v1/users", ADMIN).1, users_before);
+    assert_eq!(s.get("/v1/boards", ADMIN).1, boards_before);
 
     // Rotating a token revokes the old one at once.
     let (st, v) = s.post(&format!("/v1/users/{ann}/token"), &ann_token, &json!({}));
@@ -73,6 +81,11 @@ fn users_tokens_and_admin_rights() {
             .0,
         403
     );
+    assert_eq!(
+        s.get("/v1/me", &fresh).1["id"],
+        ann,
+        "a refused rotation changed the token"
+    );
 
     // Deactivation stops the token; the user stays listed as inactive.
     assert_eq!(s.delete(&format!("/v1/users/{bob}"), ADMIN).0, 204);
@@ -83,6 +96,15 @@ fn users_tokens_and_admin_rights() {
     let admin_id = me["id"].as_u64().unwrap();
     let (st, v) = s.delete(&format!("/v1/users/{admin_id}"), ADMIN);
     assert_eq!((st, v["error"]["code"].as_str()), (409, Some("conflict")));
+    assert_eq!(
+        s.get("/v1/me", ADMIN).1["id"],
+        admin_id,
+        "the refused deactivation went through"
+    );
+    assert_eq!(
+        s.get(&format!("/v1/users/{admin_id}"), ADMIN).1["active"],
+        true
+    );
 }
 
 #[test]
@@ -153,6 +175,18 @@ fn groups_and_modules() {
         .0,
         409
     );
+    let (_, mods) = s.get("/v1/modules", ADMIN);
+    let repairs: Vec<&Value> = mods
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["key"] == "repairs")
+        .collect();
+    assert_eq!(repairs.len(), 1);
+    assert_eq!(
+        repairs[0]["name"], "Repairs",
+        "the refused module replaced the first"
+    );
     let (st, v) = s.post(
         "/v1/modules",
         ADMIN,
@@ -197,6 +231,12 @@ fn boards_and_columns() {
         .as_str()
         .unwrap()
         .contains("focus_lead_minutes"));
+    let now = s.get(&format!("/v1/boards/{b}"), ADMIN).1;
+    assert_eq!(
+        (now["name"].as_str(), now["focus_lead_minutes"].as_u64()),
+        (Some("Pipeline"), Some(30)),
+        "a refused patch changed the board"
+    );
 
     // Add a column in the middle, move it first, rename it.
     let (st, c) = s.post(
@@ -253,6 +293,9 @@ fn boards_and_columns() {
         .unwrap();
     let (st, v) = s.delete(&format!("/v1/boards/{b}/columns/{q}"), ADMIN);
     assert_eq!((st, v["error"]["code"].as_str()), (409, Some("conflict")));
+    // Refused: the column and its items are where they were.
+    assert_eq!(s.walk(b, q, 50), vec![c2, a]);
+    assert!(order(&s).contains(&q));
     let (st, _) = s.delete(
         &format!("/v1/boards/{b}/columns/{q}?move_to={}", cols[1]),
         ADMIN,
@@ -273,6 +316,8 @@ fn boards_and_columns() {
             .0,
         409
     );
+    assert_eq!(order(&s), vec![cols[1]]);
+    assert_eq!(s.walk(b, cols[1], 50), vec![w, c2, a]);
 }
 
 #[test]

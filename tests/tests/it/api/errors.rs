@@ -19,9 +19,19 @@ fn malformed_bodies() {
     let s = TestServer::spawn();
     let (b, cols) = s.board(&["A"]);
     let raw = |ct: &str, body: &[u8]| s.call("POST", "/v1/items", Some(ADMIN), Some((ct, body)));
-    assert_error(raw("application/json", b"{not json"), 400, "invalid", "");
-    assert_error(raw("application/json", b""), 400, "invalid", "");
-    assert_error(raw("application/json", b"[1,2]"), 400, "invalid", "");
+    assert_error(
+        raw("application/json", b"{not json"),
+        400,
+        "invalid",
+        "line 1 column 2",
+    );
+    assert_error(raw("application/json", b""), 400, "invalid", "EOF");
+    assert_error(
+        raw("application/json", b"[1,2]"),
+        400,
+        "invalid",
+        "expected struct",
+    );
     assert_error(
         raw(
             "application/json",
@@ -112,7 +122,7 @@ fn malformed_bodies() {
         ),
         400,
         "invalid",
-        "",
+        "amount",
     );
     assert_error(
         s.post(
@@ -153,7 +163,7 @@ fn oversized_bodies_are_413() {
         ),
         413,
         "too_large",
-        "",
+        "1048576 bytes",
     );
 }
 
@@ -214,7 +224,7 @@ fn bad_query_parameters() {
         ),
         400,
         "invalid",
-        "",
+        "cursor",
     );
     assert_error(
         s.get(

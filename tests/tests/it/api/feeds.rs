@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::server::{TestServer, ADMIN};
+use super::server::{now_ms, TestServer, ADMIN};
 
 struct World {
     s: TestServer,
@@ -478,7 +478,12 @@ fn status_messages_public_and_group() {
     assert_eq!(ids(&w.page(&feed, &w.ann_t)), [g], "no public status");
     assert_error(s.get(&feed, &w.bob_t), 404, "not_found", "group");
     assert_error(s.get(&feed, ADMIN), 404, "not_found", "group");
-    assert_error(s.get("/v1/groups/999/feed", &w.ann_t), 404, "not_found", "");
+    assert_error(
+        s.get("/v1/groups/999/feed", &w.ann_t),
+        404,
+        "not_found",
+        "group 999",
+    );
     // Only members post to a group.
     assert_error(
         s.post(
@@ -704,7 +709,12 @@ fn group_files() {
     assert_eq!(st, 201, "{f}");
     assert_eq!(f["size"], 8 << 20);
     let over = vec![b'x'; (8 << 20) + 1];
-    assert_error(upload(&w.ann_t, "over.bin", &over), 413, "too_large", "");
+    assert_error(
+        upload(&w.ann_t, "over.bin", &over),
+        413,
+        "too_large",
+        "8388608 bytes",
+    );
     assert_eq!(
         kinds(&w.page(&format!("/v1/groups/{}/feed", w.mkt), &w.ann_t)),
         ["file", "file"],
@@ -1160,7 +1170,7 @@ fn preferences_switch_modules_off_and_on() {
         ),
         403,
         "forbidden",
-        "",
+        "admin",
     );
     assert_error(
         s.call(
@@ -1306,11 +1316,19 @@ fn walls_order_paging_and_filters() {
     );
     assert!(w.wall(&w.ann_t, "&kind=file").is_empty());
 
-    // A time period: since is inclusive, until exclusive.
-    std::thread::sleep(Duration::from_millis(30));
+    // A time period: since is inclusive, until exclusive. Times are in milliseconds, so each
+    // boundary waits until the clock (shared with the server) has passed the moment the last
+    // write was answered, and so the time that write was stamped with.
+    let tick = || {
+        let answered = now_ms();
+        while now_ms() <= answered {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    tick();
     let b1 = w.post(&w.bob_t, json!({"text": "b1"}));
     let b2 = w.note(d, &w.ann_t, "b2");
-    std::thread::sleep(Duration::from_millis(30));
+    tick();
     let c1 = w.post(&w.bob_t, json!({"text": "c1"}));
     let since = b1["at"].as_str().unwrap();
     let until = c1["at"].as_str().unwrap();
@@ -1353,7 +1371,7 @@ fn walls_order_paging_and_filters() {
         s.call("GET", "/v1/feed", None, None),
         401,
         "unauthorized",
-        "",
+        "Bearer",
     );
 }
 

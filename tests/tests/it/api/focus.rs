@@ -496,7 +496,7 @@ fn with_focus_off_triggers_count_attention_but_do_not_reorder() {
     );
     let aid = a["id"].as_u64().unwrap();
     assert!(
-        poll(Duration::from_secs(4), || (state(&s, aid) == "overdue")
+        poll(Duration::from_secs(10), || (state(&s, aid) == "overdue")
             .then_some(()))
         .is_some(),
         "the past deadline fired"
@@ -635,7 +635,7 @@ fn activity_create_patch_complete_delete() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["deadline"], past);
     assert!(
-        poll(Duration::from_secs(4), || (state(&s, aid) == "overdue")
+        poll(Duration::from_secs(10), || (state(&s, aid) == "overdue")
             .then_some(()))
         .is_some(),
         "the re-armed deadline fired"
@@ -675,7 +675,7 @@ fn activity_create_patch_complete_delete() {
         &json!({"deadline": past}),
     );
     assert!(
-        poll(Duration::from_secs(4), || (state(&s, aid) == "overdue")
+        poll(Duration::from_secs(10), || (state(&s, aid) == "overdue")
             .then_some(()))
         .is_some(),
         "fired again after re-arming"
@@ -712,7 +712,7 @@ fn activity_create_patch_complete_delete() {
         &json!({"deadline": past}),
     );
     assert!(
-        poll(Duration::from_secs(4), || (state(&s, a2id) == "overdue")
+        poll(Duration::from_secs(10), || (state(&s, a2id) == "overdue")
             .then_some(()))
         .is_some(),
         "bob's deadline fired"
@@ -859,7 +859,7 @@ fn the_activities_view_filters_and_pages_by_deadline() {
     );
     assert_eq!(st, 200);
     assert!(
-        poll(Duration::from_secs(4), || {
+        poll(Duration::from_secs(10), || {
             (state(&s, b_over) == "overdue" && state(&s, b_soon) == "due_soon").then_some(())
         })
         .is_some(),
@@ -960,7 +960,7 @@ fn a_deadline_fires_on_time_in_real_time() {
     assert_eq!(s.walk(b, cols[0], 50), vec![z, y, x]);
 
     let start = Instant::now();
-    let fired = poll(Duration::from_secs(4), || {
+    let fired = poll(Duration::from_secs(10), || {
         let (sx, sy) = (state(&s, ax), state(&s, ay));
         let seen_at = now_ms();
         for st in [&sx, &sy] {
@@ -1040,34 +1040,26 @@ fn reminders_fire_at_their_time_and_a_past_one_at_once() {
     // Deadline already past: only the deadline fires, not its (also past) reminder.
     let a_late = mk(late, t - MINUTE, Some(json!([30])));
 
-    let reminded = poll(Duration::from_millis(1_000), || {
-        let st = state(&s, a_soon);
-        assert_ne!(
-            st, "overdue",
-            "the deadline fired before the reminder was seen"
-        );
-        (st == "due_soon" && state(&s, a_lead15) == "due_soon").then_some(())
-    });
-    assert!(reminded.is_some(), "the past reminders fired at once");
-    let it = item(&s, soon);
-    assert_eq!(
-        (&it["focus_reason"], &it["attention"]),
-        (&json!("reminder"), &json!(1))
-    );
-    let tl = timeline(&s, soon);
-    assert_eq!(
-        (&tl[0]["kind"], &tl[0]["activity"]),
-        (&json!("reminder"), &json!(a_soon))
-    );
-    assert_eq!(item(&s, lead15)["focus_reason"], "reminder");
-
-    // Then the deadline of `soon`.
+    // Wait for both fires of `soon` (its deadline is a second away) instead of trying to
+    // catch the moment between them: the timeline says which came first.
     assert!(
-        poll(Duration::from_secs(4), || (state(&s, a_soon) == "overdue")
+        poll(Duration::from_secs(10), || (state(&s, a_soon) == "overdue"
+            && state(&s, a_lead15) == "due_soon")
             .then_some(()))
         .is_some(),
-        "the deadline fired"
+        "the past reminders and the deadline fired"
     );
+    let tl = timeline(&s, soon);
+    let fired: Vec<(&Value, &Value)> = tl.iter().map(|e| (&e["kind"], &e["activity"])).collect();
+    assert_eq!(
+        fired,
+        [
+            (&json!("deadline"), &json!(a_soon)),
+            (&json!("reminder"), &json!(a_soon))
+        ],
+        "the reminder fired at once, then the deadline (newest first)"
+    );
+    assert_eq!(item(&s, lead15)["focus_reason"], "reminder");
     assert!(now_ms() - t >= 1_000);
     let it = item(&s, soon);
     assert_eq!(

@@ -200,11 +200,15 @@ fn patch_and_delete() {
     assert_eq!(v["contacts"]["emails"], json!(["x@y.z"]));
     // An edit is not a focus: the order and the focus reason stay.
     assert_eq!(v["focus_reason"], "created");
-    // Bad patches change nothing.
-    assert_eq!(
-        s.patch(&format!("/v1/items/{id}"), ADMIN, &json!({"title": ""}))
-            .0,
-        400
+    // Bad patches change nothing: the whole item (and its timeline) stays as it was, and
+    // each error names the field.
+    let before = s.get(&format!("/v1/items/{id}"), ADMIN).1;
+    let timeline_before = s.get(&format!("/v1/items/{id}/timeline"), ADMIN).1;
+    let (st, v) = s.patch(&format!("/v1/items/{id}"), ADMIN, &json!({"title": ""}));
+    assert_eq!(st, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("title"),
+        "{v}"
     );
     assert_eq!(
         s.patch(
@@ -224,7 +228,11 @@ fn patch_and_delete() {
         .0,
         400
     );
-    assert_eq!(s.get(&format!("/v1/items/{id}"), ADMIN).1["title"], "T2");
+    assert_eq!(s.get(&format!("/v1/items/{id}"), ADMIN).1, before);
+    assert_eq!(
+        s.get(&format!("/v1/items/{id}/timeline"), ADMIN).1,
+        timeline_before
+    );
 
     assert_eq!(s.delete(&format!("/v1/items/{id}"), ADMIN).0, 204);
     assert_eq!(s.get(&format!("/v1/items/{id}"), ADMIN).0, 404);

@@ -151,7 +151,7 @@ fn walls_are_rebuilt_exactly_after_a_restart() {
 }
 
 #[test]
-fn wall_cursor_is_stable_while_entries_arrive_from_another_thread() {
+fn wall_cursor_is_stable_while_entries_arrive_between_pages() {
     let t = TestEngine::new();
     let b = t.board("Sales", &["New"]);
     let it = t.create(&b, 0, "x");
@@ -161,52 +161,56 @@ fn wall_cursor_is_stable_while_entries_arrive_from_another_thread() {
             .unwrap();
     }
     let snapshot = wall_ids(&t, t.admin, &WallFilter::default(), 500);
-    std::thread::scope(|s| {
-        let writer = s.spawn(|| {
-            for i in 0..200 {
-                t.engine
-                    .comment(t.admin, it, format!("new{i}"), Mentions::default())
-                    .unwrap();
-            }
-        });
-        // Page through from the top as of now; entries arriving meanwhile land above.
-        let first = t
-            .engine
+    let page = |cursor: Option<String>| {
+        t.engine
             .wall(
                 t.admin,
                 &WallFilter::default(),
                 &PageRequest {
                     limit: Some(10),
-                    cursor: None,
+                    cursor,
                 },
             )
-            .unwrap();
-        let start = first.items[0].id.0;
-        let mut seen: Vec<u64> = first.items.iter().map(|e| e.id.0).collect();
-        let mut cursor = first.next_cursor;
-        while let Some(c) = cursor {
-            let p = t
-                .engine
-                .wall(
-                    t.admin,
-                    &WallFilter::default(),
-                    &PageRequest {
-                        limit: Some(10),
-                        cursor: Some(c),
-                    },
-                )
-                .unwrap();
+            .unwrap()
+    };
+    // Seven new entries land above the cursor before every page is read, and a writer
+    // thread adds more at the same time: each page must continue exactly where the last
+    // one ended.
+    let mut seen: Vec<u64> = Vec::new();
+    let mut cursor = None;
+    let mut added = 0;
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for i in 0..100 {
+                t.engine
+                    .comment(t.admin, it, format!("thread{i}"), Mentions::default())
+                    .unwrap();
+            }
+        });
+        loop {
+            let p = page(cursor.take());
             seen.extend(p.items.iter().map(|e| e.id.0));
-            cursor = p.next_cursor;
+            for _ in 0..7 {
+                t.engine
+                    .comment(t.admin, it, format!("between{added}"), Mentions::default())
+                    .unwrap();
+                added += 1;
+            }
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
         }
         writer.join().unwrap();
-        let want: Vec<u64> = wall_ids(&t, t.admin, &WallFilter::default(), 500)
-            .into_iter()
-            .filter(|s| *s <= start)
-            .collect();
-        assert_eq!(seen, want, "nothing skipped, nothing twice");
-        assert!(want.len() >= snapshot.len());
     });
+    assert!(added >= 7 * 12, "entries were inserted between the pages");
+    // The first page was read before any new entry but the thread's: everything from
+    // the snapshot's top down, each once, in order.
+    let start = snapshot[0];
+    let from_start: Vec<u64> = seen.iter().copied().skip_while(|id| *id != start).collect();
+    assert_eq!(from_start, snapshot, "an entry skipped or shown twice");
+    let after = wall_ids(&t, t.admin, &WallFilter::default(), 500);
+    assert_eq!(after.len(), snapshot.len() + added + 100);
 }
 
 #[test]
