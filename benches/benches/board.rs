@@ -5,7 +5,12 @@
 //! - `focus/single_64_threads`: single durable focus calls from 64 threads at once, which
 //!   is what group commit is for (one flush serves every waiting caller);
 //! - `page/top50_fields`: the top 50 of a column with every field of every item read;
-//! - `recovery/open`: opening the `N`-item store (format check, full scan, index rebuild);
+//! - `page/json_random_depth`: a page of 50 from a random column at a random depth (from a
+//!   cursor taken anywhere in the column), serialized to exactly the JSON bytes the server
+//!   answers (`hoist_server::item_page_bytes`);
+//! - `recovery/open`: opening the `N`-item store (format check, full scan, index rebuild),
+//!   warm: the first open after the store was written is timed apart and printed
+//!   (`recovery: first open after writing ...`), since criterion's warm-up discards it;
 //! - `create/batch_1000`: item creation, 1,000 per command;
 //! - `move/between_neighbours`: a manual drag between two neighbours;
 //! - `page_cost/*`: a page of a 10,000-item column against one of an `N`-item column,
@@ -65,6 +70,43 @@ fn top_page(engine: &Engine, f: &BoardFixture, column: usize) -> Vec<ItemView> {
         )
         .expect("page")
         .items
+}
+
+/// The cursor of every 50th position of every column (`None` is the top), by walking the
+/// pages once.
+fn column_cursors(engine: &Engine, f: &BoardFixture) -> Vec<Vec<Option<String>>> {
+    let start = Instant::now();
+    let out: Vec<Vec<Option<String>>> = (0..COLUMNS)
+        .map(|c| {
+            let mut at = vec![None];
+            let mut cursor = None;
+            loop {
+                let page = engine
+                    .column_page(
+                        f.board.id,
+                        f.column(c),
+                        &PageRequest {
+                            limit: Some(PAGE),
+                            cursor,
+                        },
+                    )
+                    .expect("page");
+                match page.next_cursor {
+                    Some(next) => {
+                        at.push(Some(next.clone()));
+                        cursor = Some(next);
+                    }
+                    None => return at,
+                }
+            }
+        })
+        .collect();
+    eprintln!(
+        "fixture: {} cursors over {COLUMNS} columns taken in {:.1?}",
+        out.iter().map(Vec::len).sum::<usize>(),
+        start.elapsed()
+    );
+    out
 }
 
 /// Reads every field of an item in place and folds it into a checksum, so nothing the
@@ -157,6 +199,33 @@ fn board(c: &mut Criterion) {
                 black_box(sum)
             });
         });
+        // Cursors at every 50th item of every column, taken once; an iteration picks a
+        // column and a depth at random, so the pages spread over the whole board instead
+        // of re-reading the same 500 records.
+        let mut cursors: Option<Vec<Vec<Option<String>>>> = None;
+        let mut rng = Rng::new(7);
+        g.bench_function("json_random_depth", |b| {
+            let f = main.get_or_insert_with(|| build_main(n));
+            let engine = f.engine();
+            let cursors = cursors.get_or_insert_with(|| column_cursors(engine, f));
+            b.iter(|| {
+                let column = rng.below(COLUMNS);
+                let at = &cursors[column];
+                let cursor = at[rng.below(at.len())].clone();
+                let page = engine
+                    .column_page(
+                        f.board.id,
+                        f.column(column),
+                        &PageRequest {
+                            limit: Some(PAGE),
+                            cursor,
+                        },
+                    )
+                    .expect("page");
+                let bytes = hoist_server::item_page_bytes(&page).expect("render");
+                black_box(bytes.len())
+            });
+        });
         g.finish();
     }
 
@@ -165,8 +234,16 @@ fn board(c: &mut Criterion) {
         let mut g = c.benchmark_group("recovery");
         g.measurement_time(Duration::from_secs(10));
         g.throughput(Throughput::Elements(n as u64));
+        let mut first_done = false;
         g.bench_function("open", |b| {
             let f = main.get_or_insert_with(|| build_main(n));
+            if !first_done {
+                // The first open after the store was written: what a restart after a write
+                // load costs. Criterion's warm-up would discard it.
+                first_done = true;
+                let first = f.store.reopen();
+                eprintln!("recovery: first open after writing {n} items: {first:.2?}");
+            }
             b.iter_custom(|iters| (0..iters).map(|_| f.store.reopen()).sum());
         });
         g.finish();

@@ -4,13 +4,17 @@
 //!   so each writes one `record_updated` entry whose audience is the item's followers) from
 //!   16 threads at once, each on its own item followed by 100 / 1,000 users (plus its
 //!   owner); one iteration is one patch per thread. Throughput in updates.
+//! - `feed/fanout_read_100_followers`, `…_1000_followers` (printed): after those, one more
+//!   update, then the first wall page of every follower, each of which must show it (the
+//!   fan-out is in memory and merged at read, so the read is where its cost could hide).
 //! - `feed/wall_page_module_filter`: a 50-entry page of the wall of a user who follows
 //!   `HOIST_BENCH_FOLLOWS` (default 10,000) records in a store of `HOIST_BENCH_ENTRIES`
 //!   (default 10,000,000) `call_out` entries over `HOIST_BENCH_ITEMS` records (half on a
 //!   `deal` board, half on a `lead` board), filtered to `deal`, at a random page cursor:
 //!   half of the reads among the first 10 pages, half anywhere in the wall. After the
 //!   criterion run, 10,000 more reads go into an HDR histogram, printed as
-//!   `feed/wall_page: p50 … p99 … max …`.
+//!   `feed/wall_page: p50 … p99 … max …`, and 10,000 more while a writer ingests new
+//!   entries onto the same records (`feed/wall_page with a writer`).
 //! - `feed/apply_to_existing_1m` (printed, not criterion): a rule (`amount >` the median,
 //!   about half the records) with `apply_to_existing` over `HOIST_BENCH_ITEMS` records; the time
 //!   until its job is `Done` (polled every 10 ms), while another thread creates items one
@@ -165,6 +169,8 @@ struct WallFixture {
     reader: UserId,
     /// The filtered wall's page cursors from the top (`None`: the first page).
     cursors: Vec<Option<String>>,
+    /// Every record of the fixture (the writer during the histogram adds entries to them).
+    items: Vec<ItemId>,
 }
 
 fn wall_filter() -> WallFilter {
@@ -282,6 +288,7 @@ fn build_wall(n: usize, follows: usize, entries: usize) -> WallFixture {
         store,
         reader,
         cursors,
+        items: all,
     }
 }
 
@@ -317,39 +324,132 @@ fn wall_page(
         .len()
 }
 
-/// 10,000 page reads into HDR histograms (all, near the top, anywhere), printed.
+/// 10,000 page reads into HDR histograms (all, near the top, anywhere), printed; then the
+/// same reads again while a writer ingests outgoing calls on the fixture's records in
+/// batches of 100 (new entries land on the reader's wall as it pages), with its rate.
 fn wall_histogram(f: &WallFixture) {
     let engine = f.store.engine();
     let filter = wall_filter();
     let mut rng = Rng::new(23);
-    let (mut all, mut top, mut deep) = (histogram(), histogram(), histogram());
-    for _ in 0..WALL_READS {
-        let (near_top, cursor) = pick_cursor(&f.cursors, &mut rng);
-        let start = Instant::now();
-        let shown = wall_page(engine, f, &filter, cursor);
-        let ns = nanos(start.elapsed());
-        black_box(shown);
-        all.saturating_record(ns);
-        if near_top {
-            top.saturating_record(ns);
-        } else {
-            deep.saturating_record(ns);
+    let mut read = |label: &str| {
+        let (mut all, mut top, mut deep) = (histogram(), histogram(), histogram());
+        for _ in 0..WALL_READS {
+            let (near_top, cursor) = pick_cursor(&f.cursors, &mut rng);
+            let start = Instant::now();
+            let shown = wall_page(engine, f, &filter, cursor);
+            let ns = nanos(start.elapsed());
+            black_box(shown);
+            all.saturating_record(ns);
+            if near_top {
+                top.saturating_record(ns);
+            } else {
+                deep.saturating_record(ns);
+            }
         }
+        println!(
+            "feed/wall_page{label}: {} over {WALL_READS} reads of {PAGE} entries, modules [deal] \
+             (target p99 <= 1 ms)",
+            summary(&all)
+        );
+        println!(
+            "feed/wall_page{label}: near the top (first {TOP_PAGES} pages): {}",
+            summary(&top)
+        );
+        println!(
+            "feed/wall_page{label}: anywhere ({} pages): {}",
+            f.cursors.len(),
+            summary(&deep)
+        );
+    };
+    read("");
+    let stop = AtomicBool::new(false);
+    let written = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut j = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let events = (j..j + 100)
+                    .map(|k| NewEvent {
+                        id: format!("wall-writer-{k}"),
+                        kind: EventKind::CallOut,
+                        item: Some(f.items[k % f.items.len()]),
+                        phone: None,
+                        email: None,
+                        at: None,
+                        summary: Some(format!("Outbound call #{k}, 2 min")),
+                    })
+                    .collect();
+                engine.ingest(f.store.actor, events, None).expect("ingest");
+                j += 100;
+                written.store(j, Ordering::Relaxed);
+            }
+        });
+        read(" with a writer");
+        stop.store(true, Ordering::Relaxed);
+    });
+    let took = started.elapsed();
+    let n = written.load(Ordering::Relaxed);
+    println!(
+        "feed/wall_page with a writer: the writer added {n} entries meanwhile ({:.0}/s)",
+        n as f64 / took.as_secs_f64()
+    );
+}
+
+/// After the fan-out benches: one more update of an item, then the first wall page of each
+/// of its followers, every one of which must show it; the page reads are timed.
+fn fanout_read(f: &UpdateFixture) {
+    let engine = f.store.engine();
+    for (k, audience) in AUDIENCES.iter().enumerate() {
+        let item = f.items[k][0];
+        let v = TITLES.fetch_add(1, Ordering::Relaxed);
+        let title = format!("Renewal, revision {v}");
+        engine
+            .patch_item(
+                f.store.actor,
+                item,
+                ItemPatch {
+                    title: Some(title.clone()),
+                    ..ItemPatch::default()
+                },
+            )
+            .expect("patch");
+        let followers: Vec<UserId> = engine
+            .users()
+            .into_iter()
+            .map(|u| u.id)
+            .filter(|u| *u != f.store.actor)
+            .take(*audience)
+            .collect();
+        let mut h = histogram();
+        for user in &followers {
+            let start = Instant::now();
+            let page = engine
+                .wall(
+                    *user,
+                    &WallFilter::default(),
+                    &PageRequest {
+                        limit: Some(PAGE),
+                        cursor: None,
+                    },
+                )
+                .expect("wall");
+            h.saturating_record(nanos(start.elapsed()));
+            assert!(
+                page.items.iter().any(|e| e.item == Some(item)
+                    && e.changes
+                        .iter()
+                        .any(|c| c.new == hoist_engine::Value::Str(title.clone()))),
+                "follower {user} does not see the update"
+            );
+        }
+        println!(
+            "feed/fanout_read_{audience}_followers: each of the {} followers' first wall page \
+             shows the update; page {}",
+            followers.len(),
+            summary(&h)
+        );
     }
-    println!(
-        "feed/wall_page: {} over {WALL_READS} reads of {PAGE} entries, modules [deal] \
-         (target p99 <= 1 ms)",
-        summary(&all)
-    );
-    println!(
-        "feed/wall_page: near the top (first {TOP_PAGES} pages): {}",
-        summary(&top)
-    );
-    println!(
-        "feed/wall_page: anywhere ({} pages): {}",
-        f.cursors.len(),
-        summary(&deep)
-    );
 }
 
 /// Creates items one at a time until `stop`, each timed into the histogram.
@@ -497,7 +597,7 @@ fn feed(c: &mut Criterion) {
         for (k, audience) in AUDIENCES.iter().enumerate() {
             g.bench_function(format!("update_{audience}_followers"), |b| {
                 let f = upd.get_or_insert_with(build_update);
-                let (engine, items) = (f.store.engine(), &f.items[k]);
+                let (engine, items, actor) = (f.store.engine(), &f.items[k], f.store.actor);
                 // One iteration is one patch on each of the 16 threads.
                 b.iter_custom(|iters| {
                     let start = Instant::now();
@@ -511,7 +611,7 @@ fn feed(c: &mut Criterion) {
                                         ..ItemPatch::default()
                                     };
                                     let (_, changes) =
-                                        engine.patch_item(item, patch).expect("patch");
+                                        engine.patch_item(actor, item, patch).expect("patch");
                                     black_box(changes);
                                 }
                             });
@@ -522,6 +622,9 @@ fn feed(c: &mut Criterion) {
             });
         }
         g.finish();
+        if let Some(f) = upd.take() {
+            fanout_read(&f);
+        }
     }
 
     {

@@ -729,29 +729,20 @@ impl Engine {
         self.call(move |tx| Ok(items.into_iter().map(|n| create_in(tx, actor, n)).collect()))
     }
 
-    /// Changes an item; returns it with each changed part's old and new value.
-    pub fn patch_item(&self, id: ItemId, patch: ItemPatch) -> Result<(ItemView, Vec<FieldChange>)> {
-        self.patch_item_as(None, id, patch)
-    }
-
-    /// [`Engine::patch_item`] on behalf of `actor` (the author of the `record_updated`
-    /// entry).
-    pub fn patch_item_as(
+    /// Changes an item's fields on behalf of `actor`, who is the author of the
+    /// `record_updated` entry; returns the item and what changed (old → new).
+    pub fn patch_item(
         &self,
-        actor: Option<UserId>,
+        actor: UserId,
         id: ItemId,
         patch: ItemPatch,
     ) -> Result<(ItemView, Vec<FieldChange>)> {
-        self.call(move |tx| patch_in(tx, actor, id, patch))
+        self.call(move |tx| patch_in(tx, Some(actor), id, patch))
     }
 
-    /// Deletes an item.
-    pub fn delete_item(&self, id: ItemId) -> Result<()> {
-        self.call(move |tx| delete_in(tx, None, id))
-    }
-
-    /// [`Engine::delete_item`] on behalf of `actor` (the author of `record_deleted`).
-    pub fn delete_item_as(&self, actor: UserId, id: ItemId) -> Result<()> {
+    /// Deletes an item (and its activities) on behalf of `actor`, the author of the
+    /// `record_deleted` entry.
+    pub fn delete_item(&self, actor: UserId, id: ItemId) -> Result<()> {
         self.call(move |tx| delete_in(tx, Some(actor), id))
     }
 

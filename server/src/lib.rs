@@ -12,3 +12,4 @@ mod routes;
 
 pub use app::{main_entry, openapi_json, serve, Args};
 pub use dto::ITEM_FIELDS;
+pub use routes::item_page_bytes;

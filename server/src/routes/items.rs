@@ -193,7 +193,7 @@ pub(crate) async fn patch_item(
     };
     let engine = state.engine.clone();
     let actor = caller.user();
-    let (view, _changes) = blocking(move || engine.patch_item_as(Some(actor), iid, patch)).await?;
+    let (view, _changes) = blocking(move || engine.patch_item(actor, iid, patch)).await?;
     item(StatusCode::OK, &view)
 }
 
@@ -203,12 +203,14 @@ pub(crate) async fn patch_item(
 #[delete("/v1/items/{id}")]
 pub(crate) async fn delete_item(
     state: State,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let engine = state.engine.clone();
-    blocking(move || engine.delete_item(iid)).await?;
+    // The caller is the author of the `record_deleted` entry.
+    let actor = caller.user();
+    blocking(move || engine.delete_item(actor, iid)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -368,3 +368,22 @@ fn reading_clears_attention_only_for_the_responsible() {
     assert_eq!(c["unread_items"], 0, "{c}");
     assert_eq!(s.post("/v1/items/999/read", ADMIN, &json!({})).0, 404);
 }
+
+#[test]
+fn a_deletion_is_authored_by_the_user_who_deleted() {
+    let s = TestServer::spawn();
+    let (b, _) = s.board(&["A"]);
+    // The admin is the responsible, so the record is on the admin's wall (owner follow).
+    let id = s.item(b, "to go");
+    let (bob, bob_token) = s.user("Bob", false);
+    assert_eq!(s.delete(&format!("/v1/items/{id}"), &bob_token).0, 204);
+    let (st, wall) = s.get("/v1/feed?kind=record_deleted", ADMIN);
+    assert_eq!(st, 200, "{wall}");
+    let entries = wall["items"].as_array().unwrap();
+    let deleted: Vec<&Value> = entries.iter().filter(|e| e["item"] == id).collect();
+    assert_eq!(deleted.len(), 1, "{wall}");
+    assert_eq!(
+        deleted[0]["author"], bob,
+        "record_deleted names who deleted it"
+    );
+}

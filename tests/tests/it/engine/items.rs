@@ -494,6 +494,7 @@ fn patch_reports_old_and_new_for_each_changed_field() {
     let (view, changes) = t
         .engine
         .patch_item(
+            t.admin,
             item,
             ItemPatch {
                 title: Some("New title".into()),
@@ -559,6 +560,7 @@ fn patch_reports_old_and_new_for_each_changed_field() {
     let (_, changes) = t
         .engine
         .patch_item(
+            t.admin,
             item,
             ItemPatch {
                 responsible: Some(ann),
@@ -589,6 +591,7 @@ fn patch_reports_old_and_new_for_each_changed_field() {
     let (_, changes) = t
         .engine
         .patch_item(
+            t.admin,
             item,
             ItemPatch {
                 title: Some("New title".into()),
@@ -601,7 +604,8 @@ fn patch_reports_old_and_new_for_each_changed_field() {
     assert_eq!(changes, vec![]);
     assert_eq!(t.get(item).updated_at, stamp);
     assert!(matches!(
-        t.engine.patch_item(ItemId(9_999), ItemPatch::default()),
+        t.engine
+            .patch_item(t.admin, ItemId(9_999), ItemPatch::default()),
         Err(Error::NotFound { .. })
     ));
 }
@@ -615,7 +619,7 @@ fn delete_removes_the_item_from_every_view() {
     let items = t.engine.stats().items;
     assert_eq!(t.engine.kanban(b.id, 10).unwrap()[0].unread, 1);
 
-    t.engine.delete_item(bb).unwrap();
+    t.engine.delete_item(t.admin, bb).unwrap();
     assert_eq!(t.walk(&b, 0), vec![c, a]);
     assert_eq!(
         walk_list(&t.engine, b.id, &ListFilter::default(), 2),
@@ -623,7 +627,7 @@ fn delete_removes_the_item_from_every_view() {
     );
     assert!(matches!(t.engine.item(bb), Err(Error::NotFound { .. })));
     assert!(matches!(
-        t.engine.delete_item(bb),
+        t.engine.delete_item(t.admin, bb),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
@@ -816,7 +820,7 @@ fn kanban_shows_counts_unread_and_the_first_page_of_every_column() {
     let counts: Vec<_> = k.iter().map(|c| (c.count, c.unread)).collect();
     assert_eq!(counts, vec![(4, 1), (2, 0), (1, 1)]);
     t.engine.read_item(t.admin, col0[0]).unwrap();
-    t.engine.delete_item(col0[2]).unwrap();
+    t.engine.delete_item(t.admin, col0[2]).unwrap();
     t.engine.focus(col1[0], FocusReason::CallMissed).unwrap();
     let k = t.engine.kanban(b.id, 3).unwrap();
     let counts: Vec<_> = k.iter().map(|c| (c.count, c.unread)).collect();
@@ -1214,7 +1218,7 @@ fn invalid_input_is_rejected_with_its_field_and_changes_nothing() {
     );
 
     // A patch with one bad part applies none of its parts.
-    let patch = |p: ItemPatch| invalid_field(t.engine.patch_item(x, p));
+    let patch = |p: ItemPatch| invalid_field(t.engine.patch_item(t.admin, x, p));
     assert_eq!(
         patch(ItemPatch {
             title: Some(String::new()),

@@ -101,7 +101,7 @@ fn reopen_keeps_items_order_users_tokens_boards_and_modules() {
     t.engine
         .move_item(created[10], None, Some(Position::Bottom))
         .unwrap();
-    t.engine.delete_item(created[2]).unwrap();
+    t.engine.delete_item(t.admin, created[2]).unwrap();
     let q = t.create(&quiet, 0, "quiet one");
     t.engine.focus(q, FocusReason::EmailIn).unwrap();
 
@@ -234,6 +234,7 @@ fn subscription_yields_every_committed_change_in_seq_order() {
     let b = t.create(&board, 0, "b");
     t.engine
         .patch_item(
+            t.admin,
             a,
             ItemPatch {
                 title: Some("a2".into()),
@@ -246,7 +247,7 @@ fn subscription_yields_every_committed_change_in_seq_order() {
         .move_item(b, Some(board.columns[1].id), Some(Position::Top))
         .unwrap();
     t.engine.read_item(t.admin, a).unwrap();
-    t.engine.delete_item(b).unwrap();
+    t.engine.delete_item(t.admin, b).unwrap();
     t.engine
         .patch_board(
             board.id,

@@ -208,7 +208,7 @@ impl Run {
                     return;
                 }
                 let id = live[item.index(live.len())];
-                engine.delete_item(id).expect("delete");
+                engine.delete_item(self.t.admin, id).expect("delete");
                 self.model.remove(id);
             }
             Op::DisturbedWalk {

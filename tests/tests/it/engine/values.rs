@@ -98,15 +98,17 @@ fn an_item_over_32_kib_of_fields_is_refused_on_create_and_on_patch_and_nothing_c
     };
     t.engine
         .patch_item(
+            t.admin,
             item,
             patch((0..3).map(|k| (big(k).0, Some(big(k).1))).collect()),
         )
         .unwrap();
     let three = t.get(item);
-    let err = invalid_field(
-        t.engine
-            .patch_item(item, patch(vec![(big(3).0, Some(big(3).1))])),
-    );
+    let err = invalid_field(t.engine.patch_item(
+        t.admin,
+        item,
+        patch(vec![(big(3).0, Some(big(3).1))]),
+    ));
     assert!(err.starts_with("fields"), "{err}");
     assert_eq!(t.get(item), three, "a refused patch changed the item");
     assert_ne!(before, three);

@@ -83,8 +83,10 @@ fn unfollow_sticks_across_responsible_changes_and_rules_until_follow() {
         amount: Some(amount),
         ..ItemPatch::default()
     };
-    t.engine.patch_item(it, patch(t.admin, 1.0)).unwrap();
-    t.engine.patch_item(it, patch(ann, 500.0)).unwrap();
+    t.engine
+        .patch_item(t.admin, it, patch(t.admin, 1.0))
+        .unwrap();
+    t.engine.patch_item(t.admin, it, patch(ann, 500.0)).unwrap();
     assert!(follows_of(&t, ann).is_empty());
     let before = wall_ids(&t, ann, &WallFilter::default(), 50);
     t.engine
@@ -439,8 +441,8 @@ fn a_replaced_responsible_sees_the_change_and_unknown_modules_are_refused() {
     let (bob, _) = t.user("bob");
     let it = t.create_as(ann, &b, 0, "x");
     t.engine
-        .patch_item_as(
-            Some(t.admin),
+        .patch_item(
+            t.admin,
             it,
             ItemPatch {
                 responsible: Some(bob),

@@ -223,7 +223,7 @@ proptest! {
                     }
                 },
                 Op::Reassign { item, user } => if let Some(id) = pick(&items, item) {
-                    t.engine.patch_item(id, ItemPatch { responsible: Some(users[user]), ..ItemPatch::default() }).unwrap();
+                    t.engine.patch_item(t.admin, id, ItemPatch { responsible: Some(users[user]), ..ItemPatch::default() }).unwrap();
                     m.items.get_mut(&id).unwrap().responsible = user;
                 },
                 Op::Move { item, col } => if let Some(id) = pick(&items, item) {
@@ -231,7 +231,7 @@ proptest! {
                     m.items.get_mut(&id).unwrap().col = col;
                 },
                 Op::Delete { item } => if let Some(id) = pick(&items, item) {
-                    t.engine.delete_item(id).unwrap();
+                    t.engine.delete_item(t.admin, id).unwrap();
                     items.retain(|x| *x != id);
                     m.items.remove(&id);
                     m.acts.retain(|_, a| a.item != id);

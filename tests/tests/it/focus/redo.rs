@@ -126,6 +126,7 @@ fn run(t: &TestEngine, b: &Board, other: UserId, ops: &[Op], items: &mut Vec<Ite
                     *n += 1;
                     t.engine
                         .patch_item(
+                            t.admin,
                             id,
                             ItemPatch {
                                 title: Some(format!("t{n}")),
@@ -149,7 +150,7 @@ fn run(t: &TestEngine, b: &Board, other: UserId, ops: &[Op], items: &mut Vec<Ite
             }
             Op::Delete { item } => {
                 if let Some(id) = pick(items, *item) {
-                    t.engine.delete_item(id).expect("delete");
+                    t.engine.delete_item(t.admin, id).expect("delete");
                     items.retain(|x| *x != id);
                 }
             }
