@@ -12,7 +12,8 @@
 //!   them and `fire_due_timers()` is timed until every focus is durable. A fresh set per
 //!   iteration (its creation is not timed).
 //! - `timers/lateness` (printed, not criterion): the real timer thread on the system clock
-//!   fires 100,000 deadlines that fall in one second; prints how late the first
+//!   fires 100,000 deadlines that fall in one second, on the `N`-item board, three times
+//!   (fresh activities each run); prints how late the first
 //!   `ItemFocused` arrives after the earliest deadline and when `timers_pending` reaches 0
 //!   after the last one.
 //! - `recovery/rearm_open`: opening a store that holds `HOIST_BENCH_TIMERS` (default
@@ -51,9 +52,8 @@ const DAY: i64 = 24 * HOUR;
 const WHEEL_NOW: i64 = 1_750_000_000_000;
 /// Reminder offsets of the recovery fixture: five reminders plus the deadline.
 const REMINDERS: [i64; 5] = [5, 15, 60, 240, 1_440];
-/// The board under the lateness measurement (the number of activities does not depend
-/// on it); capped so the fixture builds fast.
-const LATENESS_BOARD: usize = 100_000;
+/// Runs of the lateness measurement, each with fresh activities on the same board.
+const LATENESS_RUNS: usize = 3;
 /// The board under the recovery fixture: small, so that the open is about timers.
 const REARM_BOARD: usize = 10_000;
 
@@ -147,10 +147,18 @@ fn new_events(all: &[ItemId], next: &mut u64, rng: &mut Rng) -> Vec<NewEvent> {
         .collect()
 }
 
-/// The lateness of the real timer thread (printed; see the module docs).
+/// The lateness of the real timer thread (printed; see the module docs), measured
+/// [`LATENESS_RUNS`] times on the `n`-item board.
 fn lateness(n: usize) {
     let count = if quick() { 2_000 } else { 100_000 };
-    let f = build_board(n.min(LATENESS_BOARD), Config::default(), "timers/lateness");
+    let f = build_board(n, Config::default(), "timers/lateness");
+    for run in 0..LATENESS_RUNS {
+        println!("timers/lateness: run {} of {LATENESS_RUNS}", run + 1);
+        lateness_run(&f, count, run);
+    }
+}
+
+fn lateness_run(f: &BoardFixture, count: usize, run: usize) {
     let (engine, actor) = (f.engine(), f.store.actor);
     // One whole second, far enough ahead for the creation to finish first (it would have
     // to run below 10,000 activities/s to miss it).
@@ -159,7 +167,15 @@ fn lateness(n: usize) {
     let deadline = |i: usize| earliest + ms(i * 1_000 / count);
     let last = deadline(count - 1);
     let start = Instant::now();
-    create_activities(engine, actor, &f.all, 0, count, deadline, Some(vec![]));
+    create_activities(
+        engine,
+        actor,
+        &f.all,
+        run * count,
+        count,
+        deadline,
+        Some(vec![]),
+    );
     let created = start.elapsed();
     let ahead = earliest as f64 - wall_ms();
     let pending = engine.stats().timers_pending;

@@ -46,9 +46,10 @@ pub enum Error {
     /// A stored record failed validation.
     #[error("corrupt record: {0}")]
     Corrupt(String),
-    /// A storage failure. After one, the engine refuses further writes (fail-stop).
+    /// A storage failure, with the storage layer's own error as its source. After one, the
+    /// engine refuses further writes (fail-stop).
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[source] StorageError),
     /// An earlier storage failure stopped the writer; nothing more is written.
     #[error("the engine stopped after a storage failure: {0}")]
     Poisoned(String),
@@ -60,6 +61,35 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+/// What the storage layer (sled, the operating system's randomness) reported, kept whole so
+/// that `Error::source` walks down to it; opaque, so that no storage type is part of the
+/// engine's API.
+pub struct StorageError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl StorageError {
+    pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+        StorageError(Box::new(e))
+    }
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// `Result` with the engine's [`Error`].
@@ -78,5 +108,19 @@ impl Error {
             what,
             id: id.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_error_keeps_its_source() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::Storage(StorageError::new(io));
+        assert_eq!(e.to_string(), "storage error: disk on fire");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk on fire"));
     }
 }

@@ -66,7 +66,7 @@ pub use changes::{Change, ChangeKind, Received, Subscription};
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use counters::{BoardCounters, ColumnCounters, Counters};
 pub use engine::{Config, Engine, Stats};
-pub use error::{Error, Result};
+pub use error::{Error, Result, StorageError};
 pub use events::{IngestResult, IngestStatus, NewEvent};
 pub use feed::{FeedEntry, FileInfo, WallFilter};
 pub use follow::{FollowReason, Followed, NewRule, Rule, RulePatch};

@@ -250,7 +250,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
+    Error::Storage(crate::error::StorageError::new(e))
 }
 
 impl Store {
