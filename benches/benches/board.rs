@@ -129,11 +129,11 @@ fn read_all(view: &ItemView) -> u64 {
     }
     let times = [r.created_at(), r.updated_at(), r.focused_at()];
     for t in times {
-        sum = sum.wrapping_add(t.0 as u64);
+        sum = sum.wrapping_add(t.0.cast_unsigned());
     }
     sum = sum.wrapping_add(r.focus_reason().as_str().len() as u64);
     sum = sum.wrapping_add(u64::from(r.attention()) + u64::from(r.unread()));
-    sum.wrapping_add(r.next_deadline().map_or(0, |d| d.0 as u64))
+    sum.wrapping_add(r.next_deadline().map_or(0, |d| d.0.cast_unsigned()))
 }
 
 fn board(c: &mut Criterion) {

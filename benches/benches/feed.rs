@@ -85,13 +85,19 @@ fn human(ns: u64) -> String {
 }
 
 /// `p50 … p99 … max …` of a histogram of nanoseconds.
+/// A mean of non-negative nanoseconds, in whole nanoseconds.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn mean_ns(h: &Histogram<u64>) -> u64 {
+    h.mean().round().max(0.0) as u64
+}
+
 fn summary(h: &Histogram<u64>) -> String {
     format!(
         "p50 {} p99 {} max {} (mean {}, n = {})",
         human(h.value_at_quantile(0.5)),
         human(h.value_at_quantile(0.99)),
         human(h.max()),
-        human(h.mean() as u64),
+        human(mean_ns(h)),
         h.len()
     )
 }

@@ -11,7 +11,7 @@
 //! look; `State::armed` (the mirror of the `T` rows, per timer) decides whether a timer is
 //! still live.
 //!
-//! Arming rules (PRODUCT.md §2): reminders are `deadline − offset` for the activity's own
+//! Arming rules (ARCHITECTURE.md, "Focus mode"): reminders are `deadline − offset` for the activity's own
 //! offsets, or the board's `focus_lead_minutes` when it has none; an offset of 0 coincides
 //! with the deadline and is not armed separately. When the deadline is already past at
 //! arming time only the deadline is armed (it fires at once); a past reminder of a future
@@ -212,7 +212,8 @@ fn sync_row(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
     let mut row = TimersRec::default();
     for slot in SLOTS {
         if let Some(due) = tx.state.armed.get(&timer_id(id, slot)) {
-            row.slots.push(slot as u8);
+            // A slot is 0..=5 (five reminders and the deadline): it fits in a byte.
+            row.slots.push(u8::try_from(slot).unwrap_or(u8::MAX));
             row.dues.push(*due);
         }
     }

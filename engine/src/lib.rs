@@ -31,6 +31,7 @@
 //! See `ARCHITECTURE.md` for the write and read paths and `docs/format.md` for the bytes.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod activity;
 mod auth;

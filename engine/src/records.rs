@@ -109,7 +109,7 @@ pub enum FocusReason {
 }
 
 impl FocusReason {
-    /// The wire name (`focus_reason` in API.md).
+    /// The wire name (an item's `focus_reason`).
     pub fn as_str(self) -> &'static str {
         match self {
             FocusReason::Created => "created",
@@ -309,7 +309,7 @@ impl TimelineKind {
         }
     }
 
-    /// The kind a feed shows (API.md "Feeds").
+    /// The kind a feed entry shows (its `kind` on the wire).
     pub fn feed_kind(self) -> &'static str {
         match self {
             TimelineKind::Comment => "comment",

@@ -190,7 +190,7 @@ fn decode_cursor(s: &str) -> Result<u64> {
 
 impl Engine {
     /// A page of an item's timeline, newest first: comments, notes, events, changes and
-    /// fired reminders and deadlines (PRODUCT.md §1). The record's feed-only entries
+    /// fired reminders and deadlines (ARCHITECTURE.md, "Focus mode"). The record's feed-only entries
     /// (created, activity planned) are in the same list and are skipped here; the record
     /// peek (`record_feed`) shows everything.
     pub fn timeline(&self, item: ItemId, req: &PageRequest) -> Result<Page<TimelineEntry>> {

@@ -119,6 +119,11 @@ fn setup(args: &Args) -> anyhow::Result<Fixture> {
 /// A cheap per-thread pseudo-random sequence (xorshift).
 struct Rng(u64);
 impl Rng {
+    /// A position in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap_or(0)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -166,7 +171,7 @@ fn main() -> anyhow::Result<()> {
                     seq += 1;
                     let (res, units) = match pick {
                         Scenario::Page => {
-                            let col = fx.columns[(rng.next() % fx.columns.len() as u64) as usize];
+                            let col = fx.columns[rng.below(fx.columns.len())];
                             (a.get(&format!("{url}/v1/boards/{}/columns/{col}/items?limit=50", fx.board)).set("Authorization", &auth).call(), 1)
                         }
                         Scenario::Focus => {
@@ -175,7 +180,7 @@ fn main() -> anyhow::Result<()> {
                             (a.post(&format!("{url}/v1/events")).set("Authorization", &auth).send_json(ev), 1)
                         }
                         Scenario::Create => {
-                            let col = fx.columns[(rng.next() % fx.columns.len() as u64) as usize];
+                            let col = fx.columns[rng.below(fx.columns.len())];
                             let body = json!({"board": fx.board, "column": col, "title": format!("new {n}-{seq}")});
                             (a.post(&format!("{url}/v1/items")).set("Authorization", &auth).send_json(body), 1)
                         }
@@ -189,7 +194,7 @@ fn main() -> anyhow::Result<()> {
                             (a.post(&format!("{url}/v1/events/batch")).set("Authorization", &auth).set("Content-Type", "application/x-ndjson").send_string(&body), batch as u64)
                         }
                     };
-                    let us = t.elapsed().as_micros().max(1) as u64;
+                    let us = u64::try_from(t.elapsed().as_micros().max(1)).unwrap_or(u64::MAX);
                     match res {
                         Ok(r) => {
                             let _ = r.into_string();

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, env = "HOIST_DATA", default_value = "./hoist-data")]
     pub data: PathBuf,
     /// A file holding the first-start admin token (else HOIST_ADMIN_TOKEN, else one is
-    /// generated and written to <data>/admin.token).
+    /// generated and written to `<data>/admin.token`).
     #[arg(long)]
     pub admin_token_file: Option<PathBuf>,
     /// sled's page cache size in MiB (it does not bound the process's memory, and has no
@@ -60,7 +60,7 @@ pub fn openapi_json() -> String {
         .split_for_parts();
     api.info.title = "Hoist".into();
     api.info.version = env!("CARGO_PKG_VERSION").into();
-    api.info.description = Some("CRM Kanban boards with focus mode. See API.md.".into());
+    api.info.description = Some("CRM Kanban boards with focus mode.".into());
     api.info.contact = None;
     api.info.license = None;
     let components = api.components.get_or_insert_with(Default::default);

@@ -1,6 +1,6 @@
 //! The server's one error type and its mapping to HTTP, in one place.
 //!
-//! Every non-2xx answer has the body `{"error": {"code", "message"}}` (API.md). Engine
+//! Every non-2xx answer has the body `{"error": {"code", "message"}}`. Engine
 //! errors map here; bad input is never a 500.
 
 use actix_web::http::StatusCode;

@@ -25,7 +25,7 @@ pub(crate) struct AppState {
 /// Shorthand for the shared state extractor.
 pub(crate) type State = web::Data<AppState>;
 
-/// Body size limits (API.md "Limits").
+/// Body size limits: 1 MiB, batches of events or items 16 MiB, files 8 MiB.
 pub(crate) const BODY_LIMIT: usize = 1 << 20;
 pub(crate) const BATCH_LIMIT: usize = 16 << 20;
 

@@ -102,7 +102,8 @@ pub(crate) const TIMER_BUCKET_BITS: u32 = 26;
 pub(crate) fn timer_key(due: i64, activity: u64) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = TIMER;
-    k[1..9].copy_from_slice(&(((due as u64) ^ (1 << 63)) >> TIMER_BUCKET_BITS).to_be_bytes());
+    k[1..9]
+        .copy_from_slice(&((due.cast_unsigned() ^ (1 << 63)) >> TIMER_BUCKET_BITS).to_be_bytes());
     k[9..].copy_from_slice(&activity.to_be_bytes());
     k
 }

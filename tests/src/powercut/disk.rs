@@ -30,6 +30,8 @@ use std::sync::Arc;
 
 /// The block size of the model (a page).
 const BLOCK: u64 = 4096;
+/// [`BLOCK`] as a length.
+const BLOCK_LEN: usize = 4096;
 
 /// The root directory's inode (FUSE's convention).
 pub const ROOT: u64 = 1;
@@ -335,11 +337,11 @@ impl Disk {
             let pos = offset + done as u64;
             let idx = pos / BLOCK;
             let at = usize::try_from(pos % BLOCK).map_err(|_| FsError::Invalid)?;
-            let n = (data.len() - done).min(BLOCK as usize - at);
+            let n = (data.len() - done).min(BLOCK_LEN - at);
             let block = f
                 .blocks
                 .entry(idx)
-                .or_insert_with(|| Arc::new(vec![0; BLOCK as usize]));
+                .or_insert_with(|| Arc::new(vec![0; BLOCK_LEN]));
             Arc::make_mut(block)[at..at + n].copy_from_slice(&data[done..done + n]);
             f.dirty.insert(idx);
             done += n;

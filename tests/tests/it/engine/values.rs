@@ -25,7 +25,7 @@ fn an_8_mib_file_and_a_10000_event_ingest_make_no_blob_and_read_back_after_reope
         })
         .unwrap();
     let bytes: Vec<u8> = (0..8u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| i.wrapping_mul(2_654_435_761).to_be_bytes()[1])
         .collect();
     let info = t
         .engine

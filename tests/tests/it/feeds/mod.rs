@@ -12,6 +12,18 @@ use proptest::prelude::*;
 
 use crate::support::TestEngine;
 
+/// A column position the generator wrote as a number (0, 1 or 2).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn position(n: f64) -> usize {
+    n as usize
+}
+
+/// A column id as a rule's number value (small ids are exact in an `f64`).
+#[allow(clippy::cast_precision_loss)]
+fn id_number(id: impl Into<u64>) -> f64 {
+    id.into() as f64
+}
+
 fn wall_ids(t: &TestEngine, user: UserId, filter: &WallFilter, limit: usize) -> Vec<u64> {
     let mut out = Vec::new();
     let mut cursor = None;
@@ -223,7 +235,7 @@ fn apply_to_existing_follows_matches_and_reports_progress() {
     let items: Vec<NewItem> = (0..5000)
         .map(|i| {
             let mut n = crate::support::new_item(&b, 0, &format!("i{i}"));
-            n.amount = Some(i as f64);
+            n.amount = Some(f64::from(i));
             n
         })
         .collect();
@@ -371,7 +383,7 @@ fn model(c: &Criterion, r: &Rec, column_ids: &[u64]) -> bool {
         ("vip", RuleValue::Bool(v)) => r.vip == Some(*v),
         // The generated list holds column positions; the engine gets their ids.
         ("column", RuleValue::List(l)) => l.iter().any(
-            |x| matches!(x, RuleValue::Num(n) if column_ids[*n as usize] == column_ids[r.column]),
+            |x| matches!(x, RuleValue::Num(n) if column_ids[position(*n)] == column_ids[r.column]),
         ),
         _ => unreachable!(),
     }
@@ -399,7 +411,7 @@ proptest! {
                         field: "column".into(),
                         op: Op::In,
                         value: RuleValue::List(l.iter().map(|x| match x {
-                            RuleValue::Num(n) => RuleValue::Num(col_ids[*n as usize] as f64),
+                            RuleValue::Num(n) => RuleValue::Num(id_number(col_ids[position(*n)])),
                             other => other.clone(),
                         }).collect()),
                     },
