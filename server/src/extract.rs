@@ -32,6 +32,13 @@ pub(crate) const BATCH_LIMIT: usize = 16 << 20;
 /// The authenticated caller.
 pub(crate) struct Caller(pub Principal);
 
+/// What a handler takes when being signed in is the whole of its authorization: every
+/// active user may read and change items, activities and comments, and read boards, users,
+/// modules, feed preferences, the metrics and the OpenAPI document. Extracting it answers
+/// 401 to a missing or unknown token; a handler that needs more (an admin, a member, the
+/// caller's own id) takes [`Caller`].
+pub(crate) type SignedIn = Caller;
+
 impl Caller {
     pub(crate) fn user(&self) -> UserId {
         self.0.user

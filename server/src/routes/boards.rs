@@ -10,7 +10,7 @@ use crate::dto::{
     PatchColumn,
 };
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, query, Caller, State};
+use crate::extract::{blocking, id, json_body, query, Caller, SignedIn, State};
 
 fn position(after: Option<u64>) -> Option<ColumnPosition> {
     after.map(|a| {
@@ -53,7 +53,10 @@ pub(crate) async fn create_board(
 #[utoipa::path(tag = "boards", security(("bearer" = [])),
     responses((status = 200, body = Vec<BoardOut>), (status = 401, body = ErrorBody)))]
 #[get("/v1/boards")]
-pub(crate) async fn list_boards(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_boards(
+    state: State,
+    _signed_in: SignedIn,
+) -> Result<HttpResponse, ApiError> {
     let boards: Vec<BoardOut> = state
         .engine
         .boards()
@@ -69,7 +72,7 @@ pub(crate) async fn list_boards(state: State, _caller: Caller) -> Result<HttpRes
 #[get("/v1/boards/{id}")]
 pub(crate) async fn get_board(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let bid = BoardId(id(&path, "board")?);

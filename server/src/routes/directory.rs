@@ -10,7 +10,7 @@ use crate::dto::{
     UserOut,
 };
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, Caller, State};
+use crate::extract::{blocking, id, json_body, Caller, SignedIn, State};
 
 /// Creates a user (admin). The token is shown only in this answer.
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUser,
@@ -52,7 +52,10 @@ pub(crate) async fn create_user(
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Vec<UserOut>), (status = 401, body = ErrorBody)))]
 #[get("/v1/users")]
-pub(crate) async fn list_users(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_users(
+    state: State,
+    _signed_in: SignedIn,
+) -> Result<HttpResponse, ApiError> {
     let users: Vec<UserOut> = state
         .engine
         .users()
@@ -79,7 +82,7 @@ pub(crate) async fn me(state: State, caller: Caller) -> Result<HttpResponse, Api
 #[get("/v1/users/{id}")]
 pub(crate) async fn get_user(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let uid = UserId(id(&path, "user")?);
@@ -231,7 +234,10 @@ pub(crate) async fn create_module(
 #[utoipa::path(tag = "modules", security(("bearer" = [])),
     responses((status = 200, body = Vec<ModuleOut>), (status = 401, body = ErrorBody)))]
 #[get("/v1/modules")]
-pub(crate) async fn list_modules(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_modules(
+    state: State,
+    _signed_in: SignedIn,
+) -> Result<HttpResponse, ApiError> {
     let mods: Vec<ModuleOut> = state
         .engine
         .modules()

@@ -12,7 +12,7 @@ use crate::dto::{
     PageQuery, PatchRule, Preferences, RuleOut,
 };
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, query, read_body, Caller, State};
+use crate::extract::{blocking, id, json_body, query, read_body, Caller, SignedIn, State};
 
 /// Files: up to 8 MiB.
 const FILE_LIMIT: usize = 8 << 20;
@@ -238,7 +238,7 @@ pub(crate) async fn download(
 #[get("/v1/items/{id}/feed")]
 pub(crate) async fn record_feed(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -446,7 +446,10 @@ pub(crate) async fn job(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
     responses((status = 200, body = Preferences), (status = 401, body = ErrorBody)))]
 #[get("/v1/feed/preferences")]
-pub(crate) async fn preferences(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn preferences(
+    state: State,
+    _signed_in: SignedIn,
+) -> Result<HttpResponse, ApiError> {
     json(
         StatusCode::OK,
         &Preferences {

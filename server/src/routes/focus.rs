@@ -14,7 +14,7 @@ use crate::dto::{
     TimelineEntryOut, TimelinePage,
 };
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, query, Caller, State};
+use crate::extract::{blocking, id, json_body, query, Caller, SignedIn, State};
 
 /// An item's timeline, newest first.
 #[utoipa::path(tag = "focus", security(("bearer" = [])),
@@ -24,7 +24,7 @@ use crate::extract::{blocking, id, json_body, query, Caller, State};
 #[get("/v1/items/{id}/timeline")]
 pub(crate) async fn timeline(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -132,7 +132,7 @@ pub(crate) async fn create_activity(
 #[get("/v1/activities/{id}")]
 pub(crate) async fn get_activity(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let aid = ActivityId(id(&path, "activity")?);
@@ -149,7 +149,7 @@ pub(crate) async fn get_activity(
 #[patch("/v1/activities/{id}")]
 pub(crate) async fn patch_activity(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -176,7 +176,7 @@ pub(crate) async fn patch_activity(
 #[post("/v1/activities/{id}/complete")]
 pub(crate) async fn complete_activity(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let aid = ActivityId(id(&path, "activity")?);
@@ -191,7 +191,7 @@ pub(crate) async fn complete_activity(
 #[delete("/v1/activities/{id}")]
 pub(crate) async fn delete_activity(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let aid = ActivityId(id(&path, "activity")?);

@@ -12,7 +12,7 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::extract::{
-    blocking, id, json_body, parse_json, read_body, BodyKind, Caller, State, BATCH_LIMIT,
+    blocking, id, json_body, parse_json, read_body, BodyKind, Caller, SignedIn, State, BATCH_LIMIT,
 };
 
 /// The most elements one batch may carry.
@@ -161,7 +161,7 @@ fn rejected(index: usize, e: ApiError) -> BatchResult {
 #[get("/v1/items/{id}")]
 pub(crate) async fn get_item(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);

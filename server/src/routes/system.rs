@@ -4,7 +4,7 @@ use actix_web::{get, HttpResponse};
 
 use crate::dto::{ErrorBody, Health};
 use crate::error::ApiError;
-use crate::extract::{Caller, State};
+use crate::extract::{SignedIn, State};
 
 /// Liveness; the only route without a token.
 #[utoipa::path(tag = "system", responses((status = 200, body = Health)))]
@@ -18,7 +18,7 @@ pub(crate) async fn healthz() -> Result<HttpResponse, ApiError> {
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
               (status = 401, body = ErrorBody)))]
 #[get("/metrics")]
-pub(crate) async fn metrics(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn metrics(state: State, _signed_in: SignedIn) -> Result<HttpResponse, ApiError> {
     let text = state.metrics.render(&state.engine.stats());
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -30,7 +30,7 @@ pub(crate) async fn metrics(state: State, _caller: Caller) -> Result<HttpRespons
     responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json"),
               (status = 401, body = ErrorBody)))]
 #[get("/openapi.json")]
-pub(crate) async fn openapi(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn openapi(state: State, _signed_in: SignedIn) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(state.openapi.clone()))

@@ -10,7 +10,7 @@ use crate::dto::{
     PageQuery,
 };
 use crate::error::ApiError;
-use crate::extract::{id, query, Caller, State};
+use crate::extract::{id, query, SignedIn, State};
 
 /// A page of one column in focus order (top first).
 #[utoipa::path(tag = "views", security(("bearer" = [])),
@@ -21,7 +21,7 @@ use crate::extract::{id, query, Caller, State};
 #[get("/v1/boards/{id}/columns/{col}/items")]
 pub(crate) async fn column_items(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<(String, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -47,7 +47,7 @@ pub(crate) async fn column_items(
 #[get("/v1/boards/{id}/kanban")]
 pub(crate) async fn kanban(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -81,7 +81,7 @@ pub(crate) async fn kanban(
 #[get("/v1/boards/{id}/items")]
 pub(crate) async fn list(
     state: State,
-    _caller: Caller,
+    _signed_in: SignedIn,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
