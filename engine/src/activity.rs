@@ -25,7 +25,7 @@ use crate::item::with_counts;
 use crate::records::{
     self, ActivityKind, ActivityRec, FocusReason, TimelineKind, TimersRec, DEADLINE_BIT,
 };
-use crate::state::ActSlot;
+use crate::state::{ActSlot, Counter};
 use crate::store;
 use crate::validate;
 use crate::view::{limit_of, Page, PageRequest};
@@ -337,9 +337,7 @@ impl Engine {
             let responsible = new.responsible.unwrap_or(actor);
             tx.state.active_user(responsible, "responsible")?;
             let remind_before = new.remind_before_minutes.map(check_offsets).transpose()?;
-            let id = tx.state.meta.next_activity;
-            tx.state.meta.next_activity += 1;
-            tx.state.meta_dirty = true;
+            let id = tx.state.alloc(Counter::Activity);
             let a = ActivityRec {
                 id,
                 item: item.0,

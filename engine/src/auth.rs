@@ -10,6 +10,7 @@ use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{GroupId, UserId};
 use crate::records::{self, GroupRec, UserRec};
+use crate::state::Counter;
 use crate::store;
 use crate::validate;
 
@@ -145,9 +146,7 @@ fn create_user_in(tx: &mut Tx<'_>, new: NewUser, token: String) -> Result<(User,
     if tx.state.tokens.contains_key(&hash) {
         return Err(Error::Conflict("that token is already in use".into()));
     }
-    let id = tx.state.meta.next_user;
-    tx.state.meta.next_user += 1;
-    tx.state.meta_dirty = true;
+    let id = tx.state.alloc(Counter::User);
     let rec = UserRec {
         id,
         name,
@@ -292,9 +291,7 @@ impl Engine {
             }
             members.sort_unstable();
             members.dedup();
-            let id = tx.state.meta.next_group;
-            tx.state.meta.next_group += 1;
-            tx.state.meta_dirty = true;
+            let id = tx.state.alloc(Counter::Group);
             let g = put_group(
                 tx,
                 GroupRec {

@@ -4,7 +4,7 @@ use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{BoardId, ColumnId, ItemId, UserId};
 use crate::records::{self, BoardRec, ColumnRec, ModuleRec};
-use crate::state::ColumnState;
+use crate::state::{ColumnState, Counter};
 use crate::store;
 use crate::validate;
 use crate::ChangeKind;
@@ -215,12 +215,10 @@ impl Engine {
             }
             let lead =
                 validate::lead_minutes("focus_lead_minutes", new.focus_lead_minutes.unwrap_or(15))?;
-            let id = tx.state.meta.next_board;
-            tx.state.meta.next_board += 1;
+            let id = tx.state.alloc(Counter::Board);
             let mut columns = Vec::with_capacity(names.len());
             for name in names {
-                let cid = tx.state.meta.next_column;
-                tx.state.meta.next_column += 1;
+                let cid = tx.state.alloc(Counter::Column);
                 tx.state.columns.insert(
                     ColumnId(cid),
                     ColumnState {
@@ -298,7 +296,7 @@ impl Engine {
             if b.columns.len() >= MAX_COLUMNS {
                 return Err(Error::Conflict("a board has at most 100 columns".into()));
             }
-            let cid = tx.state.meta.next_column;
+            let cid = tx.state.peek(Counter::Column);
             place(
                 &mut b,
                 ColumnRec {
@@ -307,8 +305,7 @@ impl Engine {
                 },
                 position,
             )?;
-            tx.state.meta.next_column += 1;
-            tx.state.meta_dirty = true;
+            tx.state.alloc(Counter::Column);
             tx.state.columns.insert(
                 ColumnId(cid),
                 ColumnState {

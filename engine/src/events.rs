@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::ids::{BoardId, ItemId, UserId};
 use crate::item::{create_in, Contacts, NewItem};
 use crate::records::{self, EventKind, SeenRec, TimelineKind};
+use crate::state::Counter;
 use crate::store;
 use crate::validate;
 
@@ -249,9 +250,7 @@ impl Engine {
                 // One `S` row per 256 hashes (4 KiB): no value may grow past
                 // `store::MAX_VALUE` (a 10,000-event batch would be 160 KiB).
                 for hashes in fresh.chunks(store::SEEN_PER_ROW) {
-                    let seq = tx.state.meta.next_entry;
-                    tx.state.meta.next_entry += 1;
-                    tx.state.meta_dirty = true;
+                    let seq = tx.state.alloc(Counter::Entry);
                     tx.batch.put(
                         &store::id_key(store::SEEN, seq),
                         records::encode(&SeenRec {

@@ -22,7 +22,7 @@ use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{EntryId, GroupId, ItemId, UserId};
 use crate::records::{self, FileRec, PrefsRec, TimelineKind, TimelineRec};
-use crate::state::{keep_newest, Redo, Redos, State};
+use crate::state::{keep_newest, Counter, Redo, Redos, State};
 use crate::store::{self, Store};
 use crate::timeline::{Mentions, TimelineEntry};
 use crate::validate;
@@ -392,9 +392,7 @@ pub(crate) fn record_info(st: &State, item: ItemId) -> Option<(String, String, i
 /// Writes an entry and files it into memory. For entries about a record, the record's
 /// module and title are stamped on it and its current followers join the audience.
 pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRec> {
-    rec.seq = tx.state.meta.next_entry;
-    tx.state.meta.next_entry += 1;
-    tx.state.meta_dirty = true;
+    rec.seq = tx.state.alloc(Counter::Entry);
     if rec.item != 0 {
         let item = ItemId(rec.item);
         if let Some(slot) = tx.state.slot(item) {
@@ -868,9 +866,7 @@ impl Engine {
             if bytes.len() > 8 << 20 {
                 return Err(Error::invalid("body", "files are at most 8 MiB"));
             }
-            let id = tx.state.meta.next_file;
-            tx.state.meta.next_file += 1;
-            tx.state.meta_dirty = true;
+            let id = tx.state.alloc(Counter::File);
             let meta = FileRec {
                 id,
                 group: group.0,

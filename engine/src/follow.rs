@@ -11,6 +11,7 @@ use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{ItemId, UserId};
 use crate::records::{self, FollowRec};
+use crate::state::Counter;
 use crate::store;
 use crate::view::{limit_of, Page, PageRequest};
 
@@ -465,9 +466,7 @@ impl Engine {
                 ));
             }
             let criteria = check_criteria(&new.criteria)?;
-            let id = tx.state.meta.next_rule;
-            tx.state.meta.next_rule += 1;
-            tx.state.meta_dirty = true;
+            let id = tx.state.alloc(Counter::Rule);
             let rec = records::RuleRec {
                 id,
                 user: user.0,
@@ -493,8 +492,7 @@ impl Engine {
                             .is_some_and(|b| b.module == new.module)
                     })
                     .count() as u64;
-                let jid = tx.state.meta.next_job;
-                tx.state.meta.next_job += 1;
+                let jid = tx.state.alloc(Counter::Job);
                 crate::jobs::put(
                     tx,
                     records::JobRec {

@@ -11,7 +11,7 @@ use crate::order::{self, OrderKey};
 use crate::records::{
     self, FieldRec, FieldValue, FocusReason, FocusRedo, ItemRec, TimelineKind, TimelineRec,
 };
-use crate::state::{Focus, ItemSlot};
+use crate::state::{Counter, Focus, ItemSlot};
 use crate::store;
 use crate::validate;
 use crate::view::ItemView;
@@ -365,8 +365,7 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
     let fields = check_fields(new.fields)?;
     let contacts = check_contacts(new.contacts)?;
 
-    let id = ItemId(tx.state.meta.next_item);
-    tx.state.meta.next_item += 1;
+    let id = ItemId(tx.state.alloc(Counter::Item));
     let key = order::top(tx.state.tick());
     let rec = ItemRec {
         id: id.0,

@@ -244,6 +244,22 @@ fn email_key(hasher: &std::collections::hash_map::RandomState, e: &str) -> u64 {
     h.finish()
 }
 
+/// The id counters of the meta row (`records::Meta`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counter {
+    User,
+    Group,
+    Board,
+    Column,
+    Item,
+    Activity,
+    /// Timeline entries and seen-event rows share it.
+    Entry,
+    Rule,
+    Job,
+    File,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub meta: Meta,
@@ -611,6 +627,38 @@ impl State {
     }
 
     /// The next focus-clock tick: a top key above every key in every column.
+    fn counter(&mut self, c: Counter) -> &mut u64 {
+        let m = &mut self.meta;
+        match c {
+            Counter::User => &mut m.next_user,
+            Counter::Group => &mut m.next_group,
+            Counter::Board => &mut m.next_board,
+            Counter::Column => &mut m.next_column,
+            Counter::Item => &mut m.next_item,
+            Counter::Activity => &mut m.next_activity,
+            Counter::Entry => &mut m.next_entry,
+            Counter::Rule => &mut m.next_rule,
+            Counter::Job => &mut m.next_job,
+            Counter::File => &mut m.next_file,
+        }
+    }
+
+    /// Hands out the next id of `c` and marks the meta row for writing: the one way ids
+    /// are made, so no command can take one without the counter reaching disk.
+    pub(crate) fn alloc(&mut self, c: Counter) -> u64 {
+        let slot = self.counter(c);
+        let id = *slot;
+        *slot += 1;
+        self.meta_dirty = true;
+        id
+    }
+
+    /// The id [`State::alloc`] would hand out next, for a command that must check
+    /// something with it before it takes it.
+    pub(crate) fn peek(&mut self, c: Counter) -> u64 {
+        *self.counter(c)
+    }
+
     pub(crate) fn tick(&mut self) -> u64 {
         self.meta.focus_clock += 1;
         self.meta_dirty = true;
@@ -704,6 +752,21 @@ fn apply(v: u64, d: u64, sign: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_handed_out_in_order_and_the_meta_row_is_marked() {
+        let mut st = State::default();
+        assert_eq!(st.peek(Counter::Item), 0);
+        let a = st.alloc(Counter::Item);
+        assert!(st.meta_dirty, "a new id must reach disk with its command");
+        st.meta_dirty = false;
+        let b = st.alloc(Counter::Item);
+        assert_eq!((a + 1, st.peek(Counter::Item)), (b, b + 1));
+        assert!(st.meta_dirty);
+        // Each counter is its own.
+        assert_eq!(st.alloc(Counter::Entry), 0);
+        assert_eq!(st.meta.next_item, 2);
+    }
 
     #[test]
     fn phones_compare_without_punctuation() {
