@@ -108,6 +108,8 @@ struct UpdateFixture {
     store: TempEngine,
     /// Per entry of [`AUDIENCES`]: its items.
     items: Vec<Vec<ItemId>>,
+    /// The users who follow; an item of audience `a` is followed by the first `a`.
+    users: Vec<UserId>,
 }
 
 fn build_update() -> UpdateFixture {
@@ -165,7 +167,11 @@ fn build_update() -> UpdateFixture {
         AUDIENCES.len() * UPDATE_THREADS,
         start.elapsed()
     );
-    UpdateFixture { store, items }
+    UpdateFixture {
+        store,
+        items,
+        users,
+    }
 }
 
 /// The wall fixture (see the module docs).
@@ -177,6 +183,19 @@ struct WallFixture {
     cursors: Vec<Option<String>>,
     /// Every record of the fixture (the writer during the histogram adds entries to them).
     items: Vec<ItemId>,
+}
+
+/// Outgoing call number `j` (timeline only, no focus), round robin over `items`.
+fn call_out(prefix: &str, j: usize, items: &[ItemId]) -> NewEvent {
+    NewEvent {
+        id: format!("{prefix}-{j}"),
+        kind: EventKind::CallOut,
+        item: Some(items[j % items.len()]),
+        phone: None,
+        email: None,
+        at: None,
+        summary: Some(format!("Outbound call #{j}, 4 min")),
+    }
 }
 
 fn wall_filter() -> WallFilter {
@@ -241,15 +260,7 @@ fn build_wall(n: usize, follows: usize, entries: usize) -> WallFixture {
     while k < entries {
         let batch = (entries - k).min(ENTRY_BATCH);
         let events = (k..k + batch)
-            .map(|j| NewEvent {
-                id: format!("wall-call-{j}"),
-                kind: EventKind::CallOut,
-                item: Some(all[j % all.len()]),
-                phone: None,
-                email: None,
-                at: None,
-                summary: Some(format!("Outbound call #{j}, 4 min")),
-            })
+            .map(|j| call_out("wall-call", j, &all))
             .collect();
         let results = engine.ingest(actor, events, None).expect("ingest");
         assert!(results
@@ -376,15 +387,7 @@ fn wall_histogram(f: &WallFixture) {
             let mut j = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let events = (j..j + 100)
-                    .map(|k| NewEvent {
-                        id: format!("wall-writer-{k}"),
-                        kind: EventKind::CallOut,
-                        item: Some(f.items[k % f.items.len()]),
-                        phone: None,
-                        email: None,
-                        at: None,
-                        summary: Some(format!("Outbound call #{k}, 2 min")),
-                    })
+                    .map(|k| call_out("wall-writer", k, &f.items))
                     .collect();
                 engine.ingest(f.store.actor, events, None).expect("ingest");
                 j += 100;
@@ -420,15 +423,9 @@ fn fanout_read(f: &UpdateFixture) {
                 },
             )
             .expect("patch");
-        let followers: Vec<UserId> = engine
-            .users()
-            .into_iter()
-            .map(|u| u.id)
-            .filter(|u| *u != f.store.actor)
-            .take(*audience)
-            .collect();
+        let followers = &f.users[..*audience];
         let mut h = histogram();
-        for user in &followers {
+        for user in followers {
             let start = Instant::now();
             let page = engine
                 .wall(

@@ -102,13 +102,7 @@ pub(crate) fn hash_token(token: &str) -> [u8; 32] {
 
 fn new_token() -> Result<String> {
     let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|e| {
-        // getrandom's error does not implement `std::error::Error` without its `std`
-        // feature: kept as an I/O error with the same message.
-        Error::Storage(crate::error::StorageError::new(std::io::Error::other(
-            format!("no randomness: {e}"),
-        )))
-    })?;
+    getrandom::fill(&mut raw).map_err(|e| Error::Storage(crate::error::StorageError::new(e)))?;
     Ok(format!(
         "hst_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)

@@ -148,8 +148,9 @@ fn board_of(tx: &Tx<'_>, id: BoardId) -> Result<BoardRec> {
         .ok_or_else(|| Error::not_found("board", id))
 }
 
-fn place(b: &mut BoardRec, col: ColumnRec, pos: Option<ColumnPosition>) -> Result<()> {
-    let at = match pos {
+/// Where a column goes in `b`'s list: an index, or `Invalid` naming `after`.
+fn position_of(b: &BoardRec, pos: Option<ColumnPosition>) -> Result<usize> {
+    Ok(match pos {
         None => b.columns.len(),
         Some(ColumnPosition::First) => 0,
         Some(ColumnPosition::After(a)) => {
@@ -157,7 +158,11 @@ fn place(b: &mut BoardRec, col: ColumnRec, pos: Option<ColumnPosition>) -> Resul
                 Error::invalid("after", format!("column {a} is not on this board"))
             })? + 1
         }
-    };
+    })
+}
+
+fn place(b: &mut BoardRec, col: ColumnRec, pos: Option<ColumnPosition>) -> Result<()> {
+    let at = position_of(b, pos)?;
     b.columns.insert(at.min(b.columns.len()), col);
     Ok(())
 }
@@ -296,16 +301,17 @@ impl Engine {
             if b.columns.len() >= MAX_COLUMNS {
                 return Err(Error::Conflict("a board has at most 100 columns".into()));
             }
-            let cid = tx.state.peek(Counter::Column);
-            place(
-                &mut b,
+            // The position is checked before the id is taken: a refused command changes
+            // nothing, the id counter included.
+            let at = position_of(&b, position)?;
+            let cid = tx.state.alloc(Counter::Column);
+            b.columns.insert(
+                at.min(b.columns.len()),
                 ColumnRec {
                     id: cid,
                     name: name.clone(),
                 },
-                position,
-            )?;
-            tx.state.alloc(Counter::Column);
+            );
             tx.state.columns.insert(
                 ColumnId(cid),
                 ColumnState {

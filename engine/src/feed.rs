@@ -912,7 +912,7 @@ impl Engine {
         let bytes = self
             .shared
             .store
-            .file_bytes(file)?
+            .file_bytes(file, usize::try_from(info.size).unwrap_or(0))?
             .ok_or_else(|| Error::not_found("file", file))?;
         Ok((info, bytes))
     }

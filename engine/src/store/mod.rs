@@ -121,6 +121,11 @@ pub(crate) fn file_chunk_key(file: u64, chunk: u32) -> [u8; 13] {
     k
 }
 
+/// The id of a `prefix` + big-endian id key ([`id_key`]), from its bytes 1..9.
+pub(crate) fn key_id(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.get(1..9)?.try_into().ok()?))
+}
+
 /// `prefix` + big-endian `id`.
 pub(crate) fn id_key(prefix: u8, id: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -231,11 +236,7 @@ fn upgrade_2_to_3(db: &sled::Db) -> Result<()> {
         if k.len() != 9 {
             continue;
         }
-        let id = u64::from_be_bytes(
-            k[1..9]
-                .try_into()
-                .map_err(|_| Error::Corrupt(format!("file key {k:?}")))?,
-        );
+        let id = key_id(&k).ok_or_else(|| Error::Corrupt(format!("file key {k:?}")))?;
         batch.delete(&k);
         batch.put_file(id, &v);
     }
@@ -299,8 +300,8 @@ impl Store {
             }
         }
         db.flush().map_err(storage)?;
-        let mut durability = Durability::open(dir, &sled_dir)?;
-        durability.sync()?;
+        // Syncs what sled wrote without a sync, this open's writes included.
+        let durability = Durability::open(dir, &sled_dir)?;
         Ok(Store {
             db,
             durability: Mutex::new(durability),
@@ -333,12 +334,14 @@ impl Store {
             .map(|r| r.map_err(storage))
     }
 
-    /// A group file's bytes: its `Z` chunks in order, or `None` if it has none.
-    pub(crate) fn file_bytes(&self, file: u64) -> Result<Option<Vec<u8>>> {
+    /// A group file's bytes (`size` of them, as its metadata says): its `Z` chunks in
+    /// order, or `None` if it has none.
+    pub(crate) fn file_bytes(&self, file: u64, size: usize) -> Result<Option<Vec<u8>>> {
         let mut out: Option<Vec<u8>> = None;
         for kv in self.db.scan_prefix(id_key(FILE_DATA, file)) {
             let (_, chunk) = kv.map_err(storage)?;
-            out.get_or_insert_with(Vec::new).extend_from_slice(&chunk);
+            out.get_or_insert_with(|| Vec::with_capacity(size))
+                .extend_from_slice(&chunk);
         }
         Ok(out)
     }

@@ -39,7 +39,8 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use super::io;
+use crate::error::Result;
 
 /// The files and directories a flush must make durable, and what has been synced already.
 pub(crate) struct Durability {
@@ -52,13 +53,6 @@ pub(crate) struct Durability {
     synced_blobs: HashSet<OsString>,
     /// sled's directory listing as of its last fsync.
     listing: Vec<OsString>,
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// fsync of a directory: makes the names in it (created, renamed, removed) durable.
@@ -104,8 +98,9 @@ impl Durability {
                 .and_then(|f| f.sync_all())
                 .map_err(io(&conf))?;
         }
+        // The first sync also syncs sled's directory: its listing differs from the empty
+        // one the struct starts with.
         d.sync()?;
-        sync_dir(sled_dir)?;
         sync_dir(data)?;
         if let Some(parent) = data.parent().filter(|p| !p.as_os_str().is_empty()) {
             // The data directory's own name, in case this open created it.

@@ -106,19 +106,19 @@ pub(crate) fn item(
 
 /// A page of items.
 pub(crate) fn item_page(page: &Page<ItemView>) -> Result<HttpResponse, ApiError> {
-    let bytes =
-        item_page_bytes(page).map_err(|e| ApiError::internal(format!("could not render: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(bytes))
+    json(actix_web::http::StatusCode::OK, &page_json(page))
 }
 
-/// The JSON bytes of a page of items, exactly as the server answers them: serialized in
-/// place from the stored records (public so that the engine's page bench measures the
-/// same work).
-pub fn item_page_bytes(page: &Page<ItemView>) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(&ItemPageJson {
+/// What a page of items renders: serialized in place from the stored records.
+fn page_json(page: &Page<ItemView>) -> ItemPageJson<'_> {
+    ItemPageJson {
         items: ItemsJson(&page.items),
         next_cursor: page.next_cursor.as_deref(),
-    })
+    }
+}
+
+/// The JSON bytes of a page of items, exactly as the server answers them (public so that
+/// the engine's page bench measures the same work).
+pub fn item_page_bytes(page: &Page<ItemView>) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&page_json(page))
 }

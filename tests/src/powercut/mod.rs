@@ -80,6 +80,13 @@ impl PowercutFs {
         }
     }
 
+    fn attr_reply(&self, r: Result<Attr, FsError>, reply: ReplyAttr) {
+        match r {
+            Ok(a) => reply.attr(&TTL, &self.attr(a)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
     fn empty(r: Result<(), FsError>, reply: ReplyEmpty) {
         match r {
             Ok(()) => reply.ok(),
@@ -99,10 +106,8 @@ impl Filesystem for PowercutFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.disk.lock().getattr(ino.0) {
-            Ok(a) => reply.attr(&TTL, &self.attr(a)),
-            Err(e) => reply.error(errno(e)),
-        }
+        let r = self.disk.lock().getattr(ino.0);
+        self.attr_reply(r, reply);
     }
 
     fn setattr(
@@ -133,10 +138,8 @@ impl Filesystem for PowercutFs {
             }
             d.getattr(ino.0)
         })();
-        match r {
-            Ok(a) => reply.attr(&TTL, &self.attr(a)),
-            Err(e) => reply.error(errno(e)),
-        }
+        drop(d);
+        self.attr_reply(r, reply);
     }
 
     fn mkdir(

@@ -25,7 +25,6 @@ use std::collections::{HashMap, HashSet};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -741,8 +740,8 @@ fn setup(s: &TestServer) -> Fixture {
 pub fn run(name: &str, data: &Path, rounds: usize, cut: &dyn Fn() -> String) {
     let started = Instant::now();
     let mut s = TestServer::spawn_at(data);
-    let fx = Arc::new(setup(&s));
-    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let fx = setup(&s);
+    let ledger = Mutex::new(Ledger::default());
     {
         let mut l = ledger.lock();
         for items in &fx.move_items {
@@ -753,46 +752,23 @@ pub fn run(name: &str, data: &Path, rounds: usize, cut: &dyn Fn() -> String) {
     }
     let mut checked = 0usize;
     for round in 0..rounds {
-        let srv = Arc::new(s);
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(AtomicUsize::new(0));
-        let mut handles: Vec<_> = (0..CLIENTS)
-            .map(|n| {
-                let (srv, stop, ledger, fx, acked) = (
-                    Arc::clone(&srv),
-                    Arc::clone(&stop),
-                    Arc::clone(&ledger),
-                    Arc::clone(&fx),
-                    Arc::clone(&acked),
-                );
-                std::thread::spawn(move || client(&srv, &fx, n, round, &stop, &ledger, &acked))
-            })
-            .collect();
-        {
-            let (srv, stop, ledger, fx, acked) = (
-                Arc::clone(&srv),
-                Arc::clone(&stop),
-                Arc::clone(&ledger),
-                Arc::clone(&fx),
-                Arc::clone(&acked),
-            );
-            handles.push(std::thread::spawn(move || {
-                uploader(&srv, &fx, round, &stop, &ledger, &acked)
-            }));
-        }
-        std::thread::sleep(LOAD);
-        // The server dies while the clients are writing (SIGKILL), then the disk loses
+        let stop = AtomicBool::new(false);
+        let acked = AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            let (srv, fx, ledger, stop, acked) = (&s, &fx, &ledger, &stop, &acked);
+            for n in 0..CLIENTS {
+                sc.spawn(move || client(srv, fx, n, round, stop, ledger, acked));
+            }
+            sc.spawn(move || uploader(srv, fx, round, stop, ledger, acked));
+            std::thread::sleep(LOAD);
+            // The server dies while the clients are writing (SIGKILL); the scope waits for
+            // every client to see it.
+            srv.signal(nix::sys::signal::Signal::SIGKILL);
+            stop.store(true, Ordering::Relaxed);
+        });
+        // Reaped before the cut, so nothing uses the data directory; then the disk loses
         // what a power cut would.
-        srv.signal(nix::sys::signal::Signal::SIGKILL);
-        stop.store(true, Ordering::Relaxed);
-        for h in handles {
-            h.join().unwrap();
-        }
-        // Reaped before the cut, so nothing uses the data directory.
-        let Ok(srv) = Arc::try_unwrap(srv) else {
-            panic!("a client still holds the server");
-        };
-        drop(srv.kill9());
+        drop(s.kill9());
         let report = cut();
         s = restart(data);
         checked = verify(&s, &fx, &ledger, round);
