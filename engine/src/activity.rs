@@ -17,19 +17,19 @@
 //! arming time only the deadline is armed (it fires at once); a past reminder of a future
 //! deadline fires at once.
 
+use crate::changes::ChangeKind;
 use crate::clock::Millis;
 use crate::engine::{Engine, TimerOp, Tx};
 use crate::error::{Error, Result};
+use crate::focus::with_counts;
 use crate::ids::{ActivityId, BoardId, ItemId, UserId};
-use crate::item::with_counts;
+use crate::page::{limit_of, Page, PageRequest};
 use crate::records::{
     self, ActivityKind, ActivityRec, FocusReason, TimelineKind, TimersRec, DEADLINE_BIT,
 };
 use crate::state::{ActSlot, Counter};
 use crate::store;
 use crate::validate;
-use crate::view::{limit_of, Page, PageRequest};
-use crate::ChangeKind;
 
 /// Where an activity stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,10 +314,10 @@ pub(crate) fn fire(tx: &mut Tx<'_>, timer: u64, due: i64) -> Result<bool> {
     };
     a.fired |= bit;
     with_counts(tx, item, |tx| store_act(tx, &a))?;
-    let mut rec = crate::timeline::blank(tx, item, kind);
+    let mut rec = crate::entry::blank(tx, item, kind);
     rec.activity = Some(a.id);
     rec.text = a.subject.clone();
-    crate::item::focus_by(tx, item, reason, rec)?;
+    crate::focus::focus_by(tx, item, reason, rec)?;
     Ok(true)
 }
 
@@ -352,11 +352,11 @@ impl Engine {
             };
             with_counts(tx, item, |tx| store_act(tx, &a))?;
             arm(tx, &a)?;
-            let mut entry = crate::timeline::blank(tx, item, TimelineKind::Activity);
+            let mut entry = crate::entry::blank(tx, item, TimelineKind::Activity);
             entry.author = Some(actor.0);
             entry.activity = Some(a.id);
             entry.text = a.subject.clone();
-            crate::timeline::append(tx, entry)?;
+            crate::feed::append(tx, entry)?;
             let board = tx.state.slot(item).map(|s| s.board);
             tx.change(ChangeKind::ItemUpdated, board, Some(item));
             Ok(to_activity(a))

@@ -1,5 +1,6 @@
 //! Modules, boards and their columns.
 
+use crate::changes::ChangeKind;
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{BoardId, ColumnId, ItemId, UserId};
@@ -7,7 +8,6 @@ use crate::records::{self, BoardRec, ColumnRec, ModuleRec};
 use crate::state::{ColumnState, Counter};
 use crate::store;
 use crate::validate;
-use crate::ChangeKind;
 
 /// A kind of record: built in (`deal`, `lead`, …) or a smart process added by an admin.
 #[derive(Debug, Clone, PartialEq)]
@@ -431,8 +431,8 @@ fn delete_column_in(
         // Each move is a change of stage: rules and a `record_updated` entry, as
         // for a move by hand.
         for (id, key) in moving.into_iter().zip(keys) {
-            crate::item::with_counts(tx, id, |tx| {
-                crate::item::relocate(tx, id, target, key, None)
+            crate::focus::with_counts(tx, id, |tx| {
+                crate::focus::relocate(tx, id, target, key, None)
             })?;
             crate::item::moved_column(tx, actor, id, column, target)?;
         }

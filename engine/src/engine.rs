@@ -1,13 +1,16 @@
-//! [`Engine`]: open, close, and the single writer with group commit.
+//! [`Engine`]: the handle, close, and the single writer with group commit. Opening is in
+//! `open.rs`, the layer above every domain module; this one names none of them.
 //!
 //! Write path, in order:
 //! 1. A public method wraps its typed command in a job and puts it on the bounded write
 //!    queue (waiting at most `Config::enqueue_timeout`, else [`Error::Overloaded`]).
 //! 2. The writer thread takes a group: the first waiting job and up to
 //!    `Config::max_group - 1` more that are already queued.
-//! 3. For each job, under the state's write lock: validate against the current state
-//!    (an error changes nothing), then update memory and add the records to the group's
-//!    one sled batch. Each committed command takes the next change sequence number.
+//! 3. For each job, under the state's write lock: validate against the current state,
+//!    then update memory and add the records to the group's one batch. Each committed
+//!    command takes the next change sequence number. A job that fails leaves nothing
+//!    behind ([`Tx::attempt`]: its rows are cut from the batch and, if it changed memory,
+//!    memory is rebuilt from the records).
 //! 4. The meta row joins the batch; `apply_batch` writes the group atomically; one
 //!    `flush` makes it durable.
 //! 5. Then the wheel learns of armed and cancelled timers, the group's changes are
@@ -101,12 +104,121 @@ impl Config {
 
 /// What a job sees while the writer applies it.
 pub(crate) struct Tx<'a> {
-    pub state: &'a mut State,
+    pub state: Staged<'a>,
     pub batch: &'a mut Batch,
     pub now: Millis,
     pub changes: &'a mut Vec<Change>,
     /// Wheel updates, applied after the group is durable.
     pub timers: &'a mut Vec<TimerOp>,
+    /// Where a rollback rebuilds memory from.
+    store: &'a Store,
+    reload: ReloadFn,
+    group: &'a mut GroupStatus,
+}
+
+/// Rebuilds the state from the records (`open` hands in `State::load`, so the writer
+/// names no domain code).
+pub(crate) type ReloadFn = fn(&Store) -> Result<State>;
+
+/// What the writer must know about a group beyond its rows.
+#[derive(Default)]
+pub(crate) struct GroupStatus {
+    /// Rollbacks so far: each applied the group's rows before it to sled (unflushed).
+    rollbacks: u32,
+    /// A failure no rollback can undo; the group fails as a failed flush would.
+    fatal: Option<Error>,
+}
+
+/// The state as a command holds it. Reads are free; a mutable borrow marks the command
+/// as having touched memory, which decides whether its failure needs a rollback.
+pub(crate) struct Staged<'a> {
+    st: &'a mut State,
+    touched: bool,
+}
+
+impl std::ops::Deref for Staged<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.st
+    }
+}
+
+impl std::ops::DerefMut for Staged<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.touched = true;
+        self.st
+    }
+}
+
+/// Where a step began: how much of the group's rows, changes and timer updates were there.
+struct Savepoint {
+    rows: usize,
+    changes: usize,
+    timers: usize,
+    rollbacks: u32,
+}
+
+impl Tx<'_> {
+    /// Runs `f` as one step that either happens whole or leaves nothing behind.
+    ///
+    /// Every command is run through here by the writer, and each element of a batch
+    /// command (an item of `create_items`, an event of `ingest`) by its command. Commands
+    /// check their input before they write, so an error almost always comes before the
+    /// first write and costs nothing here. If it comes after (a bug, or a record that fails
+    /// to encode), the step is rolled back: its rows, changes and timer updates are taken
+    /// out of the group, and memory, which it may have changed anywhere, is rebuilt from
+    /// the records with the group's earlier rows applied (a full load: seconds on a large
+    /// store, on a path that should never run, and logged as an error when it does).
+    pub(crate) fn attempt<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let mark = Savepoint {
+            rows: self.batch.len(),
+            changes: self.changes.len(),
+            timers: self.timers.len(),
+            rollbacks: self.group.rollbacks,
+        };
+        let outer_touched = std::mem::replace(&mut self.state.touched, false);
+        let result = f(self);
+        let touched =
+            std::mem::replace(&mut self.state.touched, outer_touched) || touched_rows(self, &mark);
+        let Err(e) = result else {
+            self.state.touched |= touched;
+            return result;
+        };
+        if self.group.rollbacks != mark.rollbacks {
+            // A step inside `f` was rolled back, which applied what `f` had written before
+            // it: that cannot be taken back now.
+            self.group.fatal.get_or_insert(Error::Poisoned(format!(
+                "a command failed after part of it was applied: {e}"
+            )));
+            return Err(e);
+        }
+        if touched {
+            tracing::error!(error = %e, "a command failed after it began to write; rolling it back");
+            self.batch.truncate(mark.rows);
+            self.changes.truncate(mark.changes);
+            self.timers.truncate(mark.timers);
+            if let Err(fail) = self.rebuild() {
+                self.group.fatal.get_or_insert(fail);
+            }
+        }
+        Err(e)
+    }
+
+    /// Memory as the records say: the group's rows so far are applied (the group's end
+    /// flushes them with the rest, before anyone is answered), then the state is reloaded.
+    /// The meta row goes first, so ids the failed step took stay taken.
+    fn rebuild(&mut self) -> Result<()> {
+        self.state.st.flush_meta(self.batch)?;
+        self.store.apply(std::mem::take(self.batch))?;
+        *self.state.st = (self.reload)(self.store)?;
+        self.group.rollbacks += 1;
+        Ok(())
+    }
+}
+
+/// Whether a step added rows, changes or timer updates since `mark`.
+fn touched_rows(tx: &Tx<'_>, mark: &Savepoint) -> bool {
+    tx.batch.len() > mark.rows || tx.changes.len() > mark.changes || tx.timers.len() > mark.timers
 }
 
 /// A change to the in-memory wheel that a committed command asks for.
@@ -119,8 +231,14 @@ pub(crate) enum TimerOp {
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
 pub(crate) type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>;
 
+/// Fires one due timer (`activity`'s, handed in by `open`, so the writer names no domain
+/// code): whether it still applied.
+pub(crate) type FireFn = fn(&mut Tx<'_>, u64, i64) -> Result<bool>;
+
 pub(crate) struct Shared {
     pub state: RwLock<State>,
+    pub fire: FireFn,
+    pub reload: ReloadFn,
     pub store: Store,
     pub hub: Hub,
     pub config: Config,
@@ -133,6 +251,8 @@ pub(crate) struct Shared {
     pub timers_fired: AtomicU64,
     pub events_ingested: AtomicU64,
     pub focus_fired: AtomicU64,
+    /// Steps rolled back since open (`Tx::attempt`).
+    pub rollbacks: AtomicU64,
     /// Wakes the jobs thread when a job is created.
     pub jobs_wake: Sender<()>,
 }
@@ -141,76 +261,13 @@ pub(crate) struct Shared {
 /// method is synchronous and thread-safe. Writes block until they are durable.
 pub struct Engine {
     pub(crate) shared: Arc<Shared>,
-    queue: Mutex<Option<Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    timer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
-    jobs: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    pub(crate) queue: Mutex<Option<Sender<Job>>>,
+    pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) timer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    pub(crate) jobs: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Engine {
-    /// Opens (or creates) the data directory `dir`: takes its lock, checks its format
-    /// version and rebuilds the in-memory indexes from the records.
-    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
-        let store = Store::open(dir.as_ref(), config.cache_bytes)?;
-        let state = State::load(&store)?;
-        // Re-arm every durable timer; those already due fire at the timer thread's
-        // first poll.
-        let mut wheel = Wheel::with_capacity(config.clock.now().0, state.armed.len());
-        for (id, due) in &state.armed {
-            wheel.insert(TimerId(*id), *due);
-        }
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity);
-        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let (jobs_wake_tx, jobs_wake_rx) = crossbeam_channel::bounded::<()>(1);
-        let (jobs_stop_tx, jobs_stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let shared = Arc::new(Shared {
-            state: RwLock::new(state),
-            store,
-            hub: Hub::default(),
-            config,
-            wheel: Mutex::new(wheel),
-            firing: Mutex::new(()),
-            wake: wake_tx,
-            timers_fired: AtomicU64::new(0),
-            events_ingested: AtomicU64::new(0),
-            focus_fired: AtomicU64::new(0),
-            jobs_wake: jobs_wake_tx,
-        });
-        let spawn_err = |source| Error::Io {
-            path: dir.as_ref().to_path_buf(),
-            source,
-        };
-        let w = Arc::clone(&shared);
-        let writer = std::thread::Builder::new()
-            .name("hoist-writer".into())
-            .spawn(move || writer_loop(&w, &rx))
-            .map_err(spawn_err)?;
-        let engine = Engine {
-            shared,
-            queue: Mutex::new(Some(tx.clone())),
-            writer: Mutex::new(Some(writer)),
-            timer: Mutex::new(None),
-            jobs: Mutex::new(None),
-        };
-        let j = Arc::clone(&engine.shared);
-        let jobs_tx = tx.clone();
-        let jobs = std::thread::Builder::new()
-            .name("hoist-jobs".into())
-            .spawn(move || crate::jobs::jobs_loop(&j, &jobs_tx, &jobs_wake_rx, &jobs_stop_rx))
-            .map_err(spawn_err)?;
-        *engine.jobs.lock() = Some((jobs_stop_tx, jobs));
-        if engine.shared.config.timer_thread {
-            let t = Arc::clone(&engine.shared);
-            let timer = std::thread::Builder::new()
-                .name("hoist-timers".into())
-                .spawn(move || timer_loop(&t, &tx, &wake_rx, &stop_rx))
-                .map_err(spawn_err)?;
-            *engine.timer.lock() = Some((stop_tx, timer));
-        }
-        Ok(engine)
-    }
-
     /// Stops taking writes, lets the writer finish and flush what is queued, and waits
     /// for it. Later writes fail with [`Error::ShuttingDown`]; reads keep working.
     pub fn close(&self) {
@@ -265,7 +322,7 @@ fn job<T: Send + 'static>(
     // third of all CPU time in the activity benchmark (18 % with the oneshot).
     let (reply_tx, reply_rx) = oneshot::channel::<Result<T>>();
     let job: Job = Box::new(move |tx| {
-        let result = f(tx);
+        let result = tx.attempt(f);
         Box::new(move |commit: Option<&Error>| {
             let r = match (commit, result) {
                 (Some(e), Ok(_)) => Err(Error::Poisoned(e.to_string())),
@@ -319,10 +376,11 @@ fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
         .chain(rest.chunks(FIRE_CHUNK));
     for (i, chunk) in chunks.enumerate() {
         let chunk: Vec<(u64, i64)> = chunk.iter().map(|(t, d)| (t.0, *d)).collect();
+        let fire = shared.fire;
         let (job, reply_rx) = job(move |tx| {
             let mut n = 0;
             for (t, d) in chunk {
-                if crate::activity::fire(tx, t, d)? {
+                if fire(tx, t, d)? {
                     n += 1;
                 }
             }
@@ -347,7 +405,12 @@ fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
 
 /// The timer thread: sleeps until the wheel's next due time (or a wake-up when a sooner
 /// timer is armed, or at most `MAX_SLEEP`), then fires what is due.
-fn timer_loop(shared: &Shared, sender: &Sender<Job>, wake: &Receiver<()>, stop: &Receiver<()>) {
+pub(crate) fn timer_loop(
+    shared: &Shared,
+    sender: &Sender<Job>,
+    wake: &Receiver<()>,
+    stop: &Receiver<()>,
+) {
     const MAX_SLEEP: i64 = 50;
     loop {
         if let Err(e) = fire_due(shared, sender) {
@@ -393,6 +456,7 @@ impl Engine {
             timers_fired: self.shared.timers_fired.load(Ordering::Relaxed),
             events_ingested: self.shared.events_ingested.load(Ordering::Relaxed),
             focus_fired: self.shared.focus_fired.load(Ordering::Relaxed),
+            rollbacks: self.shared.rollbacks.load(Ordering::Relaxed),
         }
     }
 }
@@ -426,9 +490,12 @@ pub struct Stats {
     pub events_ingested: u64,
     /// Focus triggers applied since open.
     pub focus_fired: u64,
+    /// Commands (or elements of a batch command) that failed after they began to write
+    /// and were rolled back, since open. Should stay 0: each is logged as an error.
+    pub rollbacks: u64,
 }
 
-fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
+pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
     let mut poisoned: Option<Error> = None;
     let max_group = shared.config.max_group;
     let mut group: Vec<Job> = Vec::with_capacity(max_group);
@@ -449,22 +516,36 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         let mut batch = Batch::default();
         let mut changes = Vec::new();
         let mut timers = Vec::new();
+        let mut status = GroupStatus::default();
         let mut completions = Vec::with_capacity(group.len());
         for job in group.drain(..) {
             let mut st = shared.state.write();
             let now = shared.config.clock.now();
             let mut tx = Tx {
-                state: &mut st,
+                state: Staged {
+                    st: &mut st,
+                    touched: false,
+                },
                 batch: &mut batch,
                 now,
                 changes: &mut changes,
                 timers: &mut timers,
+                store: &shared.store,
+                reload: shared.reload,
+                group: &mut status,
             };
             completions.push(job(&mut tx));
         }
+        shared
+            .rollbacks
+            .fetch_add(u64::from(status.rollbacks), Ordering::Relaxed);
         let commit = (|| {
+            if let Some(e) = status.fatal.take() {
+                return Err(e);
+            }
             shared.state.write().flush_meta(&mut batch)?;
-            if !batch.is_empty() {
+            // A rollback applied rows of this group already; they need the flush too.
+            if !batch.is_empty() || status.rollbacks > 0 {
                 shared.store.apply(batch)?;
                 shared.store.flush()?;
             }
@@ -530,5 +611,150 @@ impl Tx<'_> {
 
     pub(crate) fn directory_changed(&mut self) {
         self.change(ChangeKind::DirectoryChanged, None, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::NewBoard;
+    use crate::changes::Received;
+    use crate::clock::ManualClock;
+    use crate::feed::WallFilter;
+    use crate::ids::UserId;
+    use crate::item::NewItem;
+    use crate::page::PageRequest;
+
+    fn open(dir: &Path) -> Engine {
+        let config = Config::default()
+            .with_clock(ManualClock::new(Millis(1_000_000)))
+            .with_timer_thread(false);
+        Engine::open(dir, config).expect("open")
+    }
+
+    fn new_item(board: BoardId, title: &str) -> NewItem {
+        NewItem {
+            board,
+            title: title.into(),
+            ..NewItem::default()
+        }
+    }
+
+    /// Titles of the first column, top first.
+    fn titles(engine: &Engine, board: BoardId) -> Vec<String> {
+        let b = engine.board(board).expect("board");
+        let page = engine
+            .column_page(board, b.columns[0].id, &PageRequest::default())
+            .expect("page");
+        page.items
+            .iter()
+            .map(|v| v.get().expect("item").title().to_string())
+            .collect()
+    }
+
+    /// Kinds and item ids on a user's wall, newest first.
+    fn wall(engine: &Engine, user: UserId) -> Vec<(String, Option<ItemId>)> {
+        let page = engine
+            .wall(user, &WallFilter::default(), &PageRequest::default())
+            .expect("wall");
+        page.items
+            .iter()
+            .map(|e| (e.kind.to_string(), e.item))
+            .collect()
+    }
+
+    #[test]
+    fn a_step_that_fails_after_its_first_write_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = open(dir.path());
+        engine.bootstrap_admin(None).expect("admin");
+        let me = engine.users()[0].id;
+        let board = engine
+            .create_board(NewBoard {
+                module: "deal".into(),
+                name: "Sales".into(),
+                columns: vec!["New".into()],
+                ..NewBoard::default()
+            })
+            .expect("board")
+            .id;
+        engine
+            .create_item(me, new_item(board, "before"))
+            .expect("item");
+        let wall_before = wall(&engine, me);
+        let changes = engine.subscribe(64);
+
+        // One command: a step that succeeds, one that creates an item (rows, memory,
+        // a change) and then fails, and one more that succeeds.
+        let outcome = engine.call(move |tx| {
+            let kept = crate::item::create_in(tx, me, new_item(board, "kept"))?;
+            let failed = tx.attempt(|tx| {
+                crate::item::create_in(tx, me, new_item(board, "failed"))?;
+                Err::<(), _>(Error::invalid("test", "fails after its first write"))
+            });
+            let after = crate::item::create_in(tx, me, new_item(board, "after"))?;
+            Ok((kept.get()?.id(), failed, after.get()?.id()))
+        });
+        let (kept, failed, after) = outcome.expect("the command as a whole succeeds");
+        assert!(
+            matches!(failed, Err(Error::Invalid { .. })),
+            "the step's own error comes back: {failed:?}"
+        );
+        assert_eq!(titles(&engine, board), ["after", "kept", "before"]);
+        assert_eq!(engine.stats().items, 3);
+        // The failed step's id stays taken: ids are never handed out twice.
+        assert_eq!(after.0, kept.0 + 2, "the failed step's id is skipped");
+        let mut created = wall(&engine, me);
+        created.truncate(2);
+        assert_eq!(
+            created,
+            [
+                ("record_created".to_string(), Some(after)),
+                ("record_created".to_string(), Some(kept)),
+            ]
+        );
+        assert_eq!(wall(&engine, me).len(), wall_before.len() + 2);
+        // Published: the two steps that happened, nothing of the failed one.
+        let mut published = Vec::new();
+        while let Received::Change(c) = changes.recv_timeout(Duration::from_millis(50)) {
+            published.push(c.item);
+        }
+        assert_eq!(published, [Some(kept), Some(after)]);
+        assert_eq!(engine.stats().rollbacks, 1);
+
+        // A command that fails as a whole after its first write: nothing of it stays.
+        let whole = engine.call(move |tx| {
+            crate::item::create_in(tx, me, new_item(board, "whole"))?;
+            Err::<(), _>(Error::invalid("test", "fails after its first write"))
+        });
+        assert!(matches!(whole, Err(Error::Invalid { .. })), "{whole:?}");
+        assert_eq!(engine.stats().rollbacks, 2);
+        assert_eq!(titles(&engine, board), ["after", "kept", "before"]);
+
+        // Later writes work, and the store says the same after a reopen.
+        engine
+            .create_item(me, new_item(board, "later"))
+            .expect("item");
+        let wall_now = wall(&engine, me);
+        engine.close();
+        drop(engine);
+        let engine = open(dir.path());
+        assert_eq!(titles(&engine, board), ["later", "after", "kept", "before"]);
+        assert_eq!(engine.stats().items, 4);
+        assert_eq!(wall(&engine, me), wall_now);
+    }
+
+    #[test]
+    fn a_step_that_fails_before_writing_costs_no_rollback() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = open(dir.path());
+        let r = engine.call(|tx| {
+            tx.attempt(|tx| {
+                let _ = tx.state.item_count;
+                Err::<(), _>(Error::invalid("test", "fails before it writes"))
+            })
+        });
+        assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
+        assert_eq!(engine.stats().rollbacks, 0);
     }
 }

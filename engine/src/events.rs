@@ -196,15 +196,15 @@ fn ingest_one(
             });
         }
     };
-    let mut rec = crate::timeline::blank(tx, item, TimelineKind::Event);
+    let mut rec = crate::entry::blank(tx, item, TimelineKind::Event);
     rec.author = Some(actor.0);
     rec.at = c.at.map_or(tx.now.0, |a| a.0);
     rec.text = c.summary;
     rec.event_kind = Some(c.kind);
     rec.event_id = Some(c.id);
     match c.kind.focus() {
-        Some(reason) => crate::item::focus_by(tx, item, reason, rec)?,
-        None => crate::timeline::append(tx, rec)?,
+        Some(reason) => crate::focus::focus_by(tx, item, reason, rec)?,
+        None => crate::feed::append(tx, rec)?,
     };
     tx.state.seen.insert(c.hash);
     fresh.push(c.hash);
@@ -237,7 +237,15 @@ impl Engine {
             let mut fresh = Vec::new();
             let results: Vec<Result<IngestResult>> = events
                 .into_iter()
-                .map(|e| ingest_one(tx, actor, intake_board, &mut fresh, e))
+                .map(|e| {
+                    // A rolled-back event's hash must not be remembered as seen.
+                    let seen = fresh.len();
+                    let r = tx.attempt(|tx| ingest_one(tx, actor, intake_board, &mut fresh, e));
+                    if r.is_err() {
+                        fresh.truncate(seen);
+                    }
+                    r
+                })
                 .collect();
             if !fresh.is_empty() {
                 let accepted = results

@@ -10,10 +10,10 @@ use crate::clock::Millis;
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{ItemId, UserId};
+use crate::page::{limit_of, Page, PageRequest};
 use crate::records::{self, FollowRec};
-use crate::state::Counter;
+use crate::state::State;
 use crate::store;
-use crate::view::{limit_of, Page, PageRequest};
 
 /// Why a user follows a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,8 +115,8 @@ pub(crate) fn update(
     item: ItemId,
     f: impl FnOnce(&mut FollowRec),
 ) -> Result<()> {
-    let owner = is_owner(tx.state, user, item);
-    let before = stored(tx.state, user, item);
+    let owner = is_owner(&tx.state, user, item);
+    let before = stored(&tx.state, user, item);
     let mut rec = before.clone();
     f(&mut rec);
     if rec == before {
@@ -127,7 +127,7 @@ pub(crate) fn update(
         rec.since = tx.now.0;
     }
     if was != now {
-        set_following(tx.state, user, item, now);
+        set_following(&mut tx.state, user, item, now);
     }
     let key = store::follow_key(user.0, item.0);
     if persisted(&rec) {
@@ -159,13 +159,13 @@ pub(crate) fn owner_changed(tx: &mut Tx<'_>, item: ItemId, old: Option<UserId>) 
         return;
     };
     if let Some(old) = old.filter(|o| *o != new) {
-        let f = stored(tx.state, old, item);
+        let f = stored(&tx.state, old, item);
         if active(&f, true) != active(&f, false) {
-            set_following(tx.state, old, item, active(&f, false));
+            set_following(&mut tx.state, old, item, active(&f, false));
         }
     }
-    let f = stored(tx.state, new, item);
-    set_following(tx.state, new, item, active(&f, true));
+    let f = stored(&tx.state, new, item);
+    set_following(&mut tx.state, new, item, active(&f, true));
 }
 
 /// Evaluates the auto-follow rules of the item's module; each match makes its owner
@@ -232,12 +232,12 @@ pub(crate) fn followers(tx: &Tx<'_>, item: ItemId) -> Vec<UserId> {
 /// Drops every follow of an item about to be deleted.
 pub(crate) fn forget_item(tx: &mut Tx<'_>, item: ItemId) {
     if let Some(r) = tx.state.slot(item).map(|s| s.responsible) {
-        set_following(tx.state, r, item, false);
+        set_following(&mut tx.state, r, item, false);
     }
     if let Some(m) = tx.state.feed.by_item.remove(&item) {
         for user in m.keys() {
             tx.batch.delete(&store::follow_key(user.0, item.0));
-            set_following(tx.state, *user, item, false);
+            set_following(&mut tx.state, *user, item, false);
         }
     }
 }
@@ -302,7 +302,7 @@ impl Engine {
             std::ops::Bound::Excluded(ItemId(a))
         });
         for item in set.range((start, std::ops::Bound::Unbounded)) {
-            let Some(info) = crate::feed::record_info(&st, *item) else {
+            let Some(info) = crate::follow::record_info(&st, *item) else {
                 continue;
             };
             if module.is_some_and(|m| m != info.0) {
@@ -352,7 +352,7 @@ impl Engine {
             .into_iter()
             .flatten()
             .filter_map(|item| {
-                let (module, title, touched) = crate::feed::record_info(&st, *item)?;
+                let (module, title, touched) = crate::follow::record_info(&st, *item)?;
                 (touched < cutoff).then_some((touched, *item, module, title))
             })
             .collect();
@@ -385,177 +385,20 @@ impl Engine {
     }
 }
 
-/// An auto-follow rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    /// Its id.
-    pub id: u64,
-    /// Its owner.
-    pub user: UserId,
-    /// Its name.
-    pub name: String,
-    /// The module whose records it watches.
-    pub module: String,
-    /// All must hold.
-    pub criteria: Vec<crate::rules::Criterion>,
-}
-
-/// A rule to create.
-#[derive(Debug, Clone)]
-pub struct NewRule {
-    /// 1–200 characters.
-    pub name: String,
-    /// An existing module.
-    pub module: String,
-    /// 1–20 criteria.
-    pub criteria: Vec<crate::rules::Criterion>,
-    /// Also follow the existing matching records, as a background job.
-    pub apply_to_existing: bool,
-}
-
-/// Rule changes; `None` leaves a part as it is. Changes apply to records created or
-/// changed from now on.
-#[derive(Debug, Clone, Default)]
-pub struct RulePatch {
-    /// New name.
-    pub name: Option<String>,
-    /// New criteria.
-    pub criteria: Option<Vec<crate::rules::Criterion>>,
-}
-
-fn to_rule(r: &records::RuleRec) -> Rule {
-    Rule {
-        id: r.id,
-        user: UserId(r.user),
-        name: r.name.clone(),
-        module: r.module.clone(),
-        criteria: r.criteria.iter().map(crate::rules::from_rec).collect(),
-    }
-}
-
-fn check_criteria(c: &[crate::rules::Criterion]) -> Result<Vec<records::CriterionRec>> {
-    if c.is_empty() || c.len() > 20 {
-        return Err(Error::invalid("criteria", "a rule has 1–20 criteria"));
-    }
-    c.iter()
-        .enumerate()
-        .map(|(i, c)| crate::rules::check(i, c))
-        .collect()
-}
-
-fn own_rule(tx: &Tx<'_>, user: UserId, id: u64) -> Result<records::RuleRec> {
-    tx.state
+/// A record's module key, title and last touch, for listings.
+pub(crate) fn record_info(st: &State, item: ItemId) -> Option<(String, String, i64)> {
+    let slot = st.slot(item)?;
+    let r = records::access::<records::ArchivedItemRec>(&slot.rec).ok()?;
+    let module = st
+        .boards
+        .get(&slot.board)
+        .map(|b| b.module.clone())
+        .unwrap_or_default();
+    let touched = st
         .feed
-        .rules
-        .get(&id)
-        .filter(|r| r.user == user.0)
-        .cloned()
-        .ok_or_else(|| Error::not_found("rule", id))
-}
-
-impl Engine {
-    /// Creates an auto-follow rule for `user`; with `apply_to_existing`, also a job that
-    /// follows the existing matching records (its id is returned).
-    pub fn create_rule(&self, user: UserId, new: NewRule) -> Result<(Rule, Option<u64>)> {
-        let r = self.call(move |tx| {
-            let name = crate::validate::name("name", &new.name)?;
-            if !tx.state.modules.contains_key(&new.module) {
-                return Err(Error::invalid(
-                    "module",
-                    format!("unknown module {:?}", new.module),
-                ));
-            }
-            let criteria = check_criteria(&new.criteria)?;
-            let id = tx.state.alloc(Counter::Rule);
-            let rec = records::RuleRec {
-                id,
-                user: user.0,
-                name,
-                module: new.module.clone(),
-                criteria,
-                created_at: tx.now.0,
-            };
-            tx.batch
-                .put(&store::id_key(store::RULE, id), records::encode(&rec)?);
-            let rule = to_rule(&rec);
-            tx.state.feed.rules.insert(id, rec);
-            let job = if new.apply_to_existing {
-                let total = tx
-                    .state
-                    .items
-                    .iter()
-                    .flatten()
-                    .filter(|s| {
-                        tx.state
-                            .boards
-                            .get(&s.board)
-                            .is_some_and(|b| b.module == new.module)
-                    })
-                    .count() as u64;
-                let jid = tx.state.alloc(Counter::Job);
-                crate::jobs::put(
-                    tx,
-                    records::JobRec {
-                        id: jid,
-                        rule: id,
-                        user: user.0,
-                        module: new.module,
-                        state: 0,
-                        done: 0,
-                        total,
-                        cursor: 0,
-                    },
-                )?;
-                Some(jid)
-            } else {
-                None
-            };
-            Ok((rule, job))
-        })?;
-        if r.1.is_some() {
-            let _ = self.shared.jobs_wake.try_send(());
-        }
-        Ok(r)
-    }
-
-    /// The rules of `user`.
-    pub fn rules(&self, user: UserId) -> Vec<Rule> {
-        self.shared
-            .state
-            .read()
-            .feed
-            .rules
-            .values()
-            .filter(|r| r.user == user.0)
-            .map(to_rule)
-            .collect()
-    }
-
-    /// Changes one of `user`'s rules.
-    pub fn patch_rule(&self, user: UserId, id: u64, patch: RulePatch) -> Result<Rule> {
-        self.call(move |tx| {
-            let mut rec = own_rule(tx, user, id)?;
-            if let Some(n) = &patch.name {
-                rec.name = crate::validate::name("name", n)?;
-            }
-            if let Some(c) = &patch.criteria {
-                rec.criteria = check_criteria(c)?;
-            }
-            tx.batch
-                .put(&store::id_key(store::RULE, id), records::encode(&rec)?);
-            let rule = to_rule(&rec);
-            tx.state.feed.rules.insert(id, rec);
-            Ok(rule)
-        })
-    }
-
-    /// Deletes one of `user`'s rules; the records it made them follow stay followed.
-    pub fn delete_rule(&self, user: UserId, id: u64) -> Result<()> {
-        self.call(move |tx| {
-            own_rule(tx, user, id)?;
-            tx.batch.delete(&store::id_key(store::RULE, id));
-            tx.state.feed.rules.remove(&id);
-            Ok(())
-        })
-    }
+        .last_touch
+        .get(&item)
+        .copied()
+        .unwrap_or(r.updated_at.to_native());
+    Some((module, r.title.to_string(), touched))
 }

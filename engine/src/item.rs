@@ -4,18 +4,19 @@
 //! index and contact index in the same command, so a focus is one sled write at the cost
 //! of an O(log n) map update, with no sled read.
 
+use crate::changes::ChangeKind;
 use crate::engine::{Engine, Tx};
+use crate::entry::{FieldChange, Value};
 use crate::error::{Error, Result};
+use crate::focus::{focus, load, relocate, store_rec, view_of, with_counts};
 use crate::ids::{BoardId, ColumnId, ItemId, UserId};
+use crate::item_view::Focus;
+use crate::item_view::ItemView;
 use crate::order::{self, OrderKey};
-use crate::records::{
-    self, FieldRec, FieldValue, FocusReason, FocusRedo, ItemRec, TimelineKind, TimelineRec,
-};
-use crate::state::{Counter, Focus, ItemSlot};
+use crate::records::{self, FieldRec, FieldValue, FocusReason, ItemRec, TimelineKind};
+use crate::state::{Counter, ItemSlot};
 use crate::store;
 use crate::validate;
-use crate::view::ItemView;
-use crate::ChangeKind;
 
 /// An item's phones and e-mails, as given.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,45 +72,6 @@ pub enum Position {
     Before(ItemId),
     /// Directly below the given item.
     After(ItemId),
-}
-
-/// A value before or after a change, for `record_updated` feed entries.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// Absent.
-    Null,
-    /// Text.
-    Str(String),
-    /// Number.
-    Num(f64),
-    /// Boolean.
-    Bool(bool),
-    /// A user id.
-    User(UserId),
-    /// A list of strings (contacts).
-    List(Vec<String>),
-}
-
-/// One changed part of an item.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldChange {
-    /// `title`, `responsible`, `amount`, `contacts.phones`, `contacts.emails` or
-    /// `fields.<key>`.
-    pub field: String,
-    /// Before.
-    pub old: Value,
-    /// After.
-    pub new: Value,
-}
-
-impl From<&FieldValue> for Value {
-    fn from(v: &FieldValue) -> Value {
-        match v {
-            FieldValue::Str(s) => Value::Str(s.clone()),
-            FieldValue::Num(n) => Value::Num(*n),
-            FieldValue::Bool(b) => Value::Bool(*b),
-        }
-    }
 }
 
 const MAX_FIELDS: usize = 100;
@@ -184,157 +146,6 @@ fn check_contacts(c: Contacts) -> Result<Contacts> {
 
 /// The item's current record, copied out for modification: its stored bytes with the
 /// position and focus state memory holds (newer when the last focus was a redo).
-fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
-    let slot = tx
-        .state
-        .slot(id)
-        .ok_or_else(|| Error::not_found("item", id))?;
-    let mut rec = records::decode::<ItemRec>(&slot.rec)?;
-    rec.column = slot.column.0;
-    rec.order = slot.key.to_vec();
-    slot.focus.write_to(&mut rec);
-    Ok(rec)
-}
-
-/// Writes `rec` as the item's record and refreshes its slot (not its column position).
-/// Counters are the caller's business (see [`with_counts`]).
-fn store_rec(tx: &mut Tx<'_>, rec: &mut ItemRec) -> Result<()> {
-    // Every redo written so far is older than this row.
-    rec.version = tx.state.meta.next_entry;
-    let bytes = records::encode(rec)?;
-    tx.batch
-        .put(&store::id_key(store::ITEM, rec.id), bytes.clone());
-    let Some(cell) = usize::try_from(rec.id)
-        .ok()
-        .and_then(|i| tx.state.items.get_mut(i))
-        .and_then(Option::as_mut)
-    else {
-        return Err(Error::not_found("item", ItemId(rec.id)));
-    };
-    cell.rec = bytes;
-    cell.responsible = UserId(rec.responsible);
-    cell.focus = Focus::of(rec);
-    Ok(())
-}
-
-/// Runs `f`, which changes what item `id` contributes to counters, with the item's
-/// contribution removed before and added back after, so counters stay exact.
-pub(crate) fn with_counts<T>(
-    tx: &mut Tx<'_>,
-    id: ItemId,
-    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
-) -> Result<T> {
-    tx.state.count_item(id, -1);
-    let r = f(tx);
-    tx.state.count_item(id, 1);
-    r
-}
-
-/// The item as readers see it now.
-pub(crate) fn view_of(tx: &Tx<'_>, id: ItemId) -> Result<ItemView> {
-    tx.state
-        .view(id)
-        .ok_or_else(|| Error::not_found("item", id))
-}
-
-/// Moves an item to `key` in `column` (same board) and rewrites its record, optionally
-/// as a focus with `reason` (a move to another column). Used by moves and column deletion.
-pub(crate) fn relocate(
-    tx: &mut Tx<'_>,
-    id: ItemId,
-    column: ColumnId,
-    key: OrderKey,
-    focus: Option<FocusReason>,
-) -> Result<()> {
-    place(tx, id, column, key)?;
-    let now = tx.now.0;
-    if let (Some(reason), Some(cell)) = (focus, tx.state.slot_mut(id)) {
-        cell.focus.mark(now, reason, true);
-    }
-    let mut rec = load(tx, id)?;
-    store_rec(tx, &mut rec)
-}
-
-/// Moves an item to `key` in `column` in memory only (slot and column index).
-fn place(tx: &mut Tx<'_>, id: ItemId, column: ColumnId, key: OrderKey) -> Result<()> {
-    let slot = tx
-        .state
-        .slot(id)
-        .ok_or_else(|| Error::not_found("item", id))?;
-    let (old_col, old_key) = (slot.column, slot.key.clone());
-    if !tx.state.columns.contains_key(&column) {
-        return Err(Error::not_found("column", column));
-    }
-    if let Some(c) = tx.state.columns.get_mut(&old_col) {
-        c.order.remove(&old_key);
-    }
-    if let Some(c) = tx.state.columns.get_mut(&column) {
-        c.order.insert(key.clone(), id);
-    }
-    if let Some(cell) = tx.state.slot_mut(id) {
-        cell.column = column;
-        cell.key = key;
-    }
-    Ok(())
-}
-
-/// Applies a focus trigger in memory: on a board with focus on, the item goes to the top
-/// of its column; attention rises for the triggers that raise it either way. Counters
-/// included. The caller makes it durable: [`focus`] rewrites the item row, [`focus_by`]
-/// puts the new state in the entry that caused it.
-fn focus_in_memory(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<()> {
-    let slot = tx
-        .state
-        .slot(id)
-        .ok_or_else(|| Error::not_found("item", id))?;
-    let (board, column) = (slot.board, slot.column);
-    let enabled = tx.state.boards.get(&board).is_some_and(|b| b.focus_enabled);
-    let now = tx.now.0;
-    with_counts(tx, id, |tx| {
-        if enabled {
-            let key = order::top(tx.state.tick());
-            place(tx, id, column, key)?;
-        }
-        if let Some(cell) = tx.state.slot_mut(id) {
-            cell.focus.mark(now, reason, enabled);
-        }
-        Ok(())
-    })?;
-    tx.change(ChangeKind::ItemFocused, Some(board), Some(id));
-    Ok(())
-}
-
-/// A focus trigger with no entry of its own (the `focus` API): the item row is rewritten.
-pub(crate) fn focus(tx: &mut Tx<'_>, id: ItemId, reason: FocusReason) -> Result<ItemView> {
-    focus_in_memory(tx, id, reason)?;
-    let mut rec = load(tx, id)?;
-    store_rec(tx, &mut rec)?;
-    view_of(tx, id)
-}
-
-/// A focus trigger recorded by `entry` (an event, a comment, a fired timer) about item
-/// `id`: the entry is appended carrying the item's new focus state, and the item row is
-/// not rewritten, so the whole trigger is one sled write. Returns the appended entry.
-pub(crate) fn focus_by(
-    tx: &mut Tx<'_>,
-    id: ItemId,
-    reason: FocusReason,
-    mut entry: TimelineRec,
-) -> Result<TimelineRec> {
-    focus_in_memory(tx, id, reason)?;
-    let slot = tx
-        .state
-        .slot(id)
-        .ok_or_else(|| Error::not_found("item", id))?;
-    entry.redo = Some(FocusRedo {
-        order: slot.key.to_vec(),
-        focused_at: slot.focus.focused_at,
-        focus_reason: slot.focus.focus_reason,
-        attention: slot.focus.attention,
-    });
-    crate::timeline::append(tx, entry)
-}
-
 pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<ItemView> {
     let board =
         tx.state.boards.get(&new.board).ok_or_else(|| {
@@ -407,9 +218,9 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
     tx.state.count_item(id, 1);
     crate::follow::owner_changed(tx, id, None);
     crate::follow::apply_rules(tx, id)?;
-    let mut entry = crate::timeline::blank(tx, id, TimelineKind::Created);
+    let mut entry = crate::entry::blank(tx, id, TimelineKind::Created);
     entry.author = Some(actor.0);
-    crate::timeline::append(tx, entry)?;
+    crate::feed::append(tx, entry)?;
     tx.change(ChangeKind::ItemCreated, Some(new.board), Some(id));
     view_of(tx, id)
 }
@@ -546,7 +357,7 @@ fn patch_in(
     // A replaced responsible who still followed as owner sees the change that replaced
     // them, though they no longer follow after it.
     let replaced = old_owner
-        .filter(|o| o.0 != rec.responsible && !crate::follow::unfollowed(tx.state, *o, id));
+        .filter(|o| o.0 != rec.responsible && !crate::follow::unfollowed(&tx.state, *o, id));
     crate::timeline::append_change(tx, id, actor, &changes, replaced)?;
     tx.change(ChangeKind::ItemUpdated, Some(BoardId(rec.board)), Some(id));
     Ok((view_of(tx, id)?, changes))
@@ -677,9 +488,9 @@ pub(crate) fn moved_column(
 
 fn delete_in(tx: &mut Tx<'_>, actor: Option<UserId>, id: ItemId) -> Result<()> {
     let rec = load(tx, id)?;
-    let mut entry = crate::timeline::blank(tx, id, TimelineKind::Deleted);
+    let mut entry = crate::entry::blank(tx, id, TimelineKind::Deleted);
     entry.author = actor.map(|a| a.0);
-    crate::timeline::append(tx, entry)?;
+    crate::feed::append(tx, entry)?;
     crate::follow::forget_item(tx, id);
     tx.state.count_item(id, -1);
     crate::activity::delete_all_of_item(tx, id)?;
@@ -725,7 +536,12 @@ impl Engine {
         actor: UserId,
         items: Vec<NewItem>,
     ) -> Result<Vec<Result<ItemView>>> {
-        self.call(move |tx| Ok(items.into_iter().map(|n| create_in(tx, actor, n)).collect()))
+        self.call(move |tx| {
+            Ok(items
+                .into_iter()
+                .map(|n| tx.attempt(|tx| create_in(tx, actor, n)))
+                .collect())
+        })
     }
 
     /// Changes an item's fields on behalf of `actor`, who is the author of the
@@ -787,7 +603,7 @@ impl Engine {
         self.call(move |tx| {
             Ok(triggers
                 .into_iter()
-                .map(|(id, r)| focus(tx, id, r))
+                .map(|(id, r)| tx.attempt(|tx| focus(tx, id, r)))
                 .collect())
         })
     }

@@ -6,9 +6,9 @@
 //! free field or a value of another type satisfies only `ne`.
 
 use crate::error::{Error, Result};
+use crate::item_view::{FieldRef, ItemRef};
 use crate::records::{CriterionRec, RuleScalarRec, RuleValueRec};
 use crate::validate;
-use crate::view::{FieldRef, ItemRef};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

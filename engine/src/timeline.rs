@@ -3,136 +3,16 @@
 //! Entries live in sled under `E` + entry seq (appends); memory keeps each item's list of
 //! seqs, so a page is a walk of that list from the cursor plus one get per entry shown.
 
-use crate::clock::Millis;
 use crate::engine::{Engine, Tx};
+use crate::entry::{blank, check_mentions, entry, to_rec, FieldChange, Mentions, TimelineEntry};
 use crate::error::{Error, Result};
-use crate::ids::{ActivityId, EntryId, GroupId, ItemId, UserId};
-use crate::item::{FieldChange, Value};
-use crate::records::{
-    self, ChangeRec, EventKind, FocusReason, TimelineKind, TimelineRec, ValueRec,
-};
+use crate::feed::{append, FeedEntry};
+use crate::follow::record_info;
+use crate::ids::{ItemId, UserId};
+use crate::page::{limit_of, Page, PageRequest};
+use crate::records::{self, ChangeRec, FocusReason, TimelineKind, TimelineRec};
 use crate::store;
 use crate::validate;
-use crate::view::{limit_of, Page, PageRequest};
-
-/// Who or what an entry mentions.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Mentions {
-    /// Users.
-    pub users: Vec<UserId>,
-    /// Groups (their members).
-    pub groups: Vec<GroupId>,
-    /// Role names (every user holding one).
-    pub roles: Vec<String>,
-}
-
-/// One timeline entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TimelineEntry {
-    /// Its id, increasing in time across the store.
-    pub id: EntryId,
-    /// The item.
-    pub item: ItemId,
-    /// When it happened.
-    pub at: Millis,
-    /// What it records.
-    pub kind: TimelineKind,
-    /// Who wrote it (none for system entries).
-    pub author: Option<UserId>,
-    /// Comment or note text, event summary, or activity subject.
-    pub text: String,
-    /// For events: the kind.
-    pub event_kind: Option<EventKind>,
-    /// For events: the gateway's id.
-    pub event_id: Option<String>,
-    /// For reminders and deadlines: the activity.
-    pub activity: Option<ActivityId>,
-    /// For changes: each changed field.
-    pub changes: Vec<FieldChange>,
-    /// Mentions (comments).
-    pub mentions: Mentions,
-}
-
-fn to_rec(v: &Value) -> ValueRec {
-    match v {
-        Value::Null => ValueRec::Null,
-        Value::Str(s) => ValueRec::Str(s.clone()),
-        Value::Num(n) => ValueRec::Num(*n),
-        Value::Bool(b) => ValueRec::Bool(*b),
-        Value::User(u) => ValueRec::User(u.0),
-        Value::List(l) => ValueRec::List(l.clone()),
-    }
-}
-
-fn from_rec(v: ValueRec) -> Value {
-    match v {
-        ValueRec::Null => Value::Null,
-        ValueRec::Str(s) => Value::Str(s),
-        ValueRec::Num(n) => Value::Num(n),
-        ValueRec::Bool(b) => Value::Bool(b),
-        ValueRec::User(u) => Value::User(UserId(u)),
-        ValueRec::List(l) => Value::List(l),
-    }
-}
-
-pub(crate) fn entry(r: TimelineRec) -> TimelineEntry {
-    TimelineEntry {
-        id: EntryId(r.seq),
-        item: ItemId(r.item),
-        at: Millis(r.at),
-        kind: r.kind,
-        author: r.author.map(UserId),
-        text: r.text,
-        event_kind: r.event_kind,
-        event_id: r.event_id,
-        activity: r.activity.map(ActivityId),
-        changes: r
-            .changes
-            .into_iter()
-            .map(|c| FieldChange {
-                field: c.field,
-                old: from_rec(c.old),
-                new: from_rec(c.new),
-            })
-            .collect(),
-        mentions: Mentions {
-            users: r.mentions_users.into_iter().map(UserId).collect(),
-            groups: r.mentions_groups.into_iter().map(GroupId).collect(),
-            roles: r.mentions_roles,
-        },
-    }
-}
-
-/// A blank entry of `kind` on `item`, now, to fill in.
-pub(crate) fn blank(tx: &Tx<'_>, item: ItemId, kind: TimelineKind) -> TimelineRec {
-    TimelineRec {
-        seq: 0,
-        item: item.0,
-        at: tx.now.0,
-        kind,
-        author: None,
-        text: String::new(),
-        event_kind: None,
-        event_id: None,
-        activity: None,
-        changes: Vec::new(),
-        mentions_users: Vec::new(),
-        mentions_groups: Vec::new(),
-        mentions_roles: Vec::new(),
-        module: String::new(),
-        title: String::new(),
-        group: None,
-        recipients: Vec::new(),
-        file: None,
-        audience: Vec::new(),
-        redo: None,
-    }
-}
-
-/// Appends an entry; returns it with its id.
-pub(crate) fn append(tx: &mut Tx<'_>, rec: TimelineRec) -> Result<TimelineRec> {
-    crate::feed::append(tx, rec)
-}
 
 /// A `record_updated` entry. `also` joins its audience: a responsible who was just
 /// replaced still sees the change that replaced them.
@@ -154,30 +34,7 @@ pub(crate) fn append_change(
             new: to_rec(&c.new),
         })
         .collect();
-    append(tx, rec).map(|_| ())
-}
-
-pub(crate) fn check_mentions(tx: &Tx<'_>, m: &Mentions) -> Result<()> {
-    for (i, u) in m.users.iter().enumerate() {
-        if !tx.state.users.contains_key(u) {
-            return Err(Error::invalid(
-                format!("mentions.users[{i}]"),
-                format!("user {u} does not exist"),
-            ));
-        }
-    }
-    for (i, g) in m.groups.iter().enumerate() {
-        if !tx.state.groups.contains_key(g) {
-            return Err(Error::invalid(
-                format!("mentions.groups[{i}]"),
-                format!("group {g} does not exist"),
-            ));
-        }
-    }
-    for (i, r) in m.roles.iter().enumerate() {
-        validate::text_len(&format!("mentions.roles[{i}]"), r, 1, 64)?;
-    }
-    Ok(())
+    crate::feed::append(tx, rec).map(|_| ())
 }
 
 fn encode_cursor(seq: u64) -> String {
@@ -274,7 +131,7 @@ impl Engine {
             rec.mentions_groups = mentions.groups.iter().map(|g| g.0).collect();
             rec.mentions_roles = mentions.roles;
             let rec = if actor != responsible {
-                crate::item::focus_by(tx, item, FocusReason::Comment, rec)?
+                crate::focus::focus_by(tx, item, FocusReason::Comment, rec)?
             } else {
                 append(tx, rec)?
             };
@@ -293,6 +150,45 @@ impl Engine {
             rec.author = Some(actor.0);
             rec.text = text;
             Ok(entry(append(tx, rec)?))
+        })
+    }
+
+    /// Record peek: the latest entries of one record (hidden if its module is off).
+    pub fn record_feed(&self, item: ItemId, req: &PageRequest) -> Result<Page<FeedEntry>> {
+        let st = self.shared.state.read();
+        let (module, _, _) =
+            record_info(&st, item).ok_or_else(|| Error::not_found("item", item))?;
+        if st.feed.disabled.contains(&module) {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        drop(st);
+        let page = self.entries_of(item, req, false)?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|t| FeedEntry {
+                id: t.id,
+                kind: t.kind.feed_kind(),
+                at: t.at,
+                author: t.author,
+                text: t.text,
+                module: Some(module.clone()),
+                item: Some(t.item),
+                title: None,
+                group: None,
+                mentions: t.mentions,
+                changes: t.changes,
+                recipients: Vec::new(),
+                file: None,
+                detail: t.kind,
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
         })
     }
 }

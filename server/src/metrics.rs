@@ -99,6 +99,11 @@ impl Metrics {
                 "Focus triggers applied since start",
                 stats.focus_fired,
             ),
+            (
+                "hoist_rollbacks_total",
+                "Commands rolled back after they began to write (a bug when above 0)",
+                stats.rollbacks,
+            ),
         ];
         for (name, help, v) in families {
             let kind = if name.ends_with("_total") {

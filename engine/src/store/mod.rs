@@ -152,29 +152,53 @@ pub(crate) struct Store {
     _lock: File,
 }
 
-/// One atomic write.
+/// One atomic write: puts and deletes in order (a later one for the same key wins).
+///
+/// Kept as a list, not as a `sled::Batch`, so a command's rows can be taken back
+/// ([`Batch::truncate`] to a [`Batch::len`] taken before it): a failed command leaves no row
+/// in its group. The `sled::Batch` is built on apply.
 #[derive(Default)]
 pub(crate) struct Batch {
-    inner: sled::Batch,
-    len: usize,
-    /// The largest value put, checked against [`MAX_VALUE`] on apply.
-    largest: usize,
+    ops: Vec<(Bytes, Option<Bytes>)>,
 }
 
 impl Batch {
     pub(crate) fn put(&mut self, key: &[u8], value: Bytes) {
-        self.largest = self.largest.max(value.len());
-        self.inner.insert(key, value);
-        self.len += 1;
+        self.ops.push((Bytes::from(key), Some(value)));
     }
 
     pub(crate) fn delete(&mut self, key: &[u8]) {
-        self.inner.remove(key);
-        self.len += 1;
+        self.ops.push((Bytes::from(key), None));
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ops.is_empty()
+    }
+
+    /// How many puts and deletes so far: a savepoint for [`Batch::truncate`].
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Takes back every put and delete after the first `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.ops.truncate(len);
+    }
+
+    /// The sled batch, and the largest value in it.
+    fn into_sled(self) -> (sled::Batch, usize) {
+        let mut largest = 0;
+        let mut inner = sled::Batch::default();
+        for (key, value) in self.ops {
+            match value {
+                Some(v) => {
+                    largest = largest.max(v.len());
+                    inner.insert(key, v);
+                }
+                None => inner.remove(key),
+            }
+        }
+        (inner, largest)
     }
 
     /// A group file's bytes as `Z` chunk rows (chunk 0 even for an empty file).
@@ -241,7 +265,7 @@ fn upgrade_2_to_3(db: &sled::Db) -> Result<()> {
         batch.put_file(id, &v);
     }
     batch.put(FORMAT, Bytes::from(&FORMAT_VERSION.to_be_bytes()[..]));
-    db.apply_batch(batch.inner).map_err(storage)
+    db.apply_batch(batch.into_sled().0).map_err(storage)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -348,16 +372,17 @@ impl Store {
 
     /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].
     pub(crate) fn apply(&self, batch: Batch) -> Result<()> {
-        if batch.largest > MAX_VALUE {
+        let (inner, largest) = batch.into_sled();
+        if largest > MAX_VALUE {
             // A bound on some input is missing. The write still goes through (the blob it
             // makes is synced by `sync.rs`), but it is a bug: say so loudly.
             tracing::error!(
-                bytes = batch.largest,
+                bytes = largest,
                 max = MAX_VALUE,
                 "a value over the store's limit: sled will write it as a blob"
             );
         }
-        self.db.apply_batch(batch.inner).map_err(storage)
+        self.db.apply_batch(inner).map_err(storage)
     }
 
     /// Makes everything applied so far durable, power cut included: sled's flush, then

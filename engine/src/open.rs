@@ -1,0 +1,365 @@
+//! Opening a data directory: the state rebuilt from the records (one pass, items and
+//! entries on parallel threads), then the engine's threads started over it.
+//!
+//! This is the top of the engine's layers: it names the domain modules whose records it
+//! files and whose work the background threads run (firing timers, stepping jobs), so no
+//! module below it has to.
+
+use std::collections::BTreeSet;
+
+use smallvec::SmallVec;
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::changes::Hub;
+use crate::engine::{timer_loop, writer_loop, Config, Engine, Job, Shared};
+use crate::error::{Error, Result};
+use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
+use crate::item_view::Focus;
+use crate::order::OrderKey;
+use crate::records::{self, ActivityRec, BoardRec, GroupRec, Meta, ModuleRec, UserRec};
+use crate::state::{email_key, phone_key, ActSlot, ColumnState, ItemSlot, State, BUILTIN_MODULES};
+use crate::store::{self, Store};
+use crate::timer::{TimerId, Wheel};
+use crate::walls::{keep_newest, Redos};
+
+impl State {
+    /// Rebuilds the state from the store: one pass over every record.
+    pub(crate) fn load(store: &Store) -> Result<State> {
+        let mut st = State {
+            meta: match store.get(store::META)? {
+                Some(b) => records::decode::<Meta>(&b)?,
+                None => Meta {
+                    next_user: 1,
+                    next_group: 1,
+                    next_board: 1,
+                    next_column: 1,
+                    next_item: 1,
+                    focus_clock: 0,
+                    seq: 0,
+                    next_activity: 1,
+                    next_entry: 1,
+                    next_rule: 1,
+                    next_job: 1,
+                    next_file: 1,
+                },
+            },
+            ..State::default()
+        };
+        for kv in store.scan(store::USER) {
+            let (_, v) = kv?;
+            let u: UserRec = records::decode(&v)?;
+            if u.active {
+                st.tokens.insert(u.token_hash, UserId(u.id));
+            }
+            st.users.insert(UserId(u.id), u);
+        }
+        for kv in store.scan(store::GROUP) {
+            let (_, v) = kv?;
+            let g: GroupRec = records::decode(&v)?;
+            st.groups.insert(GroupId(g.id), g);
+        }
+        for kv in store.scan(store::MODULE) {
+            let (_, v) = kv?;
+            let m: ModuleRec = records::decode(&v)?;
+            st.modules.insert(m.key.clone(), m);
+        }
+        for (key, name) in BUILTIN_MODULES {
+            st.modules.entry(key.to_string()).or_insert(ModuleRec {
+                key: key.to_string(),
+                name: name.to_string(),
+                builtin: true,
+            });
+        }
+        for kv in store.scan(store::BOARD) {
+            let (_, v) = kv?;
+            let b: BoardRec = records::decode(&v)?;
+            for c in &b.columns {
+                st.columns.insert(
+                    ColumnId(c.id),
+                    ColumnState {
+                        board: BoardId(b.id),
+                        ..ColumnState::default()
+                    },
+                );
+            }
+            st.boards.insert(BoardId(b.id), b);
+        }
+        // Entries and items are the big scans. Both split at the middle item id; the four
+        // parts are read on four threads (the scans are CPU-bound: record validation and
+        // sled's own decoding), then merged here.
+        let mid = st.meta.next_item / 2 + 1;
+        let modules: Vec<String> = st.modules.keys().cloned().collect();
+        let [ranges_a, ranges_b] = crate::walls::entry_ranges(st.meta.next_entry / 2 + 1);
+        let (feed, low, high, redos) = std::thread::scope(|scope| -> Result<_> {
+            let modules = &modules;
+            let entries_a =
+                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_a));
+            let entries_b =
+                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_b));
+            let hasher = st.contact_hasher.clone();
+            let high = scope.spawn(move || scan_items(store, &hasher, mid, u64::MAX));
+            let low = scan_items(store, &st.contact_hasher, 0, mid)?;
+            let panicked = || Error::Corrupt("an open scan panicked".into());
+            let high = high.join().map_err(|_| panicked())??;
+            let (a, mut redos) = entries_a.join().map_err(|_| panicked())??;
+            let (b, redos_b) = entries_b.join().map_err(|_| panicked())??;
+            for (item, r) in redos_b {
+                keep_newest(&mut redos, item, r);
+            }
+            Ok((a.merge(b), low, high, redos))
+        })?;
+        let mut loaded: Vec<Loaded> = low.into_iter().chain(high).collect();
+        replay(&mut loaded, redos);
+        let ids = st.add_loaded(loaded)?;
+        st.feed = feed;
+        // Each item's timeline: the seqs of its entries, in order.
+        for (seq, meta) in st.feed.entries.iter().enumerate() {
+            let (Some(m), Ok(seq)) = (meta, u64::try_from(seq)) else {
+                continue;
+            };
+            let slot = usize::try_from(m.item)
+                .ok()
+                .filter(|_| m.item != 0)
+                .and_then(|i| st.items.get_mut(i))
+                .and_then(Option::as_mut);
+            if let Some(slot) = slot {
+                slot.entries.push(seq);
+            }
+        }
+        for kv in store.scan(store::ACTIVITY) {
+            let (_, v) = kv?;
+            let a: ActivityRec = records::decode(&v)?;
+            st.insert_activity(ActivityId(a.id), ActSlot::from_rec(v, &a));
+        }
+        for kv in store.scan(store::TIMER) {
+            let (k, v) = kv?;
+            let id = store::timer_key_activity(&k)
+                .ok_or_else(|| Error::Corrupt("malformed timer key".into()))?;
+            let row = records::access::<records::ArchivedTimersRec>(&v)?;
+            let due = row
+                .dues
+                .iter()
+                .map(|d| d.to_native())
+                .min()
+                .ok_or_else(|| Error::Corrupt(format!("empty timer row of activity {id}")))?;
+            for (slot, at) in row.slots.iter().zip(row.dues.iter()) {
+                st.armed.insert(
+                    crate::activity::timer_id(ActivityId(id), u64::from(*slot)),
+                    at.to_native(),
+                );
+            }
+            st.timer_rows.insert(ActivityId(id), due);
+        }
+        for kv in store.scan(store::SEEN) {
+            let (_, v) = kv?;
+            let r = records::access::<records::ArchivedSeenRec>(&v)?;
+            st.seen.extend(r.hashes.iter().map(|h| h.to_native()));
+        }
+        crate::feed::load(&mut st, store, &ids)?;
+        for (id, _, _) in ids {
+            st.count_item(id, 1);
+        }
+        Ok(st)
+    }
+
+    /// Files the scanned items: slots, column indexes, contacts. The indexes are built
+    /// from sorted runs (`BTreeMap`'s bulk build), which is several times cheaper than a
+    /// million single inserts. Returns (id, last update, responsible) for the feed state.
+    fn add_loaded(&mut self, loaded: Vec<Loaded>) -> Result<Vec<(ItemId, i64, UserId)>> {
+        let contacts: Vec<(u64, ItemId)> = loaded
+            .iter()
+            .flat_map(|l| l.contacts.iter().map(move |k| (*k, l.id)))
+            .collect();
+        let mut order: Vec<(ColumnId, OrderKey, ItemId)> = Vec::with_capacity(loaded.len());
+        let mut ids = Vec::with_capacity(loaded.len());
+        let max_id = loaded.iter().map(|l| l.id.0).max().unwrap_or(0);
+        if let Ok(n) = usize::try_from(max_id) {
+            self.items
+                .reserve(n.saturating_add(1).saturating_sub(self.items.len()));
+        }
+        // The contact index builds on a second thread while the slots and columns fill.
+        let (contacts, filed) = std::thread::scope(|scope| {
+            let contacts = scope.spawn(move || {
+                let mut c = contacts;
+                c.sort_unstable();
+                c.into_iter().collect::<BTreeSet<_>>()
+            });
+            let filed = (|| -> Result<()> {
+                for l in loaded {
+                    self.meta.focus_clock = self
+                        .meta
+                        .focus_clock
+                        .max(crate::order::tick_of(&l.slot.key));
+                    if !self.columns.contains_key(&l.slot.column) {
+                        return Err(Error::Corrupt(format!(
+                            "item {} is in unknown column {}",
+                            l.id, l.slot.column
+                        )));
+                    }
+                    order.push((l.slot.column, l.slot.key.clone(), l.id));
+                    ids.push((l.id, l.updated_at, l.slot.responsible));
+                    self.put_slot(l.id, l.slot);
+                }
+                order.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                let mut rest = order.as_slice();
+                while let Some((col, _, _)) = rest.first() {
+                    let n = rest.iter().take_while(|(c, _, _)| c == col).count();
+                    let (run, tail) = rest.split_at(n);
+                    if run.windows(2).any(|w| w[0].1 == w[1].1) {
+                        return Err(Error::Corrupt(format!(
+                            "two items share an order key in column {col}"
+                        )));
+                    }
+                    if let Some(c) = self.columns.get_mut(col) {
+                        c.order = run.iter().map(|(_, k, id)| (k.clone(), *id)).collect();
+                    }
+                    rest = tail;
+                }
+                Ok(())
+            })();
+            (contacts.join(), filed)
+        });
+        filed?;
+        self.contacts =
+            contacts.map_err(|_| Error::Corrupt("the contact index build panicked".into()))?;
+        Ok(ids)
+    }
+}
+/// One item as an open scan reads it, before it is filed.
+pub(crate) struct Loaded {
+    id: ItemId,
+    slot: ItemSlot,
+    contacts: SmallVec<[u64; 4]>,
+    updated_at: i64,
+    version: u64,
+}
+
+/// Overrides the focus state of each scanned item whose newest redo is at or above the
+/// version of its row (the row was written before that entry).
+fn replay(loaded: &mut [Loaded], redos: Redos) {
+    for (item, r) in redos {
+        let Ok(i) = loaded.binary_search_by_key(&item, |l| l.id.0) else {
+            // The item was deleted after the entry.
+            continue;
+        };
+        let Some(l) = loaded.get_mut(i) else { continue };
+        if r.seq >= l.version {
+            l.slot.key = r.key;
+            l.slot.focus = r.focus;
+        }
+    }
+}
+
+/// Reads and validates the items with ids in `[lo, hi)`.
+fn scan_items(
+    store: &Store,
+    hasher: &std::collections::hash_map::RandomState,
+    lo: u64,
+    hi: u64,
+) -> Result<Vec<Loaded>> {
+    let mut out = Vec::new();
+    let (from, to) = (
+        store::id_key(store::ITEM, lo),
+        store::id_key(store::ITEM, hi),
+    );
+    for kv in store.range(&from, &to) {
+        let (_, v) = kv?;
+        let r = records::access::<records::ArchivedItemRec>(&v)?;
+        let mut contacts = SmallVec::new();
+        contacts.extend(
+            r.phones
+                .iter()
+                .filter_map(|p| phone_key(hasher, p.as_str())),
+        );
+        contacts.extend(r.emails.iter().map(|e| email_key(hasher, e.as_str())));
+        out.push(Loaded {
+            id: ItemId(r.id.to_native()),
+            contacts,
+            updated_at: r.updated_at.to_native(),
+            version: r.version.to_native(),
+            slot: ItemSlot {
+                board: BoardId(r.board.to_native()),
+                column: ColumnId(r.column.to_native()),
+                key: OrderKey::from_slice(&r.order),
+                responsible: UserId(r.responsible.to_native()),
+                focus: Focus::of_archived(r),
+                entries: SmallVec::new(),
+                rec: v.clone(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+impl Engine {
+    /// Opens (or creates) the data directory `dir`: takes its lock, checks its format
+    /// version and rebuilds the in-memory indexes from the records.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
+        let store = Store::open(dir.as_ref(), config.cache_bytes)?;
+        let state = State::load(&store)?;
+        // Re-arm every durable timer; those already due fire at the timer thread's
+        // first poll.
+        let mut wheel = Wheel::with_capacity(config.clock.now().0, state.armed.len());
+        for (id, due) in &state.armed {
+            wheel.insert(TimerId(*id), *due);
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity);
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let (jobs_wake_tx, jobs_wake_rx) = crossbeam_channel::bounded::<()>(1);
+        let (jobs_stop_tx, jobs_stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            fire: crate::activity::fire,
+            reload: State::load,
+            store,
+            hub: Hub::default(),
+            config,
+            wheel: Mutex::new(wheel),
+            firing: Mutex::new(()),
+            wake: wake_tx,
+            timers_fired: AtomicU64::new(0),
+            events_ingested: AtomicU64::new(0),
+            focus_fired: AtomicU64::new(0),
+            rollbacks: AtomicU64::new(0),
+            jobs_wake: jobs_wake_tx,
+        });
+        let spawn_err = |source| Error::Io {
+            path: dir.as_ref().to_path_buf(),
+            source,
+        };
+        let w = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("hoist-writer".into())
+            .spawn(move || writer_loop(&w, &rx))
+            .map_err(spawn_err)?;
+        let engine = Engine {
+            shared,
+            queue: Mutex::new(Some(tx.clone())),
+            writer: Mutex::new(Some(writer)),
+            timer: Mutex::new(None),
+            jobs: Mutex::new(None),
+        };
+        let j = Arc::clone(&engine.shared);
+        let jobs_tx = tx.clone();
+        let jobs = std::thread::Builder::new()
+            .name("hoist-jobs".into())
+            .spawn(move || crate::jobs::jobs_loop(&j, &jobs_tx, &jobs_wake_rx, &jobs_stop_rx))
+            .map_err(spawn_err)?;
+        *engine.jobs.lock() = Some((jobs_stop_tx, jobs));
+        if engine.shared.config.timer_thread {
+            let t = Arc::clone(&engine.shared);
+            let timer = std::thread::Builder::new()
+                .name("hoist-timers".into())
+                .spawn(move || timer_loop(&t, &tx, &wake_rx, &stop_rx))
+                .map_err(spawn_err)?;
+            *engine.timer.lock() = Some((stop_tx, timer));
+        }
+        Ok(engine)
+    }
+}

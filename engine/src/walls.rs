@@ -1,0 +1,294 @@
+//! The in-memory index of feed entries: what memory knows of each entry, the per-user,
+//! public, group and role wall lists, the follow and rule tables, and the focus redos an
+//! open scan finds in the entries. Plain data and its upkeep; `feed` decides who sees what.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::error::Result;
+use crate::ids::{GroupId, ItemId, UserId};
+use crate::item_view::Focus;
+use crate::order::OrderKey;
+use crate::records::{self, FileRec, TimelineKind, TimelineRec};
+use crate::store::{self, Store};
+
+/// What memory knows of an entry without reading it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryMeta {
+    pub item: u64,
+    pub at: i64,
+    pub kind: TimelineKind,
+    /// Index into `FeedState::module_keys`; 0 for entries about no record.
+    pub module: u16,
+}
+
+#[derive(Default)]
+pub(crate) struct FeedState {
+    /// By entry seq (seqs are shared with other rows, so there are gaps).
+    pub entries: Vec<Option<EntryMeta>>,
+    pub walls: HashMap<UserId, Vec<u64>>,
+    pub public: Vec<u64>,
+    pub group_walls: HashMap<GroupId, Vec<u64>>,
+    pub role_walls: HashMap<String, Vec<u64>>,
+    pub module_keys: Vec<String>,
+    pub module_ix: HashMap<String, u16>,
+    /// Last change, comment, event or activity of each record.
+    pub last_touch: HashMap<ItemId, i64>,
+    /// Every follow record, per item.
+    pub by_item: HashMap<ItemId, BTreeMap<UserId, records::FollowRec>>,
+    /// Active follows, per user.
+    pub following: HashMap<UserId, BTreeSet<ItemId>>,
+    pub rules: BTreeMap<u64, records::RuleRec>,
+    pub jobs: BTreeMap<u64, records::JobRec>,
+    pub files: HashMap<u64, FileRec>,
+    pub disabled: HashSet<String>,
+}
+
+impl FeedState {
+    fn module_index(&mut self, key: &str) -> u16 {
+        if key.is_empty() {
+            return 0;
+        }
+        if self.module_keys.is_empty() {
+            self.module_keys.push(String::new());
+        }
+        if let Some(i) = self.module_ix.get(key) {
+            return *i;
+        }
+        let i = u16::try_from(self.module_keys.len()).unwrap_or(u16::MAX);
+        self.module_keys.push(key.to_string());
+        self.module_ix.insert(key.to_string(), i);
+        i
+    }
+
+    pub(crate) fn module_of(&self, m: &EntryMeta) -> &str {
+        self.module_keys
+            .get(usize::from(m.module))
+            .map_or("", String::as_str)
+    }
+
+    /// The kind of entry `seq`, if it exists.
+    pub(crate) fn kind_of(&self, seq: u64) -> Option<TimelineKind> {
+        self.meta(seq).map(|m| m.kind)
+    }
+
+    pub(crate) fn meta(&self, seq: u64) -> Option<&EntryMeta> {
+        usize::try_from(seq)
+            .ok()
+            .and_then(|i| self.entries.get(i))
+            .and_then(Option::as_ref)
+    }
+
+    /// [`FeedState::index`] for a stored entry read in place, during open; its focus
+    /// redo, if any, goes to `redos`.
+    fn index_archived(&mut self, r: &records::ArchivedTimelineRec, redos: &mut Redos) {
+        if let Some(x) = r.redo.as_ref() {
+            keep_newest(
+                redos,
+                r.item.to_native(),
+                Redo {
+                    seq: r.seq.to_native(),
+                    key: crate::order::OrderKey::from_slice(&x.order),
+                    focus: crate::item_view::Focus {
+                        focused_at: x.focused_at.to_native(),
+                        focus_reason: x.focus_reason.to_native(),
+                        attention: x.attention.to_native(),
+                    },
+                },
+            );
+        }
+        let rec = IndexFields {
+            seq: r.seq.to_native(),
+            item: r.item.to_native(),
+            at: r.at.to_native(),
+            kind: r.kind.to_native(),
+            module: r.module.as_str(),
+            group: r.group.as_ref().map(|g| g.to_native()),
+            audience: r.audience.iter().map(|u| u.to_native()),
+            mentions_groups: r.mentions_groups.iter().map(|g| g.to_native()),
+            mentions_roles: r.mentions_roles.iter().map(|x| x.as_str()),
+        };
+        self.index_fields(rec);
+    }
+
+    /// Walls must be ascending; the two halves of an open scan are merged in order, and
+    /// a sort of sorted lists costs a linear pass, so this is a cheap guarantee.
+    fn sort_lists(&mut self) {
+        let sort = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            v.dedup();
+        };
+        self.walls.values_mut().for_each(sort);
+        sort(&mut self.public);
+        self.group_walls.values_mut().for_each(sort);
+        self.role_walls.values_mut().for_each(sort);
+    }
+
+    /// Files the entry into memory: meta, walls, last touch.
+    pub(crate) fn index(&mut self, rec: &TimelineRec) {
+        self.index_fields(IndexFields {
+            seq: rec.seq,
+            item: rec.item,
+            at: rec.at,
+            kind: rec.kind,
+            module: &rec.module,
+            group: rec.group,
+            audience: rec.audience.iter().copied(),
+            mentions_groups: rec.mentions_groups.iter().copied(),
+            mentions_roles: rec.mentions_roles.iter().map(String::as_str),
+        });
+    }
+
+    fn index_fields<'a>(
+        &mut self,
+        rec: IndexFields<
+            'a,
+            impl Iterator<Item = u64>,
+            impl Iterator<Item = u64>,
+            impl Iterator<Item = &'a str>,
+        >,
+    ) {
+        let module = self.module_index(rec.module);
+        let meta = EntryMeta {
+            item: rec.item,
+            at: rec.at,
+            kind: rec.kind,
+            module,
+        };
+        if let Ok(i) = usize::try_from(rec.seq) {
+            if self.entries.len() <= i {
+                self.entries.resize(i + 1, None);
+            }
+            if let Some(cell) = self.entries.get_mut(i) {
+                *cell = Some(meta);
+            }
+        }
+        for u in rec.audience {
+            self.walls.entry(UserId(u)).or_default().push(rec.seq);
+        }
+        match (rec.kind, rec.group) {
+            (TimelineKind::Message, _) => {}
+            (TimelineKind::Status, None) => self.public.push(rec.seq),
+            (TimelineKind::Status | TimelineKind::File, Some(g)) => {
+                self.group_walls
+                    .entry(GroupId(g))
+                    .or_default()
+                    .push(rec.seq);
+            }
+            _ => {}
+        }
+        if rec.kind != TimelineKind::Message {
+            for g in rec.mentions_groups {
+                let wall = self.group_walls.entry(GroupId(g)).or_default();
+                if wall.last() != Some(&rec.seq) {
+                    wall.push(rec.seq);
+                }
+            }
+            for r in rec.mentions_roles {
+                self.role_walls
+                    .entry(r.to_string())
+                    .or_default()
+                    .push(rec.seq);
+            }
+        }
+        if rec.item != 0 {
+            let t = self.last_touch.entry(ItemId(rec.item)).or_insert(rec.at);
+            *t = (*t).max(rec.at);
+        }
+    }
+}
+
+/// What filing an entry needs, from an owned or an archived record.
+struct IndexFields<'a, A, G, R> {
+    seq: u64,
+    item: u64,
+    at: i64,
+    kind: TimelineKind,
+    module: &'a str,
+    group: Option<u64>,
+    audience: A,
+    mentions_groups: G,
+    mentions_roles: R,
+}
+
+/// Rebuilds walls and entry metadata from the stored entries. Runs on its own thread on
+/// open, beside the item scan.
+///
+/// Entries are read in place (no copy of the record) and filed in seq order.
+pub(crate) fn load_entries(
+    store: &Store,
+    modules: &[String],
+    ranges: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(FeedState, Redos)> {
+    let mut feed = FeedState::default();
+    let mut redos = Redos::new();
+    // Every store's modules are known before the scans, so parallel scans intern them
+    // to the same indexes.
+    for m in modules {
+        feed.module_index(m);
+    }
+    for (lo, hi) in ranges {
+        for kv in store.range(lo, hi) {
+            let (_, v) = kv?;
+            let r = records::access::<records::ArchivedTimelineRec>(&v)?;
+            feed.index_archived(r, &mut redos);
+        }
+    }
+    Ok((feed, redos))
+}
+
+/// The key ranges of the entry scans on open: the entries below seq `mid` and the rest.
+/// Each range is read in seq order, so each half's lists come out sorted.
+pub(crate) fn entry_ranges(mid: u64) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
+    let k = |seq: u64| store::entry_key(seq).to_vec();
+    [vec![(k(0), k(mid))], vec![(k(mid), vec![store::FEED + 1])]]
+}
+
+impl FeedState {
+    /// Folds another partial scan into this one (same module table), then sorts.
+    pub(crate) fn merge(mut self, other: FeedState) -> FeedState {
+        if self.entries.len() < other.entries.len() {
+            self.entries.resize(other.entries.len(), None);
+        }
+        for (i, e) in other.entries.into_iter().enumerate() {
+            if let (Some(e), Some(cell)) = (e, self.entries.get_mut(i)) {
+                *cell = Some(e);
+            }
+        }
+        for (u, w) in other.walls {
+            self.walls.entry(u).or_default().extend(w);
+        }
+        self.public.extend(other.public);
+        for (g, w) in other.group_walls {
+            self.group_walls.entry(g).or_default().extend(w);
+        }
+        for (r, w) in other.role_walls {
+            self.role_walls.entry(r).or_default().extend(w);
+        }
+        for (i, t) in other.last_touch {
+            let e = self.last_touch.entry(i).or_insert(t);
+            *e = (*e).max(t);
+        }
+        self.sort_lists();
+        self
+    }
+}
+
+/// An item's newest focus redo found by an open scan of the entries.
+pub(crate) struct Redo {
+    pub seq: u64,
+    pub key: OrderKey,
+    pub focus: Focus,
+}
+
+/// Newest redo per item id.
+pub(crate) type Redos = HashMap<u64, Redo>;
+
+/// Keeps the newer of two redos of an item.
+pub(crate) fn keep_newest(into: &mut Redos, item: u64, redo: Redo) {
+    match into.get(&item) {
+        Some(old) if old.seq >= redo.seq => {}
+        _ => {
+            into.insert(item, redo);
+        }
+    }
+}
