@@ -131,7 +131,7 @@ fn read_all(view: &ItemView) -> u64 {
     for t in times {
         sum = sum.wrapping_add(t.0.cast_unsigned());
     }
-    sum = sum.wrapping_add(r.focus_reason().as_str().len() as u64);
+    sum = sum.wrapping_add(r.focus_reason() as u64);
     sum = sum.wrapping_add(u64::from(r.attention()) + u64::from(r.unread()));
     sum.wrapping_add(r.next_deadline().map_or(0, |d| d.0.cast_unsigned()))
 }

@@ -44,18 +44,6 @@ pub enum ActivityState {
     Completed,
 }
 
-impl ActivityState {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivityState::Planned => "planned",
-            ActivityState::DueSoon => "due_soon",
-            ActivityState::Overdue => "overdue",
-            ActivityState::Completed => "completed",
-        }
-    }
-}
-
 /// An activity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {

@@ -124,7 +124,7 @@ impl Engine {
                         rule: id,
                         user: user.0,
                         module: new.module,
-                        state: 0,
+                        state: records::JobState::Running,
                         done: 0,
                         total,
                         cursor: 0,

@@ -624,6 +624,7 @@ mod tests {
     use crate::ids::UserId;
     use crate::item::NewItem;
     use crate::page::PageRequest;
+    use crate::records::FeedKind;
 
     fn open(dir: &Path) -> Engine {
         let config = Config::default()
@@ -653,14 +654,11 @@ mod tests {
     }
 
     /// Kinds and item ids on a user's wall, newest first.
-    fn wall(engine: &Engine, user: UserId) -> Vec<(String, Option<ItemId>)> {
+    fn wall(engine: &Engine, user: UserId) -> Vec<(FeedKind, Option<ItemId>)> {
         let page = engine
             .wall(user, &WallFilter::default(), &PageRequest::default())
             .expect("wall");
-        page.items
-            .iter()
-            .map(|e| (e.kind.to_string(), e.item))
-            .collect()
+        page.items.iter().map(|e| (e.kind, e.item)).collect()
     }
 
     #[test]
@@ -709,8 +707,8 @@ mod tests {
         assert_eq!(
             created,
             [
-                ("record_created".to_string(), Some(after)),
-                ("record_created".to_string(), Some(kept)),
+                (FeedKind::RecordCreated, Some(after)),
+                (FeedKind::RecordCreated, Some(kept)),
             ]
         );
         assert_eq!(wall(&engine, me).len(), wall_before.len() + 2);

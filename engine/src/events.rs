@@ -53,17 +53,6 @@ pub enum IngestStatus {
     Unmatched,
 }
 
-impl IngestStatus {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IngestStatus::Accepted => "accepted",
-            IngestStatus::Duplicate => "duplicate",
-            IngestStatus::Unmatched => "unmatched",
-        }
-    }
-}
-
 /// One event's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestResult {

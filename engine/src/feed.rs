@@ -23,7 +23,7 @@ use crate::entry::{Mentions, TimelineEntry};
 use crate::error::{Error, Result};
 use crate::ids::{EntryId, GroupId, ItemId, UserId};
 use crate::page::{limit_of, Page, PageRequest};
-use crate::records::{self, FileRec, PrefsRec, TimelineKind, TimelineRec};
+use crate::records::{self, FeedKind, FileRec, PrefsRec, TimelineKind, TimelineRec};
 use crate::state::{Counter, State};
 use crate::store::{self, Store};
 use crate::walls::EntryMeta;
@@ -146,7 +146,7 @@ pub struct WallFilter {
     /// Only these modules (any of them).
     pub modules: Vec<String>,
     /// Only these feed kinds (`comment`, `record_updated`, …).
-    pub kinds: Vec<String>,
+    pub kinds: Vec<FeedKind>,
     /// Only entries at or after.
     pub since: Option<Millis>,
     /// Only entries before.
@@ -160,7 +160,7 @@ pub struct FeedEntry {
     pub id: EntryId,
     /// The feed kind: `status`, `comment`, `note`, `record_created`, `record_updated`,
     /// `record_deleted`, `event`, `activity`, `direct_message`, `file`.
-    pub kind: &'static str,
+    pub kind: FeedKind,
     /// When.
     pub at: Millis,
     /// Who (none for system entries).
@@ -219,19 +219,6 @@ pub(crate) struct Picked {
     keys: Vec<u64>,
     more: bool,
 }
-
-const KINDS: [&str; 10] = [
-    "status",
-    "comment",
-    "note",
-    "record_created",
-    "record_updated",
-    "record_deleted",
-    "event",
-    "activity",
-    "direct_message",
-    "file",
-];
 
 impl Engine {
     /// Merges `sources` (ascending seq lists) newest first below the cursor, keeps what
@@ -324,14 +311,6 @@ impl Engine {
         filter: &WallFilter,
         req: &PageRequest,
     ) -> Result<Page<FeedEntry>> {
-        for (i, k) in filter.kinds.iter().enumerate() {
-            if !KINDS.contains(&k.as_str()) {
-                return Err(Error::invalid(
-                    format!("kind[{i}]"),
-                    format!("unknown kind {k:?}"),
-                ));
-            }
-        }
         let st = self.shared.state.read();
         for (i, m) in filter.modules.iter().enumerate() {
             if !st.modules.contains_key(m) {
@@ -360,7 +339,7 @@ impl Engine {
         }
         let keep = |_: u64, m: &EntryMeta| {
             (filter.modules.is_empty() || filter.modules.iter().any(|x| x == st.feed.module_of(m)))
-                && (filter.kinds.is_empty() || filter.kinds.iter().any(|k| k == m.kind.feed_kind()))
+                && (filter.kinds.is_empty() || filter.kinds.contains(&m.kind.feed_kind()))
                 && filter.since.is_none_or(|s| m.at >= s.0)
                 && filter.until.is_none_or(|u| m.at < u.0)
         };

@@ -26,16 +26,6 @@ pub enum FollowReason {
     Rule(u64),
 }
 
-impl std::fmt::Display for FollowReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FollowReason::Owner => f.write_str("owner"),
-            FollowReason::Manual => f.write_str("manual"),
-            FollowReason::Rule(id) => write!(f, "rule:{id}"),
-        }
-    }
-}
-
 /// A record in "Followed by me".
 #[derive(Debug, Clone, PartialEq)]
 pub struct Followed {

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::engine::{submit, Engine, Job, Shared, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{ItemId, UserId};
-use crate::records::{self, JobRec};
+use crate::records::{self, JobRec, JobState};
 use crate::store;
 
 /// Records of the job's module examined per writer command.
@@ -22,28 +22,6 @@ const CHUNK: usize = 4096;
 /// Item ids walked per writer command at most, whatever their module, so that a rule on a
 /// small module in a large store never holds the writer for long.
 const SCAN: u64 = 65_536;
-
-/// A job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    /// Still going.
-    Running,
-    /// Finished.
-    Done,
-    /// Stopped (its rule was deleted).
-    Failed,
-}
-
-impl JobState {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Running => "running",
-            JobState::Done => "done",
-            JobState::Failed => "failed",
-        }
-    }
-}
 
 /// A background job's progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +41,7 @@ pub struct JobStatus {
 pub(crate) fn status(j: &JobRec) -> JobStatus {
     JobStatus {
         id: j.id,
-        state: match j.state {
-            0 => JobState::Running,
-            1 => JobState::Done,
-            _ => JobState::Failed,
-        },
+        state: j.state,
         done: j.done,
         total: j.total,
         user: UserId(j.user),
@@ -86,7 +60,7 @@ fn step(tx: &mut Tx<'_>, id: u64) -> Result<bool> {
     let Some(mut job) = tx.state.feed.jobs.get(&id).cloned() else {
         return Ok(false);
     };
-    if job.state != 0 {
+    if job.state != JobState::Running {
         return Ok(false);
     }
     let Some(criteria) = tx
@@ -96,7 +70,7 @@ fn step(tx: &mut Tx<'_>, id: u64) -> Result<bool> {
         .get(&job.rule)
         .map(|r| r.criteria.clone())
     else {
-        job.state = 2;
+        job.state = JobState::Failed;
         put(tx, job)?;
         return Ok(false);
     };
@@ -130,10 +104,10 @@ fn step(tx: &mut Tx<'_>, id: u64) -> Result<bool> {
     }
     job.done += examined as u64;
     if id_at >= end {
-        job.state = 1;
+        job.state = JobState::Done;
         job.total = job.total.max(job.done);
     }
-    let running = job.state == 0;
+    let running = job.state == JobState::Running;
     put(tx, job)?;
     Ok(running)
 }
@@ -152,7 +126,7 @@ pub(crate) fn jobs_loop(
             .feed
             .jobs
             .values()
-            .filter(|j| j.state == 0)
+            .filter(|j| j.state == JobState::Running)
             .map(|j| j.id)
             .collect();
         let mut busy = false;

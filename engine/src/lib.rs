@@ -62,6 +62,7 @@ mod state;
 mod store;
 mod timeline;
 mod timer;
+mod upgrade;
 mod validate;
 mod view;
 mod walls;
@@ -84,10 +85,12 @@ pub use follow::{FollowReason, Followed};
 pub use ids::{ActivityId, BoardId, ColumnId, EntryId, GroupId, ItemId, UserId};
 pub use item::{Contacts, ItemPatch, NewItem, Position};
 pub use item_view::{FieldRef, Item, ItemRef, ItemView};
-pub use jobs::{JobState, JobStatus};
+pub use jobs::JobStatus;
 pub use page::{Page, PageRequest};
 pub use posts::FileInfo;
-pub use records::{ActivityKind, EventKind, FieldValue, FocusReason, TimelineKind};
-pub use rules::{Criterion, Op, RuleValue};
+pub use records::{
+    ActivityKind, EventKind, FeedKind, FieldValue, FocusReason, JobState, Op, TimelineKind,
+};
+pub use rules::{Criterion, RuleValue};
 pub use timer::{TimerId, Wheel};
 pub use view::{KanbanColumn, ListFilter};

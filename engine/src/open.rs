@@ -301,6 +301,7 @@ impl Engine {
     /// version and rebuilds the in-memory indexes from the records.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
         let store = Store::open(dir.as_ref(), config.cache_bytes)?;
+        crate::upgrade::run(&store)?;
         let state = State::load(&store)?;
         // Re-arm every durable timer; those already due fire at the timer thread's
         // first poll.

@@ -109,21 +109,6 @@ pub enum FocusReason {
 }
 
 impl FocusReason {
-    /// The wire name (an item's `focus_reason`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FocusReason::Created => "created",
-            FocusReason::Moved => "moved",
-            FocusReason::Reminder => "reminder",
-            FocusReason::Deadline => "deadline",
-            FocusReason::Comment => "comment",
-            FocusReason::EmailIn => "email_in",
-            FocusReason::ChatIn => "chat_in",
-            FocusReason::CallIn => "call_in",
-            FocusReason::CallMissed => "call_missed",
-        }
-    }
-
     /// Whether this trigger also raises the item's attention (all but create and move).
     pub(crate) fn raises_attention(self) -> bool {
         !matches!(self, FocusReason::Created | FocusReason::Moved)
@@ -221,18 +206,6 @@ pub enum ActivityKind {
     Email,
 }
 
-impl ActivityKind {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivityKind::Call => "call",
-            ActivityKind::Meeting => "meeting",
-            ActivityKind::Task => "task",
-            ActivityKind::Email => "email",
-        }
-    }
-}
-
 /// Bit of `ActivityRec::fired` for the deadline; bits 0–4 are the reminders.
 pub(crate) const DEADLINE_BIT: u8 = 0x80;
 
@@ -291,39 +264,49 @@ pub enum TimelineKind {
 }
 
 impl TimelineKind {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    /// The kind a feed entry shows.
+    pub fn feed_kind(self) -> FeedKind {
         match self {
-            TimelineKind::Comment => "comment",
-            TimelineKind::Note => "note",
-            TimelineKind::Event => "event",
-            TimelineKind::Change => "change",
-            TimelineKind::Reminder => "reminder",
-            TimelineKind::Deadline => "deadline",
-            TimelineKind::Created => "created",
-            TimelineKind::Deleted => "deleted",
-            TimelineKind::Activity => "activity",
-            TimelineKind::Status => "status",
-            TimelineKind::Message => "direct_message",
-            TimelineKind::File => "file",
+            TimelineKind::Comment => FeedKind::Comment,
+            TimelineKind::Note => FeedKind::Note,
+            TimelineKind::Event => FeedKind::Event,
+            TimelineKind::Change => FeedKind::RecordUpdated,
+            TimelineKind::Reminder | TimelineKind::Deadline | TimelineKind::Activity => {
+                FeedKind::Activity
+            }
+            TimelineKind::Created => FeedKind::RecordCreated,
+            TimelineKind::Deleted => FeedKind::RecordDeleted,
+            TimelineKind::Status => FeedKind::Status,
+            TimelineKind::Message => FeedKind::DirectMessage,
+            TimelineKind::File => FeedKind::File,
         }
     }
+}
 
-    /// The kind a feed entry shows (its `kind` on the wire).
-    pub fn feed_kind(self) -> &'static str {
-        match self {
-            TimelineKind::Comment => "comment",
-            TimelineKind::Note => "note",
-            TimelineKind::Event => "event",
-            TimelineKind::Change => "record_updated",
-            TimelineKind::Reminder | TimelineKind::Deadline | TimelineKind::Activity => "activity",
-            TimelineKind::Created => "record_created",
-            TimelineKind::Deleted => "record_deleted",
-            TimelineKind::Status => "status",
-            TimelineKind::Message => "direct_message",
-            TimelineKind::File => "file",
-        }
-    }
+/// What a feed entry is about, as walls show and filter it (coarser than
+/// [`TimelineKind`]: reminders, deadlines and planned activities are all `Activity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedKind {
+    /// A status message.
+    Status,
+    /// A comment.
+    Comment,
+    /// A note.
+    Note,
+    /// A record was created.
+    RecordCreated,
+    /// A record's fields changed.
+    RecordUpdated,
+    /// A record was deleted.
+    RecordDeleted,
+    /// A gateway event.
+    Event,
+    /// An activity planned, reminded or due.
+    Activity,
+    /// A direct message.
+    DirectMessage,
+    /// A shared file.
+    File,
 }
 
 /// A gateway event's kind.
@@ -344,18 +327,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::EmailIn => "email_in",
-            EventKind::ChatIn => "chat_in",
-            EventKind::CallIn => "call_in",
-            EventKind::CallMissed => "call_missed",
-            EventKind::EmailOut => "email_out",
-            EventKind::CallOut => "call_out",
-        }
-    }
-
     /// The focus an event causes, if any.
     pub fn focus(self) -> Option<FocusReason> {
         match self {
@@ -431,10 +402,32 @@ pub(crate) struct FollowRec {
 }
 
 /// A condition of an auto-follow rule.
+/// A comparison operator of an auto-follow rule. Stored in [`CriterionRec`] as an rkyv
+/// enum tag: new operators go at the end.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Equal.
+    Eq,
+    /// Not equal.
+    Ne,
+    /// Greater than.
+    Gt,
+    /// Greater than or equal.
+    Gte,
+    /// Less than.
+    Lt,
+    /// Less than or equal.
+    Lte,
+    /// Substring, case-insensitive (strings only).
+    Contains,
+    /// Equal to one of a list.
+    In,
+}
+
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub(crate) struct CriterionRec {
     pub field: String,
-    pub op: String,
+    pub op: Op,
     pub value: RuleValueRec,
 }
 
@@ -463,14 +456,24 @@ pub(crate) struct RuleRec {
     pub created_at: i64,
 }
 
+/// A job's state. Stored in [`JobRec`] as an rkyv enum tag: new states go at the end.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Still going.
+    Running,
+    /// Finished.
+    Done,
+    /// Stopped (its rule was deleted).
+    Failed,
+}
+
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub(crate) struct JobRec {
     pub id: u64,
     pub rule: u64,
     pub user: u64,
     pub module: String,
-    /// 0 running, 1 done, 2 failed.
-    pub state: u8,
+    pub state: JobState,
     pub done: u64,
     pub total: u64,
     /// The last item id processed; the job resumes after it.

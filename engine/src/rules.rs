@@ -7,60 +7,8 @@
 
 use crate::error::{Error, Result};
 use crate::item_view::{FieldRef, ItemRef};
-use crate::records::{CriterionRec, RuleScalarRec, RuleValueRec};
+use crate::records::{CriterionRec, Op, RuleScalarRec, RuleValueRec};
 use crate::validate;
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// Equal.
-    Eq,
-    /// Not equal.
-    Ne,
-    /// Greater than.
-    Gt,
-    /// Greater than or equal.
-    Gte,
-    /// Less than.
-    Lt,
-    /// Less than or equal.
-    Lte,
-    /// Substring, case-insensitive (strings only).
-    Contains,
-    /// Equal to one of a list.
-    In,
-}
-
-impl Op {
-    /// Parses the wire name.
-    pub fn parse(s: &str) -> Option<Op> {
-        Some(match s {
-            "eq" => Op::Eq,
-            "ne" => Op::Ne,
-            "gt" => Op::Gt,
-            "gte" => Op::Gte,
-            "lt" => Op::Lt,
-            "lte" => Op::Lte,
-            "contains" => Op::Contains,
-            "in" => Op::In,
-            _ => return None,
-        })
-    }
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Eq => "eq",
-            Op::Ne => "ne",
-            Op::Gt => "gt",
-            Op::Gte => "gte",
-            Op::Lt => "lt",
-            Op::Lte => "lte",
-            Op::Contains => "contains",
-            Op::In => "in",
-        }
-    }
-}
 
 /// A rule value: a scalar, or a list for `in`.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,7 +98,7 @@ pub(crate) fn check(i: usize, c: &Criterion) -> Result<CriterionRec> {
     };
     Ok(CriterionRec {
         field: c.field.clone(),
-        op: c.op.as_str().to_string(),
+        op: c.op,
         value,
     })
 }
@@ -163,7 +111,7 @@ pub(crate) fn from_rec(c: &CriterionRec) -> Criterion {
     };
     Criterion {
         field: c.field.clone(),
-        op: Op::parse(&c.op).unwrap_or(Op::Eq),
+        op: c.op,
         value: match &c.value {
             RuleValueRec::Str(x) => RuleValue::Str(x.clone()),
             RuleValueRec::Num(x) => RuleValue::Num(*x),
@@ -199,7 +147,7 @@ fn cmp(got: Got<'_>, want: &RuleScalarRec) -> Option<std::cmp::Ordering> {
 
 fn holds(c: &CriterionRec, got: Option<Got<'_>>) -> bool {
     use std::cmp::Ordering::{Equal, Greater, Less};
-    let op = Op::parse(&c.op).unwrap_or(Op::Eq);
+    let op = c.op;
     let Some(got) = got else { return op == Op::Ne };
     let scalar = match &c.value {
         RuleValueRec::Str(s) => RuleScalarRec::Str(s.clone()),
@@ -234,10 +182,10 @@ pub(crate) fn matches(criteria: &[CriterionRec], item: &ItemRef<'_>) -> bool {
 mod tests {
     use super::*;
 
-    fn c(field: &str, op: &str, value: RuleValueRec) -> CriterionRec {
+    fn c(field: &str, op: Op, value: RuleValueRec) -> CriterionRec {
         CriterionRec {
             field: field.into(),
-            op: op.into(),
+            op,
             value,
         }
     }
@@ -246,28 +194,28 @@ mod tests {
     fn scalar_semantics() {
         use RuleValueRec::{Num, Str};
         let n = |x: f64| Some(Got::Num(x));
-        assert!(holds(&c("amount", "gt", Num(10.0)), n(11.0)));
-        assert!(!holds(&c("amount", "gt", Num(10.0)), n(10.0)));
-        assert!(holds(&c("amount", "gte", Num(10.0)), n(10.0)));
-        assert!(holds(&c("amount", "lt", Num(10.0)), n(9.5)));
-        assert!(holds(&c("amount", "lte", Num(10.0)), n(10.0)));
-        assert!(holds(&c("amount", "ne", Num(10.0)), n(9.0)));
+        assert!(holds(&c("amount", Op::Gt, Num(10.0)), n(11.0)));
+        assert!(!holds(&c("amount", Op::Gt, Num(10.0)), n(10.0)));
+        assert!(holds(&c("amount", Op::Gte, Num(10.0)), n(10.0)));
+        assert!(holds(&c("amount", Op::Lt, Num(10.0)), n(9.5)));
+        assert!(holds(&c("amount", Op::Lte, Num(10.0)), n(10.0)));
+        assert!(holds(&c("amount", Op::Ne, Num(10.0)), n(9.0)));
         assert!(holds(
-            &c("title", "contains", Str("acme".into())),
+            &c("title", Op::Contains, Str("acme".into())),
             Some(Got::Str("Big ACME deal"))
         ));
         assert!(!holds(
-            &c("title", "eq", Str("acme".into())),
+            &c("title", Op::Eq, Str("acme".into())),
             Some(Got::Str("ACME"))
         ));
         // Type mismatch and missing fields: only `ne` holds.
-        assert!(!holds(&c("x", "eq", Num(1.0)), Some(Got::Str("1"))));
-        assert!(holds(&c("x", "ne", Num(1.0)), Some(Got::Str("1"))));
-        assert!(!holds(&c("x", "eq", Num(1.0)), None));
-        assert!(holds(&c("x", "ne", Num(1.0)), None));
+        assert!(!holds(&c("x", Op::Eq, Num(1.0)), Some(Got::Str("1"))));
+        assert!(holds(&c("x", Op::Ne, Num(1.0)), Some(Got::Str("1"))));
+        assert!(!holds(&c("x", Op::Eq, Num(1.0)), None));
+        assert!(holds(&c("x", Op::Ne, Num(1.0)), None));
         let list = RuleValueRec::List(vec![RuleScalarRec::Num(1.0), RuleScalarRec::Num(3.0)]);
-        assert!(holds(&c("board", "in", list.clone()), n(3.0)));
-        assert!(!holds(&c("board", "in", list), n(2.0)));
+        assert!(holds(&c("board", Op::In, list.clone()), n(3.0)));
+        assert!(!holds(&c("board", Op::In, list), n(2.0)));
     }
 
     #[test]

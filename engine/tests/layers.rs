@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "foundation",
         &[
             "ids", "clock", "error", "order", "cursor", "validate", "changes", "timer", "store",
-            "records",
+            "records", "upgrade",
         ],
     ),
     ("shapes", &["item_view", "page", "walls"]),

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::extract::empty_as_none;
+use crate::wire::{
+    follow_reason, ActivityKindIo, ActivityStateIo, EventKindIo, EventStatus, FeedKindIo,
+    FocusReasonIo, JobStateIo, OpIo, TimelineKindIo,
+};
 
 /// RFC 3339 in UTC, with milliseconds only when they are not zero.
 pub(crate) fn time(ms: Millis) -> String {
@@ -334,9 +338,7 @@ pub(crate) struct Item {
     pub created_at: String,
     pub updated_at: String,
     pub focused_at: String,
-    /// `created`, `moved`, `reminder`, `deadline`, `comment`, `email_in`, `chat_in`,
-    /// `call_in`, `call_missed`
-    pub focus_reason: String,
+    pub focus_reason: FocusReasonIo,
     pub attention: u32,
     pub unread: bool,
     pub next_deadline: Option<String>,
@@ -422,7 +424,7 @@ impl Serialize for ItemJson<'_> {
         st.serialize_field(f_created, &time(r.created_at()))?;
         st.serialize_field(f_updated, &time(r.updated_at()))?;
         st.serialize_field(f_focused, &time(r.focused_at()))?;
-        st.serialize_field(f_reason, r.focus_reason().as_str())?;
+        st.serialize_field(f_reason, &FocusReasonIo::from(r.focus_reason()))?;
         st.serialize_field(f_attention, &r.attention())?;
         st.serialize_field(f_unread, &r.unread())?;
         st.serialize_field(f_deadline, &r.next_deadline().map(time))?;
@@ -647,13 +649,12 @@ impl From<hoist_engine::Mentions> for MentionsIo {
 pub(crate) struct TimelineEntryOut {
     pub id: u64,
     pub item: u64,
-    /// `comment`, `note`, `event`, `change`, `reminder`, `deadline`
-    pub kind: &'static str,
+    pub kind: TimelineKindIo,
     pub at: String,
     pub author: Option<u64>,
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_kind: Option<&'static str>,
+    pub event_kind: Option<EventKindIo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -668,11 +669,11 @@ impl From<hoist_engine::TimelineEntry> for TimelineEntryOut {
         TimelineEntryOut {
             id: e.id.0,
             item: e.item.0,
-            kind: e.kind.as_str(),
+            kind: e.kind.into(),
             at: time(e.at),
             author: e.author.map(|a| a.0),
             text: e.text,
-            event_kind: e.event_kind.map(|k| k.as_str()),
+            event_kind: e.event_kind.map(EventKindIo::from),
             event_id: e.event_id,
             activity: e.activity.map(|a| a.0),
             changes: e.changes.into_iter().map(ChangeOut::from).collect(),
@@ -685,27 +686,6 @@ impl From<hoist_engine::TimelineEntry> for TimelineEntryOut {
 pub(crate) struct TimelinePage {
     pub items: Vec<TimelineEntryOut>,
     pub next_cursor: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum ActivityKindIo {
-    Call,
-    Meeting,
-    Task,
-    Email,
-}
-
-impl From<ActivityKindIo> for hoist_engine::ActivityKind {
-    fn from(k: ActivityKindIo) -> hoist_engine::ActivityKind {
-        use hoist_engine::ActivityKind as K;
-        match k {
-            ActivityKindIo::Call => K::Call,
-            ActivityKindIo::Meeting => K::Meeting,
-            ActivityKindIo::Task => K::Task,
-            ActivityKindIo::Email => K::Email,
-        }
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -733,15 +713,13 @@ pub(crate) struct PatchActivity {
 pub(crate) struct ActivityOut {
     pub id: u64,
     pub item: u64,
-    /// `call`, `meeting`, `task`, `email`
-    pub kind: &'static str,
+    pub kind: ActivityKindIo,
     pub subject: String,
     pub deadline: String,
     pub responsible: u64,
     /// `null`: the board's lead applies.
     pub remind_before_minutes: Option<Vec<u32>>,
-    /// `planned`, `due_soon`, `overdue`, `completed`
-    pub state: &'static str,
+    pub state: ActivityStateIo,
     pub completed_at: Option<String>,
     pub created_at: String,
 }
@@ -751,12 +729,12 @@ impl From<hoist_engine::Activity> for ActivityOut {
         ActivityOut {
             id: a.id.0,
             item: a.item.0,
-            kind: a.kind.as_str(),
+            kind: a.kind.into(),
             subject: a.subject,
             deadline: time(a.deadline),
             responsible: a.responsible.0,
             remind_before_minutes: a.remind_before_minutes,
-            state: a.state.as_str(),
+            state: a.state.into(),
             completed_at: a.completed_at.map(time),
             created_at: time(a.created_at),
         }
@@ -845,31 +823,6 @@ impl From<hoist_engine::Counters> for CountersOut {
     }
 }
 
-#[derive(Deserialize, ToSchema, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum EventKindIo {
-    EmailIn,
-    ChatIn,
-    CallIn,
-    CallMissed,
-    EmailOut,
-    CallOut,
-}
-
-impl From<EventKindIo> for hoist_engine::EventKind {
-    fn from(k: EventKindIo) -> hoist_engine::EventKind {
-        use hoist_engine::EventKind as K;
-        match k {
-            EventKindIo::EmailIn => K::EmailIn,
-            EventKindIo::ChatIn => K::ChatIn,
-            EventKindIo::CallIn => K::CallIn,
-            EventKindIo::CallMissed => K::CallMissed,
-            EventKindIo::EmailOut => K::EmailOut,
-            EventKindIo::CallOut => K::CallOut,
-        }
-    }
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ContactIn {
@@ -919,8 +872,7 @@ impl EventIn {
 pub(crate) struct EventResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
-    /// `accepted`, `duplicate`, `unmatched`, `rejected`
-    pub status: &'static str,
+    pub status: EventStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -948,9 +900,7 @@ pub(crate) struct EventBatchQuery {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct FeedEntryOut {
     pub id: u64,
-    /// `status`, `comment`, `note`, `record_created`, `record_updated`, `record_deleted`,
-    /// `event`, `activity`, `direct_message`, `file`
-    pub kind: &'static str,
+    pub kind: FeedKindIo,
     pub at: String,
     pub author: Option<u64>,
     pub text: String,
@@ -973,10 +923,10 @@ pub(crate) struct FeedEntryOut {
 
 impl From<hoist_engine::FeedEntry> for FeedEntryOut {
     fn from(e: hoist_engine::FeedEntry) -> FeedEntryOut {
-        let is_dm = e.kind == "direct_message";
+        let is_dm = e.kind == hoist_engine::FeedKind::DirectMessage;
         FeedEntryOut {
             id: e.id.0,
-            kind: e.kind,
+            kind: e.kind.into(),
             at: time(e.at),
             author: e.author.map(|a| a.0),
             text: e.text,
@@ -1079,7 +1029,7 @@ impl From<hoist_engine::Followed> for FollowedOut {
             item: f.item.0,
             module: f.module,
             title: f.title,
-            reasons: f.reasons.iter().map(ToString::to_string).collect(),
+            reasons: f.reasons.into_iter().map(follow_reason).collect(),
             updated_at: time(f.updated_at),
         }
     }
@@ -1122,51 +1072,6 @@ impl From<hoist_engine::RuleValue> for RuleValueIo {
             V::Num(n) => RuleValueIo::Num(n),
             V::Str(s) => RuleValueIo::Str(s),
             V::List(l) => RuleValueIo::List(l.into_iter().map(Into::into).collect()),
-        }
-    }
-}
-
-#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum OpIo {
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    Contains,
-    In,
-}
-
-impl From<OpIo> for hoist_engine::Op {
-    fn from(o: OpIo) -> hoist_engine::Op {
-        use hoist_engine::Op;
-        match o {
-            OpIo::Eq => Op::Eq,
-            OpIo::Ne => Op::Ne,
-            OpIo::Gt => Op::Gt,
-            OpIo::Gte => Op::Gte,
-            OpIo::Lt => Op::Lt,
-            OpIo::Lte => Op::Lte,
-            OpIo::Contains => Op::Contains,
-            OpIo::In => Op::In,
-        }
-    }
-}
-
-impl From<hoist_engine::Op> for OpIo {
-    fn from(o: hoist_engine::Op) -> OpIo {
-        use hoist_engine::Op;
-        match o {
-            Op::Eq => OpIo::Eq,
-            Op::Ne => OpIo::Ne,
-            Op::Gt => OpIo::Gt,
-            Op::Gte => OpIo::Gte,
-            Op::Lt => OpIo::Lt,
-            Op::Lte => OpIo::Lte,
-            Op::Contains => OpIo::Contains,
-            Op::In => OpIo::In,
         }
     }
 }
@@ -1244,8 +1149,7 @@ impl RuleOut {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct JobOut {
     pub id: u64,
-    /// `running`, `done`, `failed`
-    pub state: &'static str,
+    pub state: JobStateIo,
     pub done: u64,
     pub total: u64,
 }

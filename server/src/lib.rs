@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod metrics;
 mod routes;
+mod wire;
 
 pub use app::{main_entry, openapi_json, serve, Args};
 pub use dto::ITEM_FIELDS;

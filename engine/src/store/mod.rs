@@ -42,9 +42,14 @@ use sync::Durability;
 ///
 /// History: 2 — `E` entries with focus redo, one `T` row per activity; 3 — group files in
 /// `Z` + id + chunk rows of [`FILE_CHUNK`] bytes and `S` rows of at most [`SEEN_PER_ROW`]
-/// hashes (version 2 kept a file as one value, which sled wrote to an unsynced blob file).
-/// A version-2 store is upgraded in place on open ([`upgrade_2_to_3`]).
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// hashes (version 2 kept a file as one value, which sled wrote to an unsynced blob file);
+/// 4 — a rule criterion's operator and a job's state are rkyv enums (were a string and a
+/// `u8`). Older formats from [`OLDEST_FORMAT`] on are upgraded in place on open, one
+/// version at a time (`upgrade.rs`).
+pub(crate) const FORMAT_VERSION: u32 = 4;
+
+/// The oldest format `upgrade.rs` can bring up to [`FORMAT_VERSION`].
+pub(crate) const OLDEST_FORMAT: u32 = 2;
 
 /// The bytes of one `Z` row. sled writes a log message over a quarter of its 512 KiB
 /// segment (128 KiB) to a blob file of its own (`sync.rs` says why we avoid them), and a
@@ -180,6 +185,11 @@ impl Batch {
         self.ops.len()
     }
 
+    /// Sets the format version row to `version` (the last row of an upgrade's batch).
+    pub(crate) fn put_format(&mut self, version: u32) {
+        self.put(FORMAT, Bytes::from(&version.to_be_bytes()[..]));
+    }
+
     /// Takes back every put and delete after the first `len`.
     pub(crate) fn truncate(&mut self, len: usize) {
         self.ops.truncate(len);
@@ -250,24 +260,6 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
     }
 }
 
-/// Format 2 → 3, in place: every whole-file `Z` + id value becomes `Z` + id + chunk rows,
-/// and the version row says 3, in one atomic batch (a crash in the middle leaves version 2,
-/// and the next open upgrades again). `S` rows stay as they are: a reader takes any size.
-fn upgrade_2_to_3(db: &sled::Db) -> Result<()> {
-    let mut batch = Batch::default();
-    for kv in db.scan_prefix([FILE_DATA]) {
-        let (k, v) = kv.map_err(storage)?;
-        if k.len() != 9 {
-            continue;
-        }
-        let id = key_id(&k).ok_or_else(|| Error::Corrupt(format!("file key {k:?}")))?;
-        batch.delete(&k);
-        batch.put_file(id, &v);
-    }
-    batch.put(FORMAT, Bytes::from(&FORMAT_VERSION.to_be_bytes()[..]));
-    db.apply_batch(batch.into_sled().0).map_err(storage)
-}
-
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
@@ -310,18 +302,12 @@ impl Store {
                 FORMAT_VERSION
             }
         };
-        match found {
-            FORMAT_VERSION => {}
-            2 => {
-                upgrade_2_to_3(&db)?;
-                tracing::info!(dir = %dir.display(), "upgraded the data directory from format 2 to 3");
-            }
-            found => {
-                return Err(Error::UnknownFormat {
-                    found,
-                    expected: FORMAT_VERSION,
-                })
-            }
+        // An older format opens for `upgrade.rs` to bring it up, before anything reads it.
+        if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&found) {
+            return Err(Error::UnknownFormat {
+                found,
+                expected: FORMAT_VERSION,
+            });
         }
         db.flush().map_err(storage)?;
         // Syncs what sled wrote without a sync, this open's writes included.
@@ -336,6 +322,16 @@ impl Store {
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The format version the store's records are in (the `F` row).
+    pub(crate) fn format(&self) -> Result<u32> {
+        let v = self
+            .get(FORMAT)?
+            .ok_or_else(|| Error::Corrupt("no format row".into()))?;
+        <[u8; 4]>::try_from(v.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(|_| Error::Corrupt(format!("format row {v:?}")))
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {

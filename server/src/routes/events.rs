@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use hoist_engine::{BoardId, IngestResult, IngestStatus, NewEvent};
+use hoist_engine::{BoardId, IngestResult, NewEvent};
 
 use super::items::split_batch;
 use super::json;
@@ -11,18 +11,19 @@ use crate::error::ApiError;
 use crate::extract::{
     blocking, json_body, parse_json, query, read_body, Caller, State, BATCH_LIMIT,
 };
+use crate::wire::EventStatus;
 
 fn result(index: Option<usize>, r: Result<IngestResult, ApiError>) -> EventResult {
     match r {
         Ok(x) => EventResult {
             index,
-            status: x.status.as_str(),
+            status: x.status.into(),
             item: x.item.map(|i| i.0),
             error: None,
         },
         Err(e) => EventResult {
             index,
-            status: "rejected",
+            status: EventStatus::Rejected,
             item: None,
             error: Some(ErrorInner {
                 code: e.code.to_string(),
@@ -101,14 +102,14 @@ pub(crate) async fn ingest_batch(
         }
     }
     let results: Vec<EventResult> = results.into_iter().flatten().collect();
-    let count = |s: &str| results.iter().filter(|r| r.status == s).count();
+    let count = |s: EventStatus| results.iter().filter(|r| r.status == s).count();
     json(
         StatusCode::OK,
         &EventBatchOut {
-            accepted: count(IngestStatus::Accepted.as_str()),
-            duplicates: count(IngestStatus::Duplicate.as_str()),
-            unmatched: count(IngestStatus::Unmatched.as_str()),
-            rejected: count("rejected"),
+            accepted: count(EventStatus::Accepted),
+            duplicates: count(EventStatus::Duplicate),
+            unmatched: count(EventStatus::Unmatched),
+            rejected: count(EventStatus::Rejected),
             results,
         },
     )

@@ -13,6 +13,7 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::extract::{blocking, id, json_body, query, read_body, Caller, SignedIn, State};
+use crate::wire::{self, FeedKindIo};
 
 /// Files: up to 8 MiB.
 const FILE_LIMIT: usize = 8 << 20;
@@ -37,7 +38,13 @@ fn wall_query(req: &HttpRequest) -> Result<(WallFilter, PageRequest), ApiError> 
         }
         match k.as_ref() {
             "module" => f.modules.push(v.into_owned()),
-            "kind" => f.kinds.push(v.into_owned()),
+            "kind" => {
+                let i = f.kinds.len();
+                let kind = wire::parse::<FeedKindIo>(&v).ok_or_else(|| {
+                    ApiError::invalid(format!("kind[{i}]: unknown kind {:?}", v.as_ref()))
+                })?;
+                f.kinds.push(kind.into());
+            }
             "since" => f.since = Some(parse_time("since", &v)?),
             "until" => f.until = Some(parse_time("until", &v)?),
             "limit" => {
@@ -435,7 +442,7 @@ pub(crate) async fn job(
         StatusCode::OK,
         &JobOut {
             id: j.id,
-            state: j.state.as_str(),
+            state: j.state.into(),
             done: j.done,
             total: j.total,
         },

@@ -15,6 +15,7 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::extract::{blocking, id, json_body, query, Caller, SignedIn, State};
+use crate::wire::{self, ActivityStateIo};
 
 /// An item's timeline, newest first.
 #[utoipa::path(tag = "focus", security(("bearer" = [])),
@@ -216,14 +217,18 @@ pub(crate) async fn list_activities(
     let q: ActivitiesQuery = query(&req)?;
     let st = match q.state.as_deref() {
         None => None,
-        Some("overdue") => Some(ActivityState::Overdue),
-        Some("due_soon") => Some(ActivityState::DueSoon),
-        Some("planned") => Some(ActivityState::Planned),
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "query state: {other:?} is not overdue, due_soon or planned"
-            )))
-        }
+        Some(s) => match wire::parse::<ActivityStateIo>(s) {
+            Some(
+                io @ (ActivityStateIo::Overdue
+                | ActivityStateIo::DueSoon
+                | ActivityStateIo::Planned),
+            ) => Some(ActivityState::from(io)),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "query state: {s:?} is not overdue, due_soon or planned"
+                )))
+            }
+        },
     };
     let responsible = match (q.responsible, q.board) {
         (None, None) => Some(caller.user()),

@@ -69,7 +69,7 @@ fn check(engine: &Engine) {
 }
 
 #[test]
-fn a_format_2_store_is_upgraded_to_format_3_and_reads_the_same() {
+fn a_format_2_store_is_upgraded_and_reads_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     copy_dir(
@@ -80,7 +80,7 @@ fn a_format_2_store_is_upgraded_to_format_3_and_reads_the_same() {
     check(&engine);
     engine.close();
     drop(engine);
-    // And it opens again as format 3.
+    // And it opens again, now in the current format.
     let engine = open(&data);
     check(&engine);
 }

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use hoist_engine::{
-    Criterion, FieldValue, FollowReason, ItemId, ItemPatch, Mentions, NewItem, NewRule, Op,
-    PageRequest, RuleValue, UserId, WallFilter,
+    Criterion, FeedKind, FieldValue, FollowReason, ItemId, ItemPatch, Mentions, NewItem, NewRule,
+    Op, PageRequest, RuleValue, UserId, WallFilter,
 };
 use proptest::prelude::*;
 
@@ -470,7 +470,7 @@ fn a_replaced_responsible_sees_the_change_and_unknown_modules_are_refused() {
         let top = &w.items[0];
         assert_eq!(
             (top.kind, top.item),
-            ("record_updated", Some(it)),
+            (FeedKind::RecordUpdated, Some(it)),
             "user {user}"
         );
     }
@@ -482,7 +482,7 @@ fn a_replaced_responsible_sees_the_change_and_unknown_modules_are_refused() {
         .engine
         .wall(ann, &WallFilter::default(), &PageRequest::default())
         .unwrap();
-    assert_eq!(w.items[0].kind, "record_updated");
+    assert_eq!(w.items[0].kind, FeedKind::RecordUpdated);
     let bad = WallFilter {
         modules: vec!["nope".into()],
         ..WallFilter::default()

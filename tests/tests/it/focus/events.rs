@@ -66,23 +66,21 @@ fn matching_duplicates_and_intake() {
             None,
         )
         .unwrap();
-    let statuses: Vec<String> = r
+    let statuses: Vec<Option<IngestStatus>> = r
         .iter()
-        .map(|x| match x {
-            Ok(x) => x.status.as_str().to_string(),
-            Err(_) => "rejected".into(),
-        })
+        .map(|x| x.as_ref().ok().map(|x| x.status))
         .collect();
+    use IngestStatus::{Accepted, Duplicate, Unmatched};
     assert_eq!(
         statuses,
         [
-            "accepted",
-            "accepted",
-            "accepted",
-            "unmatched",
-            "duplicate",
-            "rejected",
-            "rejected"
+            Some(Accepted),
+            Some(Accepted),
+            Some(Accepted),
+            Some(Unmatched),
+            Some(Duplicate),
+            None,
+            None
         ]
     );
     // Both contacts matched the most recently focused item carrying them.
