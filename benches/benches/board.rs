@@ -284,7 +284,7 @@ fn board(c: &mut Criterion) {
         let mut rng = Rng::new(3);
         g.bench_function("between_neighbours", |b| {
             let f = main.get_or_insert_with(|| build_main(n));
-            let engine = f.engine();
+            let (engine, actor) = (f.engine(), f.store.actor);
             b.iter_batched(
                 || {
                     // Items never leave their column in these benches, so an anchor from
@@ -302,7 +302,8 @@ fn board(c: &mut Criterion) {
                 },
                 |pair: Option<(ItemId, ItemId)>| {
                     if let Some((item, anchor)) = pair {
-                        let moved = engine.move_item(item, None, Some(Position::After(anchor)));
+                        let moved =
+                            engine.move_item(actor, item, None, Some(Position::After(anchor)));
                         black_box(moved.expect("move"));
                     }
                 },

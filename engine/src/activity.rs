@@ -29,6 +29,7 @@ use crate::records::{
 };
 use crate::state::{ActSlot, Counter};
 use crate::store;
+use crate::timer::{ActivityTimer, TimerId, TimerSlot};
 use crate::validate;
 
 /// Where an activity stands.
@@ -106,11 +107,18 @@ pub struct ActivityFilter {
     pub state: Option<ActivityState>,
 }
 
-const DEADLINE_SLOT: u64 = 7;
 const MINUTE: i64 = 60_000;
 
-pub(crate) fn timer_id(activity: ActivityId, slot: u64) -> u64 {
-    (activity.0 << 3) | slot
+/// A slot's bit in `ActivityRec::fired`.
+fn fired_bit(slot: TimerSlot) -> u8 {
+    match slot {
+        TimerSlot::Reminder(i) => 1 << i,
+        TimerSlot::Deadline => DEADLINE_BIT,
+    }
+}
+
+fn timer(activity: ActivityId, slot: TimerSlot) -> ActivityTimer {
+    ActivityTimer { activity, slot }
 }
 
 fn state_of(a: &ActivityRec) -> ActivityState {
@@ -177,18 +185,16 @@ fn store_act(tx: &mut Tx<'_>, a: &ActivityRec) -> Result<()> {
     Ok(())
 }
 
-fn arm_one(tx: &mut Tx<'_>, timer: u64, due: i64) {
-    tx.state.armed.insert(timer, due);
-    tx.timers.push(TimerOp::Arm(timer, due));
+fn arm_one(tx: &mut Tx<'_>, t: ActivityTimer, due: i64) {
+    tx.state.armed.insert(t, due);
+    tx.timers.push(TimerOp::Arm(t.id(), due));
 }
 
-const SLOTS: [u64; 6] = [0, 1, 2, 3, 4, DEADLINE_SLOT];
-
 fn disarm(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
-    for slot in SLOTS {
-        let t = timer_id(id, slot);
+    for slot in TimerSlot::ALL {
+        let t = timer(id, slot);
         if tx.state.armed.remove(&t).is_some() {
-            tx.timers.push(TimerOp::Cancel(t));
+            tx.timers.push(TimerOp::Cancel(t.id()));
         }
     }
     sync_row(tx, id)
@@ -198,10 +204,9 @@ fn disarm(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
 /// or deleted with the last.
 fn sync_row(tx: &mut Tx<'_>, id: ActivityId) -> Result<()> {
     let mut row = TimersRec::default();
-    for slot in SLOTS {
-        if let Some(due) = tx.state.armed.get(&timer_id(id, slot)) {
-            // A slot is 0..=5 (five reminders and the deadline): it fits in a byte.
-            row.slots.push(u8::try_from(slot).unwrap_or(u8::MAX));
+    for slot in TimerSlot::ALL {
+        if let Some(due) = tx.state.armed.get(&timer(id, slot)) {
+            row.slots.push(slot.to_byte());
             row.dues.push(*due);
         }
     }
@@ -236,7 +241,7 @@ fn arm(tx: &mut Tx<'_>, a: &ActivityRec) -> Result<()> {
     }
     let id = ActivityId(a.id);
     if a.fired & DEADLINE_BIT == 0 {
-        arm_one(tx, timer_id(id, DEADLINE_SLOT), a.deadline);
+        arm_one(tx, timer(id, TimerSlot::Deadline), a.deadline);
     }
     if a.deadline > tx.now.0 && a.fired & DEADLINE_BIT == 0 {
         arm_reminders(tx, a);
@@ -252,13 +257,14 @@ fn arm_reminders(tx: &mut Tx<'_>, a: &ActivityRec) {
         .and_then(|s| tx.state.boards.get(&s.board))
         .map_or(15, |b| b.focus_lead_minutes);
     let offsets = a.remind_before.clone().unwrap_or_else(|| vec![board_lead]);
-    for (i, off) in offsets.iter().enumerate() {
-        let bit = 1u8 << i;
-        if *off == 0 || a.fired & bit != 0 {
+    // At most five offsets (`check_offsets`), so the index fits a reminder slot.
+    for (i, off) in (0u8..5).zip(offsets.iter()) {
+        let slot = TimerSlot::Reminder(i);
+        if *off == 0 || a.fired & fired_bit(slot) != 0 {
             continue;
         }
         let due = a.deadline - i64::from(*off) * MINUTE;
-        arm_one(tx, timer_id(id, i as u64), due);
+        arm_one(tx, timer(id, slot), due);
     }
 }
 
@@ -280,14 +286,16 @@ pub(crate) fn delete_all_of_item(tx: &mut Tx<'_>, item: ItemId) -> Result<()> {
 
 /// Fires one due timer, if it is still armed at `due`: the activity records it, the item
 /// is focused, the timeline gets an entry, and the `T` row goes, all in this command.
-pub(crate) fn fire(tx: &mut Tx<'_>, timer: u64, due: i64) -> Result<bool> {
-    if tx.state.armed.get(&timer) != Some(&due) {
+pub(crate) fn fire(tx: &mut Tx<'_>, id: TimerId, due: i64) -> Result<bool> {
+    let Some(t) = ActivityTimer::of(id) else {
+        return Ok(false);
+    };
+    if tx.state.armed.get(&t) != Some(&due) {
         return Ok(false);
     }
-    tx.state.armed.remove(&timer);
-    let id = ActivityId(timer >> 3);
+    tx.state.armed.remove(&t);
+    let id = t.activity;
     sync_row(tx, id)?;
-    let slot = timer & 7;
     let Ok(mut a) = load(tx, id) else {
         return Ok(false);
     };
@@ -295,14 +303,13 @@ pub(crate) fn fire(tx: &mut Tx<'_>, timer: u64, due: i64) -> Result<bool> {
         return Ok(false);
     }
     let item = ItemId(a.item);
-    let (bit, reason, kind) = if slot == DEADLINE_SLOT {
-        (DEADLINE_BIT, FocusReason::Deadline, TimelineKind::Deadline)
-    } else {
-        (1u8 << slot, FocusReason::Reminder, TimelineKind::Reminder)
+    let (reason, kind) = match t.slot {
+        TimerSlot::Deadline => (FocusReason::Deadline, TimelineKind::Deadline),
+        TimerSlot::Reminder(_) => (FocusReason::Reminder, TimelineKind::Reminder),
     };
-    a.fired |= bit;
+    a.fired |= fired_bit(t.slot);
     with_counts(tx, item, |tx| store_act(tx, &a))?;
-    let mut rec = crate::entry::blank(tx, item, kind);
+    let mut rec = crate::entry::blank(tx, Some(item), kind);
     rec.activity = Some(a.id);
     rec.text = a.subject.clone();
     crate::focus::focus_by(tx, item, reason, rec)?;
@@ -340,7 +347,7 @@ impl Engine {
             };
             with_counts(tx, item, |tx| store_act(tx, &a))?;
             arm(tx, &a)?;
-            let mut entry = crate::entry::blank(tx, item, TimelineKind::Activity);
+            let mut entry = crate::entry::blank(tx, Some(item), TimelineKind::Activity);
             entry.author = Some(actor.0);
             entry.activity = Some(a.id);
             entry.text = a.subject.clone();

@@ -4,7 +4,7 @@
 
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
-use crate::ids::UserId;
+use crate::ids::{JobId, RuleId, UserId};
 use crate::records;
 use crate::state::Counter;
 use crate::store;
@@ -13,7 +13,7 @@ use crate::store;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Its id.
-    pub id: u64,
+    pub id: RuleId,
     /// Its owner.
     pub user: UserId,
     /// Its name.
@@ -49,7 +49,7 @@ pub struct RulePatch {
 
 fn to_rule(r: &records::RuleRec) -> Rule {
     Rule {
-        id: r.id,
+        id: RuleId(r.id),
         user: UserId(r.user),
         name: r.name.clone(),
         module: r.module.clone(),
@@ -67,7 +67,7 @@ fn check_criteria(c: &[crate::rules::Criterion]) -> Result<Vec<records::Criterio
         .collect()
 }
 
-fn own_rule(tx: &Tx<'_>, user: UserId, id: u64) -> Result<records::RuleRec> {
+fn own_rule(tx: &Tx<'_>, user: UserId, id: RuleId) -> Result<records::RuleRec> {
     tx.state
         .feed
         .rules
@@ -80,7 +80,7 @@ fn own_rule(tx: &Tx<'_>, user: UserId, id: u64) -> Result<records::RuleRec> {
 impl Engine {
     /// Creates an auto-follow rule for `user`; with `apply_to_existing`, also a job that
     /// follows the existing matching records (its id is returned).
-    pub fn create_rule(&self, user: UserId, new: NewRule) -> Result<(Rule, Option<u64>)> {
+    pub fn create_rule(&self, user: UserId, new: NewRule) -> Result<(Rule, Option<JobId>)> {
         let r = self.call(move |tx| {
             let name = crate::validate::name("name", &new.name)?;
             if !tx.state.modules.contains_key(&new.module) {
@@ -90,9 +90,9 @@ impl Engine {
                 ));
             }
             let criteria = check_criteria(&new.criteria)?;
-            let id = tx.state.alloc(Counter::Rule);
+            let id = RuleId(tx.state.alloc(Counter::Rule));
             let rec = records::RuleRec {
-                id,
+                id: id.0,
                 user: user.0,
                 name,
                 module: new.module.clone(),
@@ -100,7 +100,7 @@ impl Engine {
                 created_at: tx.now.0,
             };
             tx.batch
-                .put(&store::id_key(store::RULE, id), records::encode(&rec)?);
+                .put(&store::id_key(store::RULE, id.0), records::encode(&rec)?);
             let rule = to_rule(&rec);
             tx.state.feed.rules.insert(id, rec);
             let job = if new.apply_to_existing {
@@ -116,12 +116,12 @@ impl Engine {
                             .is_some_and(|b| b.module == new.module)
                     })
                     .count() as u64;
-                let jid = tx.state.alloc(Counter::Job);
+                let jid = JobId(tx.state.alloc(Counter::Job));
                 crate::jobs::put(
                     tx,
                     records::JobRec {
-                        id: jid,
-                        rule: id,
+                        id: jid.0,
+                        rule: id.0,
                         user: user.0,
                         module: new.module,
                         state: records::JobState::Running,
@@ -156,7 +156,7 @@ impl Engine {
     }
 
     /// Changes one of `user`'s rules.
-    pub fn patch_rule(&self, user: UserId, id: u64, patch: RulePatch) -> Result<Rule> {
+    pub fn patch_rule(&self, user: UserId, id: RuleId, patch: RulePatch) -> Result<Rule> {
         self.call(move |tx| {
             let mut rec = own_rule(tx, user, id)?;
             if let Some(n) = &patch.name {
@@ -166,7 +166,7 @@ impl Engine {
                 rec.criteria = check_criteria(c)?;
             }
             tx.batch
-                .put(&store::id_key(store::RULE, id), records::encode(&rec)?);
+                .put(&store::id_key(store::RULE, id.0), records::encode(&rec)?);
             let rule = to_rule(&rec);
             tx.state.feed.rules.insert(id, rec);
             Ok(rule)
@@ -174,10 +174,10 @@ impl Engine {
     }
 
     /// Deletes one of `user`'s rules; the records it made them follow stay followed.
-    pub fn delete_rule(&self, user: UserId, id: u64) -> Result<()> {
+    pub fn delete_rule(&self, user: UserId, id: RuleId) -> Result<()> {
         self.call(move |tx| {
             own_rule(tx, user, id)?;
-            tx.batch.delete(&store::id_key(store::RULE, id));
+            tx.batch.delete(&store::id_key(store::RULE, id.0));
             tx.state.feed.rules.remove(&id);
             Ok(())
         })

@@ -361,35 +361,25 @@ impl Engine {
         })
     }
 
-    /// [`Engine::delete_column`] on behalf of `actor` (the author of the entries).
-    pub fn delete_column_as(
+    /// Deletes a column on behalf of `actor`. A non-empty column is refused unless
+    /// `move_to` names another column of the board: then its items go below that column's
+    /// items first, in their order (one rewrite and one `record_updated` entry per item,
+    /// authored by `actor`, in the same atomic write).
+    pub fn delete_column(
         &self,
-        actor: Option<UserId>,
+        actor: UserId,
         board: BoardId,
         column: ColumnId,
         move_to: Option<ColumnId>,
     ) -> Result<()> {
         self.call(move |tx| delete_column_in(tx, actor, board, column, move_to))
     }
-
-    /// Deletes a column. A non-empty column is refused unless `move_to` names another
-    /// column of the board: then its items go below that column's items first, in their
-    /// order (one rewrite and one `record_updated` entry per item, in the same atomic
-    /// write).
-    pub fn delete_column(
-        &self,
-        board: BoardId,
-        column: ColumnId,
-        move_to: Option<ColumnId>,
-    ) -> Result<()> {
-        self.delete_column_as(None, board, column, move_to)
-    }
 }
 
 /// Deletes a column; see [`Engine::delete_column`].
 fn delete_column_in(
     tx: &mut Tx<'_>,
-    actor: Option<UserId>,
+    actor: UserId,
     board: BoardId,
     column: ColumnId,
     move_to: Option<ColumnId>,

@@ -224,8 +224,8 @@ fn touched_rows(tx: &Tx<'_>, mark: &Savepoint) -> bool {
 /// A change to the in-memory wheel that a committed command asks for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TimerOp {
-    Arm(u64, i64),
-    Cancel(u64),
+    Arm(TimerId, i64),
+    Cancel(TimerId),
 }
 
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
@@ -233,7 +233,7 @@ pub(crate) type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>;
 
 /// Fires one due timer (`activity`'s, handed in by `open`, so the writer names no domain
 /// code): whether it still applied.
-pub(crate) type FireFn = fn(&mut Tx<'_>, u64, i64) -> Result<bool>;
+pub(crate) type FireFn = fn(&mut Tx<'_>, TimerId, i64) -> Result<bool>;
 
 pub(crate) struct Shared {
     pub state: RwLock<State>,
@@ -375,7 +375,7 @@ fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
         .filter(|c| !c.is_empty())
         .chain(rest.chunks(FIRE_CHUNK));
     for (i, chunk) in chunks.enumerate() {
-        let chunk: Vec<(u64, i64)> = chunk.iter().map(|(t, d)| (t.0, *d)).collect();
+        let chunk: Vec<(TimerId, i64)> = chunk.to_vec();
         let fire = shared.fire;
         let (job, reply_rx) = job(move |tx| {
             let mut n = 0;
@@ -561,10 +561,10 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
             for op in timers.drain(..) {
                 match op {
                     TimerOp::Arm(id, due) => {
-                        wheel.insert(TimerId(id), due);
+                        wheel.insert(id, due);
                     }
                     TimerOp::Cancel(id) => {
-                        wheel.cancel(TimerId(id));
+                        wheel.cancel(id);
                     }
                 }
             }

@@ -136,10 +136,10 @@ pub(crate) fn entry(r: TimelineRec) -> TimelineEntry {
 }
 
 /// A blank entry of `kind` on `item`, now, to fill in.
-pub(crate) fn blank(tx: &Tx<'_>, item: ItemId, kind: TimelineKind) -> TimelineRec {
+pub(crate) fn blank(tx: &Tx<'_>, item: Option<ItemId>, kind: TimelineKind) -> TimelineRec {
     TimelineRec {
         seq: 0,
-        item: item.0,
+        item: item.map_or(0, |i| i.0),
         at: tx.now.0,
         kind,
         author: None,

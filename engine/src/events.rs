@@ -185,7 +185,7 @@ fn ingest_one(
             });
         }
     };
-    let mut rec = crate::entry::blank(tx, item, TimelineKind::Event);
+    let mut rec = crate::entry::blank(tx, Some(item), TimelineKind::Event);
     rec.author = Some(actor.0);
     rec.at = c.at.map_or(tx.now.0, |a| a.0);
     rec.text = c.summary;

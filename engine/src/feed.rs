@@ -21,7 +21,7 @@ use crate::clock::Millis;
 use crate::engine::{Engine, Tx};
 use crate::entry::{Mentions, TimelineEntry};
 use crate::error::{Error, Result};
-use crate::ids::{EntryId, GroupId, ItemId, UserId};
+use crate::ids::{EntryId, FileId, GroupId, ItemId, JobId, RuleId, UserId};
 use crate::page::{limit_of, Page, PageRequest};
 use crate::records::{self, FeedKind, FileRec, PrefsRec, TimelineKind, TimelineRec};
 use crate::state::{Counter, State};
@@ -65,17 +65,17 @@ pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)
     for kv in store.scan(store::RULE) {
         let (_, v) = kv?;
         let r: records::RuleRec = records::decode(&v)?;
-        st.feed.rules.insert(r.id, r);
+        st.feed.rules.insert(RuleId(r.id), r);
     }
     for kv in store.scan(store::JOB) {
         let (_, v) = kv?;
         let j: records::JobRec = records::decode(&v)?;
-        st.feed.jobs.insert(j.id, j);
+        st.feed.jobs.insert(JobId(j.id), j);
     }
     for kv in store.scan(store::FILE_META) {
         let (_, v) = kv?;
         let f: FileRec = records::decode(&v)?;
-        st.feed.files.insert(f.id, f);
+        st.feed.files.insert(FileId(f.id), f);
     }
     if let Some(p) = store.get(store::PREFS)? {
         let p: PrefsRec = records::decode(&p)?;
@@ -113,8 +113,7 @@ pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)
 /// module and title are stamped on it and its current followers join the audience.
 pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRec> {
     rec.seq = tx.state.alloc(Counter::Entry);
-    if rec.item != 0 {
-        let item = ItemId(rec.item);
+    if let Some(item) = rec.about() {
         if let Some(slot) = tx.state.slot(item) {
             if let Some(b) = tx.state.boards.get(&slot.board) {
                 rec.module = b.module.clone();
@@ -182,7 +181,7 @@ pub struct FeedEntry {
     /// For direct messages: the recipients.
     pub recipients: Vec<UserId>,
     /// For files: the file.
-    pub file: Option<u64>,
+    pub file: Option<FileId>,
     /// The underlying timeline entry kind.
     pub detail: TimelineKind,
 }
@@ -190,10 +189,10 @@ pub struct FeedEntry {
 pub(crate) fn to_feed(rec: TimelineRec) -> FeedEntry {
     let kind = rec.kind.feed_kind();
     let module = (!rec.module.is_empty()).then(|| rec.module.clone());
-    let title = (rec.item != 0).then(|| rec.title.clone());
+    let title = rec.about().map(|_| rec.title.clone());
     let group = rec.group.map(GroupId);
     let recipients = rec.recipients.iter().map(|u| UserId(*u)).collect();
-    let file = rec.file;
+    let file = rec.file.map(FileId);
     let t: TimelineEntry = crate::entry::entry(rec);
     FeedEntry {
         id: t.id,
@@ -202,7 +201,7 @@ pub(crate) fn to_feed(rec: TimelineRec) -> FeedEntry {
         author: t.author,
         text: t.text,
         module,
-        item: (t.item.0 != 0).then_some(t.item),
+        item: records::about(t.item.0),
         title,
         group,
         mentions: t.mentions,

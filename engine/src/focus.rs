@@ -10,6 +10,7 @@ use crate::ids::{ColumnId, ItemId, UserId};
 use crate::item_view::{Focus, ItemView};
 use crate::order::{self, OrderKey};
 use crate::records::{self, FocusReason, FocusRedo, ItemRec, TimelineRec};
+use crate::state::Count;
 use crate::store;
 
 pub(crate) fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
@@ -52,9 +53,9 @@ pub(crate) fn with_counts<T>(
     id: ItemId,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
 ) -> Result<T> {
-    tx.state.count_item(id, -1);
+    tx.state.count_item(id, Count::Remove);
     let r = f(tx);
-    tx.state.count_item(id, 1);
+    tx.state.count_item(id, Count::Add);
     r
 }
 

@@ -9,7 +9,7 @@
 use crate::clock::Millis;
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
-use crate::ids::{ItemId, UserId};
+use crate::ids::{ItemId, RuleId, UserId};
 use crate::page::{limit_of, Page, PageRequest};
 use crate::records::{self, FollowRec};
 use crate::state::State;
@@ -23,7 +23,7 @@ pub enum FollowReason {
     /// They pressed Follow.
     Manual,
     /// One of their auto-follow rules matched it.
-    Rule(u64),
+    Rule(RuleId),
 }
 
 /// A record in "Followed by me".
@@ -57,7 +57,7 @@ fn reasons(f: &FollowRec, owner: bool) -> Vec<FollowReason> {
     if f.manual {
         out.push(FollowReason::Manual);
     }
-    out.extend(f.rules.iter().map(|r| FollowReason::Rule(*r)));
+    out.extend(f.rules.iter().map(|r| FollowReason::Rule(RuleId(*r))));
     out
 }
 

@@ -43,3 +43,15 @@ id_type!(
     /// A timeline entry.
     EntryId
 );
+id_type!(
+    /// An auto-follow rule.
+    RuleId
+);
+id_type!(
+    /// A background job (a rule applied to existing records).
+    JobId
+);
+id_type!(
+    /// A file shared in a group.
+    FileId
+);

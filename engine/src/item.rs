@@ -14,7 +14,7 @@ use crate::item_view::Focus;
 use crate::item_view::ItemView;
 use crate::order::{self, OrderKey};
 use crate::records::{self, FieldRec, FieldValue, FocusReason, ItemRec, TimelineKind};
-use crate::state::{Counter, ItemSlot};
+use crate::state::{Count, Counter, ItemSlot};
 use crate::store;
 use crate::validate;
 
@@ -215,10 +215,10 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
             entries: smallvec::SmallVec::new(),
         },
     );
-    tx.state.count_item(id, 1);
+    tx.state.count_item(id, Count::Add);
     crate::follow::owner_changed(tx, id, None);
     crate::follow::apply_rules(tx, id)?;
-    let mut entry = crate::entry::blank(tx, id, TimelineKind::Created);
+    let mut entry = crate::entry::blank(tx, Some(id), TimelineKind::Created);
     entry.author = Some(actor.0);
     crate::feed::append(tx, entry)?;
     tx.change(ChangeKind::ItemCreated, Some(new.board), Some(id));
@@ -227,7 +227,7 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
 
 fn patch_in(
     tx: &mut Tx<'_>,
-    actor: Option<UserId>,
+    actor: UserId,
     id: ItemId,
     patch: ItemPatch,
 ) -> Result<(ItemView, Vec<FieldChange>)> {
@@ -365,7 +365,7 @@ fn patch_in(
 
 fn move_in(
     tx: &mut Tx<'_>,
-    actor: Option<UserId>,
+    actor: UserId,
     id: ItemId,
     column: Option<ColumnId>,
     position: Option<Position>,
@@ -469,7 +469,7 @@ fn move_in(
 /// by the mover (as for a PATCH, a rule the move makes match already sees it).
 pub(crate) fn moved_column(
     tx: &mut Tx<'_>,
-    actor: Option<UserId>,
+    actor: UserId,
     id: ItemId,
     from: ColumnId,
     to: ColumnId,
@@ -486,13 +486,13 @@ pub(crate) fn moved_column(
     crate::timeline::append_change(tx, id, actor, &[change], None)
 }
 
-fn delete_in(tx: &mut Tx<'_>, actor: Option<UserId>, id: ItemId) -> Result<()> {
+fn delete_in(tx: &mut Tx<'_>, actor: UserId, id: ItemId) -> Result<()> {
     let rec = load(tx, id)?;
-    let mut entry = crate::entry::blank(tx, id, TimelineKind::Deleted);
-    entry.author = actor.map(|a| a.0);
+    let mut entry = crate::entry::blank(tx, Some(id), TimelineKind::Deleted);
+    entry.author = Some(actor.0);
     crate::feed::append(tx, entry)?;
     crate::follow::forget_item(tx, id);
-    tx.state.count_item(id, -1);
+    tx.state.count_item(id, Count::Remove);
     crate::activity::delete_all_of_item(tx, id)?;
     let slot = tx
         .state
@@ -552,36 +552,27 @@ impl Engine {
         id: ItemId,
         patch: ItemPatch,
     ) -> Result<(ItemView, Vec<FieldChange>)> {
-        self.call(move |tx| patch_in(tx, Some(actor), id, patch))
+        self.call(move |tx| patch_in(tx, actor, id, patch))
     }
 
     /// Deletes an item (and its activities) on behalf of `actor`, the author of the
     /// `record_deleted` entry.
     pub fn delete_item(&self, actor: UserId, id: ItemId) -> Result<()> {
-        self.call(move |tx| delete_in(tx, Some(actor), id))
+        self.call(move |tx| delete_in(tx, actor, id))
     }
 
-    /// Moves an item by hand: to `column` (same board) and/or to `position` in it. Without
-    /// a position, a move to another column is a focus (`moved`) on a board with focus on.
+    /// Moves an item by hand on behalf of `actor` (the author of the `record_updated`
+    /// entry when the column changes): to `column` (same board) and/or to `position` in
+    /// it. Without a position, a move to another column is a focus (`moved`) on a board
+    /// with focus on.
     pub fn move_item(
-        &self,
-        id: ItemId,
-        column: Option<ColumnId>,
-        position: Option<Position>,
-    ) -> Result<ItemView> {
-        self.call(move |tx| move_in(tx, None, id, column, position))
-    }
-
-    /// [`Engine::move_item`] on behalf of `actor` (the author of the `record_updated`
-    /// entry when the column changes).
-    pub fn move_item_as(
         &self,
         actor: UserId,
         id: ItemId,
         column: Option<ColumnId>,
         position: Option<Position>,
     ) -> Result<ItemView> {
-        self.call(move |tx| move_in(tx, Some(actor), id, column, position))
+        self.call(move |tx| move_in(tx, actor, id, column, position))
     }
 
     /// The item read by `actor`: if `actor` is its responsible, attention drops to 0

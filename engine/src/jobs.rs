@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::engine::{submit, Engine, Job, Shared, Tx};
 use crate::error::{Error, Result};
-use crate::ids::{ItemId, UserId};
+use crate::ids::{ItemId, JobId, RuleId, UserId};
 use crate::records::{self, JobRec, JobState};
 use crate::store;
 
@@ -27,7 +27,7 @@ const SCAN: u64 = 65_536;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobStatus {
     /// Its id.
-    pub id: u64,
+    pub id: JobId,
     /// Its state.
     pub state: JobState,
     /// Records examined so far.
@@ -40,7 +40,7 @@ pub struct JobStatus {
 
 pub(crate) fn status(j: &JobRec) -> JobStatus {
     JobStatus {
-        id: j.id,
+        id: JobId(j.id),
         state: j.state,
         done: j.done,
         total: j.total,
@@ -51,12 +51,12 @@ pub(crate) fn status(j: &JobRec) -> JobStatus {
 pub(crate) fn put(tx: &mut Tx<'_>, j: JobRec) -> Result<()> {
     tx.batch
         .put(&store::id_key(store::JOB, j.id), records::encode(&j)?);
-    tx.state.feed.jobs.insert(j.id, j);
+    tx.state.feed.jobs.insert(JobId(j.id), j);
     Ok(())
 }
 
 /// One chunk of job `id`; returns whether the job is still running.
-fn step(tx: &mut Tx<'_>, id: u64) -> Result<bool> {
+fn step(tx: &mut Tx<'_>, id: JobId) -> Result<bool> {
     let Some(mut job) = tx.state.feed.jobs.get(&id).cloned() else {
         return Ok(false);
     };
@@ -67,7 +67,7 @@ fn step(tx: &mut Tx<'_>, id: u64) -> Result<bool> {
         .state
         .feed
         .rules
-        .get(&job.rule)
+        .get(&RuleId(job.rule))
         .map(|r| r.criteria.clone())
     else {
         job.state = JobState::Failed;
@@ -120,21 +120,21 @@ pub(crate) fn jobs_loop(
     stop: &Receiver<()>,
 ) {
     loop {
-        let running: Vec<u64> = shared
+        let running: Vec<JobId> = shared
             .state
             .read()
             .feed
             .jobs
             .values()
             .filter(|j| j.state == JobState::Running)
-            .map(|j| j.id)
+            .map(|j| JobId(j.id))
             .collect();
         let mut busy = false;
         for id in running {
             match submit(sender, Duration::from_secs(3600), move |tx| step(tx, id)) {
                 Ok(more) => busy |= more,
                 Err(Error::ShuttingDown) => return,
-                Err(e) => tracing::warn!(job = id, error = %e, "job step failed"),
+                Err(e) => tracing::warn!(job = id.0, error = %e, "job step failed"),
             }
             if stop.try_recv().is_err_and(|e| e.is_disconnected()) {
                 return;
@@ -153,7 +153,7 @@ pub(crate) fn jobs_loop(
 
 impl Engine {
     /// A background job's progress.
-    pub fn job(&self, id: u64) -> Result<JobStatus> {
+    pub fn job(&self, id: JobId) -> Result<JobStatus> {
         self.shared
             .state
             .read()

@@ -82,7 +82,9 @@ pub use error::{Error, Result, StorageError};
 pub use events::{IngestResult, IngestStatus, NewEvent};
 pub use feed::{FeedEntry, WallFilter};
 pub use follow::{FollowReason, Followed};
-pub use ids::{ActivityId, BoardId, ColumnId, EntryId, GroupId, ItemId, UserId};
+pub use ids::{
+    ActivityId, BoardId, ColumnId, EntryId, FileId, GroupId, ItemId, JobId, RuleId, UserId,
+};
 pub use item::{Contacts, ItemPatch, NewItem, Position};
 pub use item_view::{FieldRef, Item, ItemRef, ItemView};
 pub use jobs::JobStatus;

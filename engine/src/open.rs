@@ -22,9 +22,11 @@ use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
 use crate::records::{self, ActivityRec, BoardRec, GroupRec, Meta, ModuleRec, UserRec};
-use crate::state::{email_key, phone_key, ActSlot, ColumnState, ItemSlot, State, BUILTIN_MODULES};
+use crate::state::{
+    email_key, phone_key, ActSlot, ColumnState, Count, ItemSlot, State, BUILTIN_MODULES,
+};
 use crate::store::{self, Store};
-use crate::timer::{TimerId, Wheel};
+use crate::timer::{ActivityTimer, TimerSlot, Wheel};
 use crate::walls::{keep_newest, Redos};
 
 impl State {
@@ -122,9 +124,8 @@ impl State {
             let (Some(m), Ok(seq)) = (meta, u64::try_from(seq)) else {
                 continue;
             };
-            let slot = usize::try_from(m.item)
-                .ok()
-                .filter(|_| m.item != 0)
+            let slot = records::about(m.item)
+                .and_then(|i| usize::try_from(i.0).ok())
                 .and_then(|i| st.items.get_mut(i))
                 .and_then(Option::as_mut);
             if let Some(slot) = slot {
@@ -148,10 +149,14 @@ impl State {
                 .min()
                 .ok_or_else(|| Error::Corrupt(format!("empty timer row of activity {id}")))?;
             for (slot, at) in row.slots.iter().zip(row.dues.iter()) {
-                st.armed.insert(
-                    crate::activity::timer_id(ActivityId(id), u64::from(*slot)),
-                    at.to_native(),
-                );
+                let slot = TimerSlot::from_byte(*slot).ok_or_else(|| {
+                    Error::Corrupt(format!("timer row of activity {id}: slot {slot}"))
+                })?;
+                let timer = ActivityTimer {
+                    activity: ActivityId(id),
+                    slot,
+                };
+                st.armed.insert(timer, at.to_native());
             }
             st.timer_rows.insert(ActivityId(id), due);
         }
@@ -162,7 +167,7 @@ impl State {
         }
         crate::feed::load(&mut st, store, &ids)?;
         for (id, _, _) in ids {
-            st.count_item(id, 1);
+            st.count_item(id, Count::Add);
         }
         Ok(st)
     }
@@ -306,8 +311,8 @@ impl Engine {
         // Re-arm every durable timer; those already due fire at the timer thread's
         // first poll.
         let mut wheel = Wheel::with_capacity(config.clock.now().0, state.armed.len());
-        for (id, due) in &state.armed {
-            wheel.insert(TimerId(*id), *due);
+        for (t, due) in &state.armed {
+            wheel.insert(t.id(), *due);
         }
         let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity);
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);

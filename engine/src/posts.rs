@@ -8,7 +8,7 @@ use crate::engine::{Engine, Tx};
 use crate::entry::Mentions;
 use crate::error::{Error, Result};
 use crate::feed::{append, to_feed, FeedEntry};
-use crate::ids::{GroupId, ItemId, UserId};
+use crate::ids::{FileId, GroupId, UserId};
 use crate::page::{limit_of, Page, PageRequest};
 use crate::records::{self, FileRec, PrefsRec, TimelineKind, TimelineRec};
 use crate::state::Counter;
@@ -127,7 +127,7 @@ impl Engine {
                 member_of(tx, author, g)?;
             }
             crate::entry::check_mentions(tx, &mentions)?;
-            let mut rec = crate::entry::blank(tx, ItemId(0), TimelineKind::Status);
+            let mut rec = crate::entry::blank(tx, None, TimelineKind::Status);
             rec.author = Some(author.0);
             rec.text = text;
             rec.group = group.map(|g| g.0);
@@ -168,7 +168,7 @@ impl Engine {
                     "a message needs at least one recipient other than the sender",
                 ));
             }
-            let mut rec = crate::entry::blank(tx, ItemId(0), TimelineKind::Message);
+            let mut rec = crate::entry::blank(tx, None, TimelineKind::Message);
             rec.author = Some(from.0);
             rec.text = text;
             rec.group = to_group.map(|g| g.0);
@@ -210,20 +210,20 @@ impl Engine {
                 records::encode(&meta)?,
             );
             tx.batch.put_file(id, &bytes);
-            let mut rec = crate::entry::blank(tx, ItemId(0), TimelineKind::File);
+            let mut rec = crate::entry::blank(tx, None, TimelineKind::File);
             rec.author = Some(author.0);
             rec.text = name;
             rec.group = Some(group.0);
             rec.file = Some(id);
             append(tx, rec)?;
             let info = FileInfo::from(&meta);
-            tx.state.feed.files.insert(id, meta);
+            tx.state.feed.files.insert(FileId(id), meta);
             Ok(info)
         })
     }
 
     /// A group file's metadata and bytes, for members only.
-    pub fn file(&self, user: UserId, group: GroupId, file: u64) -> Result<(FileInfo, Vec<u8>)> {
+    pub fn file(&self, user: UserId, group: GroupId, file: FileId) -> Result<(FileInfo, Vec<u8>)> {
         let info = {
             let st = self.shared.state.read();
             let member = st
@@ -241,7 +241,7 @@ impl Engine {
         let bytes = self
             .shared
             .store
-            .file_bytes(file, usize::try_from(info.size).unwrap_or(0))?
+            .file_bytes(file.0, usize::try_from(info.size).unwrap_or(0))?
             .ok_or_else(|| Error::not_found("file", file))?;
         Ok((info, bytes))
     }
@@ -299,7 +299,7 @@ fn member_of(tx: &Tx<'_>, user: UserId, group: GroupId) -> Result<Vec<u64>> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileInfo {
     /// Its id.
-    pub id: u64,
+    pub id: FileId,
     /// The group.
     pub group: GroupId,
     /// The file name.
@@ -313,7 +313,7 @@ pub struct FileInfo {
 impl From<&FileRec> for FileInfo {
     fn from(f: &FileRec) -> FileInfo {
         FileInfo {
-            id: f.id,
+            id: FileId(f.id),
             group: GroupId(f.group),
             name: f.name.clone(),
             size: f.size,

@@ -389,6 +389,19 @@ pub(crate) struct TimelineRec {
     pub redo: Option<FocusRedo>,
 }
 
+/// The item an entry is about; `item` is 0 on disk for entries about no record (status
+/// messages, direct messages, files), since item ids start at 1.
+pub(crate) fn about(item: u64) -> Option<crate::ids::ItemId> {
+    (item != 0).then_some(crate::ids::ItemId(item))
+}
+
+impl TimelineRec {
+    /// The item this entry is about, if any.
+    pub(crate) fn about(&self) -> Option<crate::ids::ItemId> {
+        about(self.item)
+    }
+}
+
 /// The stored part of a follow of one record by one user. The owner reason is not stored:
 /// it is the item's responsible.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]

@@ -21,6 +21,7 @@ use crate::records::{
     self, ActivityRec, BoardRec, GroupRec, Meta, ModuleRec, UserRec, DEADLINE_BIT,
 };
 use crate::store::{self, Batch, Bytes};
+use crate::timer::ActivityTimer;
 
 /// One item as memory keeps it.
 #[derive(Clone)]
@@ -151,7 +152,7 @@ pub(crate) struct State {
     /// Every activity of an item.
     pub item_acts: HashMap<ItemId, SmallVec<[ActivityId; 2]>>,
     /// Durable timers as the `T` rows hold them: timer id → due.
-    pub armed: HashMap<u64, i64>,
+    pub armed: HashMap<ActivityTimer, i64>,
     /// The due time in the key of each activity's `T` row.
     pub timer_rows: HashMap<ActivityId, i64>,
     /// Per responsible user, per (board, column): exact counters.
@@ -221,7 +222,7 @@ impl State {
     /// Adds (`sign = 1`) or removes (`sign = -1`) an item's contribution to the column's
     /// unread count and to its users' counters. Every command that changes what an item
     /// contributes removes it first and adds it back after, so counters stay exact.
-    pub(crate) fn count_item(&mut self, id: ItemId, sign: i64) {
+    pub(crate) fn count_item(&mut self, id: ItemId, way: Count) {
         let Some(s) = self.slot(id) else { return };
         let (board, column, responsible, unread) =
             (s.board, s.column, s.responsible, s.focus.attention > 0);
@@ -238,14 +239,14 @@ impl State {
         }
         if unread {
             if let Some(c) = self.columns.get_mut(&column) {
-                c.unread = apply(c.unread, 1, sign);
+                c.unread = way.apply(c.unread, 1);
             }
         }
         for (user, u, o) in deltas {
             let per_user = self.counters.entry(user).or_default();
             let c = per_user.entry((board, column)).or_default();
-            c.unread = apply(c.unread, u, sign);
-            c.overdue = apply(c.overdue, o, sign);
+            c.unread = way.apply(c.unread, u);
+            c.overdue = way.apply(c.overdue, o);
             if *c == Counts::default() {
                 per_user.remove(&(board, column));
             }
@@ -399,12 +400,22 @@ impl State {
     }
 }
 
-fn apply(v: u64, d: u64, sign: i64) -> u64 {
-    if sign >= 0 {
-        v.saturating_add(d)
-    } else {
-        debug_assert!(v >= d, "counter would go negative");
-        v.saturating_sub(d)
+/// Whether an item's contribution to the counters is being added or taken out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Count {
+    Add,
+    Remove,
+}
+
+impl Count {
+    fn apply(self, v: u64, d: u64) -> u64 {
+        match self {
+            Count::Add => v.saturating_add(d),
+            Count::Remove => {
+                debug_assert!(v >= d, "counter would go negative");
+                v.saturating_sub(d)
+            }
+        }
     }
 }
 

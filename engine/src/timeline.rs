@@ -19,12 +19,12 @@ use crate::validate;
 pub(crate) fn append_change(
     tx: &mut Tx<'_>,
     item: ItemId,
-    author: Option<UserId>,
+    author: UserId,
     changes: &[FieldChange],
     also: Option<UserId>,
 ) -> Result<()> {
-    let mut rec = blank(tx, item, TimelineKind::Change);
-    rec.author = author.map(|a| a.0);
+    let mut rec = blank(tx, Some(item), TimelineKind::Change);
+    rec.author = Some(author.0);
     rec.audience.extend(also.map(|u| u.0));
     rec.changes = changes
         .iter()
@@ -124,7 +124,7 @@ impl Engine {
                 .ok_or_else(|| Error::not_found("item", item))?
                 .responsible;
             check_mentions(tx, &mentions)?;
-            let mut rec = blank(tx, item, TimelineKind::Comment);
+            let mut rec = blank(tx, Some(item), TimelineKind::Comment);
             rec.author = Some(actor.0);
             rec.text = text;
             rec.mentions_users = mentions.users.iter().map(|u| u.0).collect();
@@ -146,7 +146,7 @@ impl Engine {
             if tx.state.slot(item).is_none() {
                 return Err(Error::not_found("item", item));
             }
-            let mut rec = blank(tx, item, TimelineKind::Note);
+            let mut rec = blank(tx, Some(item), TimelineKind::Note);
             rec.author = Some(actor.0);
             rec.text = text;
             Ok(entry(append(tx, rec)?))

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::error::Result;
-use crate::ids::{GroupId, ItemId, UserId};
+use crate::ids::{FileId, GroupId, ItemId, JobId, RuleId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
 use crate::records::{self, FileRec, TimelineKind, TimelineRec};
@@ -37,9 +37,9 @@ pub(crate) struct FeedState {
     pub by_item: HashMap<ItemId, BTreeMap<UserId, records::FollowRec>>,
     /// Active follows, per user.
     pub following: HashMap<UserId, BTreeSet<ItemId>>,
-    pub rules: BTreeMap<u64, records::RuleRec>,
-    pub jobs: BTreeMap<u64, records::JobRec>,
-    pub files: HashMap<u64, FileRec>,
+    pub rules: BTreeMap<RuleId, records::RuleRec>,
+    pub jobs: BTreeMap<JobId, records::JobRec>,
+    pub files: HashMap<FileId, FileRec>,
     pub disabled: HashSet<String>,
 }
 
@@ -190,8 +190,8 @@ impl FeedState {
                     .push(rec.seq);
             }
         }
-        if rec.item != 0 {
-            let t = self.last_touch.entry(ItemId(rec.item)).or_insert(rec.at);
+        if let Some(item) = records::about(rec.item) {
+            let t = self.last_touch.entry(item).or_insert(rec.at);
             *t = (*t).max(rec.at);
         }
     }

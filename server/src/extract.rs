@@ -44,6 +44,16 @@ impl Caller {
         self.0.user
     }
 
+    /// Runs an engine command as this caller: `f` gets the engine and the caller's id.
+    pub(crate) fn run<T, F>(&self, state: &State, f: F) -> Command<T>
+    where
+        F: FnOnce(&Engine, UserId) -> Result<T, hoist_engine::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let actor = self.user();
+        run(state, move |engine| f(engine, actor))
+    }
+
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.0.admin {
             Ok(())
@@ -188,9 +198,29 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
 }
 
 /// Parses a query string into `T`, naming the parameter at fault.
+///
+/// Values are trimmed, and an empty one (`?responsible=`, what a form sends for a field
+/// left blank) counts as absent, so a query type is plain `Option` fields with no
+/// attribute each. The query is re-encoded only when some value needs it.
 pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    let de =
-        serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+    let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+    let tidy;
+    let pairs = if pairs
+        .clone()
+        .any(|(_, v)| v.trim().len() != v.len() || v.is_empty())
+    {
+        tidy = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                pairs
+                    .map(|(k, v)| (k, v.trim().to_string()))
+                    .filter(|(_, v)| !v.is_empty()),
+            )
+            .finish();
+        form_urlencoded::parse(tidy.as_bytes())
+    } else {
+        pairs
+    };
+    let de = serde_urlencoded::Deserializer::new(pairs);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         ApiError::invalid(format!("query {path}: {}", e.into_inner()))
@@ -205,30 +235,22 @@ pub(crate) fn id(raw: &str, what: &str) -> Result<u64, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("{what} {raw:?} not found")))
 }
 
-/// Runs a blocking engine call on the blocking pool.
-pub(crate) fn blocking<T, F>(f: F) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>>
+/// An engine command on its way: what [`run`] and [`Caller::run`] give back to await.
+pub(crate) type Command<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// Runs an engine command that names no actor (the handler has already checked who may
+/// call it). With [`Caller::run`], the one way a handler hands a command to the engine, so
+/// how commands travel to the writer is decided here, once.
+pub(crate) fn run<T, F>(state: &State, f: F) -> Command<T>
 where
-    F: FnOnce() -> Result<T, hoist_engine::Error> + Send + 'static,
+    F: FnOnce(&Engine) -> Result<T, hoist_engine::Error> + Send + 'static,
     T: Send + 'static,
 {
-    Box::pin(async move { web::block(f).await?.map_err(ApiError::from) })
-}
-
-/// Treats an empty query value (`?responsible=`) as absent.
-pub(crate) mod empty_as_none {
-    use serde::{Deserialize, Deserializer};
-    use std::str::FromStr;
-
-    pub(crate) fn deserialize<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        let s: Option<String> = Option::deserialize(d)?;
-        match s.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(v) => v.parse::<T>().map(Some).map_err(serde::de::Error::custom),
-        }
-    }
+    let engine = Arc::clone(&state.engine);
+    // The engine blocks until the write is durable: off the async workers.
+    Box::pin(async move {
+        web::block(move || f(&engine))
+            .await?
+            .map_err(ApiError::from)
+    })
 }

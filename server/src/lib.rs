@@ -12,5 +12,5 @@ mod routes;
 mod wire;
 
 pub use app::{main_entry, openapi_json, serve, Args};
-pub use dto::ITEM_FIELDS;
+pub use dto::items::ITEM_FIELDS;
 pub use routes::item_page_bytes;

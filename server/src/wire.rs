@@ -159,6 +159,9 @@ mod tests {
             Some(ActivityStateIo::Overdue)
         );
         assert_eq!(parse::<FeedKindIo>("nope"), None);
-        assert_eq!(follow_reason(hoist_engine::FollowReason::Rule(3)), "rule:3");
+        assert_eq!(
+            follow_reason(hoist_engine::FollowReason::Rule(hoist_engine::RuleId(3))),
+            "rule:3"
+        );
     }
 }

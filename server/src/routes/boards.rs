@@ -5,12 +5,12 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use hoist_engine::{BoardId, BoardPatch, ColumnId, ColumnPatch, ColumnPosition, NewBoard};
 
 use super::json;
-use crate::dto::{
-    BoardOut, ColumnOut, CreateBoard, CreateColumn, DeleteColumnQuery, ErrorBody, PatchBoard,
-    PatchColumn,
+use crate::dto::boards::{
+    BoardOut, ColumnOut, CreateBoard, CreateColumn, DeleteColumnQuery, PatchBoard, PatchColumn,
 };
+use crate::dto::ErrorBody;
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, query, Caller, SignedIn, State};
+use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
 
 fn position(after: Option<u64>) -> Option<ColumnPosition> {
     after.map(|a| {
@@ -35,8 +35,7 @@ pub(crate) async fn create_board(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateBoard = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let board = blocking(move || {
+    let board = run(&state, move |engine| {
         engine.create_board(NewBoard {
             module: b.module,
             name: b.name,
@@ -94,8 +93,7 @@ pub(crate) async fn patch_board(
     caller.require_admin()?;
     let bid = BoardId(id(&path, "board")?);
     let b: PatchBoard = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let board = blocking(move || {
+    let board = run(&state, move |engine| {
         engine.patch_board(
             bid,
             BoardPatch {
@@ -124,8 +122,10 @@ pub(crate) async fn create_column(
     caller.require_admin()?;
     let bid = BoardId(id(&path, "board")?);
     let b: CreateColumn = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let c = blocking(move || engine.add_column(bid, b.name, position(b.after))).await?;
+    let c = run(&state, move |engine| {
+        engine.add_column(bid, b.name, position(b.after))
+    })
+    .await?;
     json(
         StatusCode::CREATED,
         &ColumnOut {
@@ -151,8 +151,7 @@ pub(crate) async fn patch_column(
     let bid = BoardId(id(&path.0, "board")?);
     let cid = ColumnId(id(&path.1, "column")?);
     let b: PatchColumn = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let c = blocking(move || {
+    let c = run(&state, move |engine| {
         engine.patch_column(
             bid,
             cid,
@@ -189,9 +188,10 @@ pub(crate) async fn delete_column(
     let bid = BoardId(id(&path.0, "board")?);
     let cid = ColumnId(id(&path.1, "column")?);
     let q: DeleteColumnQuery = query(&req)?;
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    blocking(move || engine.delete_column_as(Some(actor), bid, cid, q.move_to.map(ColumnId)))
+    caller
+        .run(&state, move |engine, actor| {
+            engine.delete_column(actor, bid, cid, q.move_to.map(ColumnId))
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

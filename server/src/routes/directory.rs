@@ -5,12 +5,12 @@ use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use hoist_engine::{GroupId, NewGroup, NewModule, NewUser, UserId};
 
 use super::json;
-use crate::dto::{
-    CreateGroup, CreateModule, CreateUser, ErrorBody, GroupOut, ModuleOut, TokenOut, UserCreated,
-    UserOut,
+use crate::dto::directory::{
+    CreateGroup, CreateModule, CreateUser, GroupOut, ModuleOut, TokenOut, UserCreated, UserOut,
 };
+use crate::dto::ErrorBody;
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, Caller, SignedIn, State};
+use crate::extract::{id, json_body, run, Caller, SignedIn, State};
 
 /// Creates a user (admin). The token is shown only in this answer.
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUser,
@@ -25,8 +25,7 @@ pub(crate) async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateUser = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let (u, token) = blocking(move || {
+    let (u, token) = run(&state, move |engine| {
         engine.create_user(NewUser {
             name: b.name,
             email: b.email,
@@ -103,8 +102,7 @@ pub(crate) async fn rotate_token(
     if uid != caller.user() {
         caller.require_admin()?;
     }
-    let engine = state.engine.clone();
-    let token = blocking(move || engine.rotate_token(uid)).await?;
+    let token = run(&state, move |engine| engine.rotate_token(uid)).await?;
     json(StatusCode::OK, &TokenOut { token })
 }
 
@@ -120,8 +118,7 @@ pub(crate) async fn deactivate_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let uid = UserId(id(&path, "user")?);
-    let engine = state.engine.clone();
-    blocking(move || engine.deactivate_user(uid)).await?;
+    run(&state, move |engine| engine.deactivate_user(uid)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -138,8 +135,7 @@ pub(crate) async fn create_group(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateGroup = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let g = blocking(move || {
+    let g = run(&state, move |engine| {
         engine.create_group(NewGroup {
             name: b.name,
             members: b.members.into_iter().map(UserId).collect(),
@@ -184,8 +180,7 @@ pub(crate) async fn add_member(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let (g, u) = member_path(&path)?;
-    let engine = state.engine.clone();
-    let group = blocking(move || engine.set_group_member(g, u, true)).await?;
+    let group = run(&state, move |engine| engine.set_group_member(g, u, true)).await?;
     json(StatusCode::OK, &GroupOut::from(group))
 }
 
@@ -201,8 +196,7 @@ pub(crate) async fn remove_member(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let (g, u) = member_path(&path)?;
-    let engine = state.engine.clone();
-    let group = blocking(move || engine.set_group_member(g, u, false)).await?;
+    let group = run(&state, move |engine| engine.set_group_member(g, u, false)).await?;
     json(StatusCode::OK, &GroupOut::from(group))
 }
 
@@ -219,8 +213,7 @@ pub(crate) async fn create_module(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: CreateModule = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let m = blocking(move || {
+    let m = run(&state, move |engine| {
         engine.create_module(NewModule {
             key: b.key,
             name: b.name,

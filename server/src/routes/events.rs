@@ -6,11 +6,10 @@ use hoist_engine::{BoardId, IngestResult, NewEvent};
 
 use super::items::split_batch;
 use super::json;
-use crate::dto::{ErrorBody, ErrorInner, EventBatchOut, EventBatchQuery, EventIn, EventResult};
+use crate::dto::events::{EventBatchOut, EventBatchQuery, EventIn, EventResult};
+use crate::dto::{ErrorBody, ErrorInner};
 use crate::error::ApiError;
-use crate::extract::{
-    blocking, json_body, parse_json, query, read_body, Caller, State, BATCH_LIMIT,
-};
+use crate::extract::{json_body, parse_json, query, read_body, Caller, State, BATCH_LIMIT};
 use crate::wire::EventStatus;
 
 fn result(index: Option<usize>, r: Result<IngestResult, ApiError>) -> EventResult {
@@ -48,10 +47,12 @@ pub(crate) async fn ingest_one(
     let q: EventBatchQuery = query(&req)?;
     let b: EventIn = json_body(&req, payload).await?;
     let ev = b.into_event()?;
-    let engine = state.engine.clone();
-    let actor = caller.user();
     let intake = q.intake_board.map(BoardId);
-    let mut out = blocking(move || engine.ingest(actor, vec![ev], intake)).await?;
+    let mut out = caller
+        .run(&state, move |engine, actor| {
+            engine.ingest(actor, vec![ev], intake)
+        })
+        .await?;
     let r = out
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the event"))?
@@ -92,10 +93,12 @@ pub(crate) async fn ingest_batch(
             Err(e) => results.push(Some(result(Some(index), Err(e)))),
         }
     }
-    let engine = state.engine.clone();
-    let actor = caller.user();
     let intake = q.intake_board.map(BoardId);
-    let outcomes = blocking(move || engine.ingest(actor, valid, intake)).await?;
+    let outcomes = caller
+        .run(&state, move |engine, actor| {
+            engine.ingest(actor, valid, intake)
+        })
+        .await?;
     for (index, outcome) in slots.into_iter().zip(outcomes) {
         if let Some(cell) = results.get_mut(index) {
             *cell = Some(result(Some(index), outcome.map_err(ApiError::from)));

@@ -3,16 +3,19 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
-use hoist_engine::{GroupId, ItemId, NewRule, PageRequest, RulePatch, UserId, WallFilter};
+use hoist_engine::{
+    FileId, GroupId, ItemId, JobId, NewRule, PageRequest, RuleId, RulePatch, UserId, WallFilter,
+};
 
 use super::json;
-use crate::dto::{
-    parse_time, CreateMessage, CreatePost, CreateRule, ErrorBody, FeedEntryOut, FeedPage, FileOut,
-    FileQuery, FollowedOut, FollowedPage, FollowsQuery, InactiveQuery, JobOut, MessagesQuery,
-    PageQuery, PatchRule, Preferences, RuleOut,
+use crate::dto::feeds::{
+    CreateMessage, CreatePost, CreateRule, FeedEntryOut, FeedPage, FileOut, FileQuery, FollowedOut,
+    FollowedPage, FollowsQuery, InactiveQuery, JobOut, MessagesQuery, PatchRule, Preferences,
+    RuleOut,
 };
+use crate::dto::{parse_time, ErrorBody, PageQuery};
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, query, read_body, Caller, SignedIn, State};
+use crate::extract::{id, json_body, query, read_body, run, Caller, SignedIn, State};
 use crate::wire::{self, FeedKindIo};
 
 /// Files: up to 8 MiB.
@@ -77,9 +80,13 @@ pub(crate) async fn wall(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (filter, page) = wall_query(&req)?;
-    let engine = state.engine.clone();
-    let user = caller.user();
-    feed_page(blocking(move || engine.wall(user, &filter, &page)).await?)
+    feed_page(
+        caller
+            .run(&state, move |engine, user| {
+                engine.wall(user, &filter, &page)
+            })
+            .await?,
+    )
 }
 
 /// A status message: to everyone, or to a group the caller is in.
@@ -94,17 +101,16 @@ pub(crate) async fn post(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let b: CreatePost = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let user = caller.user();
-    let e = blocking(move || {
-        engine.post(
-            user,
-            b.text,
-            b.group.map(GroupId),
-            b.mentions.map(Into::into).unwrap_or_default(),
-        )
-    })
-    .await?;
+    let e = caller
+        .run(&state, move |engine, user| {
+            engine.post(
+                user,
+                b.text,
+                b.group.map(GroupId),
+                b.mentions.map(Into::into).unwrap_or_default(),
+            )
+        })
+        .await?;
     json(StatusCode::CREATED, &FeedEntryOut::from(e))
 }
 
@@ -120,11 +126,12 @@ pub(crate) async fn send_message(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let b: CreateMessage = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let user = caller.user();
     let to: Vec<UserId> = b.to_users.into_iter().map(UserId).collect();
-    let e =
-        blocking(move || engine.send_message(user, b.text, to, b.to_group.map(GroupId))).await?;
+    let e = caller
+        .run(&state, move |engine, user| {
+            engine.send_message(user, b.text, to, b.to_group.map(GroupId))
+        })
+        .await?;
     json(StatusCode::CREATED, &FeedEntryOut::from(e))
 }
 
@@ -139,13 +146,17 @@ pub(crate) async fn messages(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q: MessagesQuery = query(&req)?;
-    let engine = state.engine.clone();
-    let user = caller.user();
     let page = PageRequest {
         limit: q.limit,
         cursor: q.cursor,
     };
-    feed_page(blocking(move || engine.messages(user, q.with.map(UserId), &page)).await?)
+    feed_page(
+        caller
+            .run(&state, move |engine, user| {
+                engine.messages(user, q.with.map(UserId), &page)
+            })
+            .await?,
+    )
 }
 
 /// A group's entries: members only (others get 404).
@@ -161,13 +172,17 @@ pub(crate) async fn group_feed(
 ) -> Result<HttpResponse, ApiError> {
     let gid = GroupId(id(&path, "group")?);
     let q: PageQuery = query(&req)?;
-    let engine = state.engine.clone();
-    let user = caller.user();
     let page = PageRequest {
         limit: q.limit,
         cursor: q.cursor,
     };
-    feed_page(blocking(move || engine.group_feed(user, gid, &page)).await?)
+    feed_page(
+        caller
+            .run(&state, move |engine, user| {
+                engine.group_feed(user, gid, &page)
+            })
+            .await?,
+    )
 }
 
 /// Shares a file (raw body, up to 8 MiB) in a group the caller is in.
@@ -193,15 +208,15 @@ pub(crate) async fn upload(
         .unwrap_or("application/octet-stream")
         .to_string();
     let body = read_body(&req, payload, FILE_LIMIT).await?;
-    let engine = state.engine.clone();
-    let user = caller.user();
-    let f =
-        blocking(move || engine.share_file(user, gid, q.name, content_type, body.bytes.to_vec()))
-            .await?;
+    let f = caller
+        .run(&state, move |engine, user| {
+            engine.share_file(user, gid, q.name, content_type, body.bytes.to_vec())
+        })
+        .await?;
     json(
         StatusCode::CREATED,
         &FileOut {
-            id: f.id,
+            id: f.id.0,
             name: f.name,
             size: f.size,
             content_type: f.content_type,
@@ -221,9 +236,11 @@ pub(crate) async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let gid = GroupId(id(&path.0, "group")?);
     let fid = id(&path.1, "file")?;
-    let engine = state.engine.clone();
-    let user = caller.user();
-    let (info, bytes) = blocking(move || engine.file(user, gid, fid)).await?;
+    let (info, bytes) = caller
+        .run(&state, move |engine, user| {
+            engine.file(user, gid, FileId(fid))
+        })
+        .await?;
     let name: String = info
         .name
         .chars()
@@ -251,12 +268,11 @@ pub(crate) async fn record_feed(
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let q: PageQuery = query(&req)?;
-    let engine = state.engine.clone();
     let page = PageRequest {
         limit: q.limit,
         cursor: q.cursor,
     };
-    feed_page(blocking(move || engine.record_feed(iid, &page)).await?)
+    feed_page(run(&state, move |engine| engine.record_feed(iid, &page)).await?)
 }
 
 /// Follow a record (also ends an earlier Unfollow).
@@ -269,9 +285,9 @@ pub(crate) async fn follow(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
-    let engine = state.engine.clone();
-    let user = caller.user();
-    blocking(move || engine.follow(user, iid)).await?;
+    caller
+        .run(&state, move |engine, user| engine.follow(user, iid))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -285,9 +301,9 @@ pub(crate) async fn unfollow(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
-    let engine = state.engine.clone();
-    let user = caller.user();
-    blocking(move || engine.unfollow(user, iid)).await?;
+    caller
+        .run(&state, move |engine, user| engine.unfollow(user, iid))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -358,16 +374,19 @@ pub(crate) async fn create_rule(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let b: CreateRule = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let user = caller.user();
     let new = NewRule {
         name: b.name,
         module: b.module,
         criteria: b.criteria.into_iter().map(Into::into).collect(),
         apply_to_existing: b.apply_to_existing,
     };
-    let (rule, job_id) = blocking(move || engine.create_rule(user, new)).await?;
-    json(StatusCode::CREATED, &RuleOut::new(rule, job_id))
+    let (rule, job_id) = caller
+        .run(&state, move |engine, user| engine.create_rule(user, new))
+        .await?;
+    json(
+        StatusCode::CREATED,
+        &RuleOut::new(rule, job_id.map(|j| j.0)),
+    )
 }
 
 /// The caller's rules.
@@ -398,13 +417,15 @@ pub(crate) async fn patch_rule(
 ) -> Result<HttpResponse, ApiError> {
     let rid = id(&path, "rule")?;
     let b: PatchRule = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let user = caller.user();
     let patch = RulePatch {
         name: b.name,
         criteria: b.criteria.map(|c| c.into_iter().map(Into::into).collect()),
     };
-    let rule = blocking(move || engine.patch_rule(user, rid, patch)).await?;
+    let rule = caller
+        .run(&state, move |engine, user| {
+            engine.patch_rule(user, RuleId(rid), patch)
+        })
+        .await?;
     json(StatusCode::OK, &RuleOut::new(rule, None))
 }
 
@@ -418,9 +439,11 @@ pub(crate) async fn delete_rule(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = id(&path, "rule")?;
-    let engine = state.engine.clone();
-    let user = caller.user();
-    blocking(move || engine.delete_rule(user, rid)).await?;
+    caller
+        .run(&state, move |engine, user| {
+            engine.delete_rule(user, RuleId(rid))
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -434,14 +457,14 @@ pub(crate) async fn job(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let jid = id(&path, "job")?;
-    let j = state.engine.job(jid)?;
+    let j = state.engine.job(JobId(jid))?;
     if j.user != caller.user() && !caller.0.admin {
         return Err(ApiError::not_found(format!("job {jid} not found")));
     }
     json(
         StatusCode::OK,
         &JobOut {
-            id: j.id,
+            id: j.id.0,
             state: j.state.into(),
             done: j.done,
             total: j.total,
@@ -478,8 +501,10 @@ pub(crate) async fn set_preferences(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let b: Preferences = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let v = blocking(move || engine.set_feed_preferences(b.disabled_modules)).await?;
+    let v = run(&state, move |engine| {
+        engine.set_feed_preferences(b.disabled_modules)
+    })
+    .await?;
     json(
         StatusCode::OK,
         &Preferences {

@@ -8,13 +8,13 @@ use hoist_engine::{
 };
 
 use super::json;
-use crate::dto::{
-    parse_time, ActivitiesQuery, ActivityOut, ActivityPage, CountersOut, CountersQuery,
-    CreateActivity, CreateComment, CreateNote, ErrorBody, PageQuery, PatchActivity,
-    TimelineEntryOut, TimelinePage,
+use crate::dto::focus::{
+    ActivitiesQuery, ActivityOut, ActivityPage, CountersOut, CountersQuery, CreateActivity,
+    CreateComment, CreateNote, PatchActivity, TimelineEntryOut, TimelinePage,
 };
+use crate::dto::{parse_time, ErrorBody, PageQuery};
 use crate::error::ApiError;
-use crate::extract::{blocking, id, json_body, query, Caller, SignedIn, State};
+use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
 use crate::wire::{self, ActivityStateIo};
 
 /// An item's timeline, newest first.
@@ -31,8 +31,7 @@ pub(crate) async fn timeline(
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let q: PageQuery = query(&req)?;
-    let engine = state.engine.clone();
-    let page = blocking(move || {
+    let page = run(&state, move |engine| {
         engine.timeline(
             iid,
             &PageRequest {
@@ -66,17 +65,16 @@ pub(crate) async fn comment(
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let b: CreateComment = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let e = blocking(move || {
-        engine.comment(
-            actor,
-            iid,
-            b.text,
-            b.mentions.map(Into::into).unwrap_or_default(),
-        )
-    })
-    .await?;
+    let e = caller
+        .run(&state, move |engine, actor| {
+            engine.comment(
+                actor,
+                iid,
+                b.text,
+                b.mentions.map(Into::into).unwrap_or_default(),
+            )
+        })
+        .await?;
     json(StatusCode::CREATED, &TimelineEntryOut::from(e))
 }
 
@@ -94,9 +92,9 @@ pub(crate) async fn note(
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let b: CreateNote = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let e = blocking(move || engine.note(actor, iid, b.text)).await?;
+    let e = caller
+        .run(&state, move |engine, actor| engine.note(actor, iid, b.text))
+        .await?;
     json(StatusCode::CREATED, &TimelineEntryOut::from(e))
 }
 
@@ -121,9 +119,11 @@ pub(crate) async fn create_activity(
         responsible: b.responsible.map(UserId),
         remind_before_minutes: b.remind_before_minutes,
     };
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let a = blocking(move || engine.create_activity(actor, iid, new)).await?;
+    let a = caller
+        .run(&state, move |engine, actor| {
+            engine.create_activity(actor, iid, new)
+        })
+        .await?;
     json(StatusCode::CREATED, &ActivityOut::from(a))
 }
 
@@ -166,8 +166,7 @@ pub(crate) async fn patch_activity(
             .transpose()?,
         remind_before_minutes: b.remind_before_minutes,
     };
-    let engine = state.engine.clone();
-    let a = blocking(move || engine.patch_activity(aid, patch)).await?;
+    let a = run(&state, move |engine| engine.patch_activity(aid, patch)).await?;
     json(StatusCode::OK, &ActivityOut::from(a))
 }
 
@@ -181,8 +180,7 @@ pub(crate) async fn complete_activity(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let aid = ActivityId(id(&path, "activity")?);
-    let engine = state.engine.clone();
-    let a = blocking(move || engine.complete_activity(aid)).await?;
+    let a = run(&state, move |engine| engine.complete_activity(aid)).await?;
     json(StatusCode::OK, &ActivityOut::from(a))
 }
 
@@ -196,8 +194,7 @@ pub(crate) async fn delete_activity(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let aid = ActivityId(id(&path, "activity")?);
-    let engine = state.engine.clone();
-    blocking(move || engine.delete_activity(aid)).await?;
+    run(&state, move |engine| engine.delete_activity(aid)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -6,13 +6,13 @@ use hoist_engine::{BoardId, ColumnId, ItemId, ItemPatch, NewItem, Position, User
 use serde_json::value::RawValue;
 
 use super::{item, json};
-use crate::dto::{
-    BatchResult, CreateItem, ErrorBody, ErrorInner, Item, ItemBatchOut, MoveItem, NamedPosition,
-    PatchItem, PositionIn,
+use crate::dto::items::{
+    BatchResult, CreateItem, Item, ItemBatchOut, MoveItem, NamedPosition, PatchItem, PositionIn,
 };
+use crate::dto::{ErrorBody, ErrorInner};
 use crate::error::ApiError;
 use crate::extract::{
-    blocking, id, json_body, parse_json, read_body, BodyKind, Caller, SignedIn, State, BATCH_LIMIT,
+    id, json_body, parse_json, read_body, BodyKind, Caller, SignedIn, State, BATCH_LIMIT,
 };
 
 /// The most elements one batch may carry.
@@ -47,9 +47,11 @@ pub(crate) async fn create_item(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let b: CreateItem = json_body(&req, payload).await?;
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let view = blocking(move || engine.create_item(actor, new_item(b))).await?;
+    let view = caller
+        .run(&state, move |engine, actor| {
+            engine.create_item(actor, new_item(b))
+        })
+        .await?;
     item(StatusCode::CREATED, &view)
 }
 
@@ -114,9 +116,11 @@ pub(crate) async fn create_items_batch(
             Err(e) => results.push(Some(rejected(index, e))),
         }
     }
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let outcomes = blocking(move || engine.create_items(actor, valid)).await?;
+    let outcomes = caller
+        .run(&state, move |engine, actor| {
+            engine.create_items(actor, valid)
+        })
+        .await?;
     for (index, outcome) in slots.into_iter().zip(outcomes) {
         let r = match outcome.and_then(|v| v.get().map(|r| r.id())) {
             Ok(item) => BatchResult {
@@ -191,9 +195,11 @@ pub(crate) async fn patch_item(
             .map(|f| f.into_iter().map(|(k, v)| (k, v.map(Into::into))).collect()),
         contacts: b.contacts.map(Into::into),
     };
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let (view, _changes) = blocking(move || engine.patch_item(actor, iid, patch)).await?;
+    let (view, _changes) = caller
+        .run(&state, move |engine, actor| {
+            engine.patch_item(actor, iid, patch)
+        })
+        .await?;
     item(StatusCode::OK, &view)
 }
 
@@ -207,10 +213,10 @@ pub(crate) async fn delete_item(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
-    let engine = state.engine.clone();
     // The caller is the author of the `record_deleted` entry.
-    let actor = caller.user();
-    blocking(move || engine.delete_item(actor, iid)).await?;
+    caller
+        .run(&state, move |engine, actor| engine.delete_item(actor, iid))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -235,10 +241,11 @@ pub(crate) async fn move_item(
         PositionIn::Before(x) => Position::Before(ItemId(x.before)),
         PositionIn::After(x) => Position::After(ItemId(x.after)),
     });
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let view =
-        blocking(move || engine.move_item_as(actor, iid, b.column.map(ColumnId), pos)).await?;
+    let view = caller
+        .run(&state, move |engine, actor| {
+            engine.move_item(actor, iid, b.column.map(ColumnId), pos)
+        })
+        .await?;
     item(StatusCode::OK, &view)
 }
 
@@ -252,8 +259,8 @@ pub(crate) async fn read_item(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
-    let engine = state.engine.clone();
-    let actor = caller.user();
-    let view = blocking(move || engine.read_item(actor, iid)).await?;
+    let view = caller
+        .run(&state, move |engine, actor| engine.read_item(actor, iid))
+        .await?;
     item(StatusCode::OK, &view)
 }

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::dto::{ItemJson, ItemPageJson, ItemsJson};
+use crate::dto::items::{ItemJson, ItemPageJson, ItemsJson};
 use crate::error::ApiError;
 use hoist_engine::{ItemView, Page};
 

@@ -5,10 +5,9 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use hoist_engine::{BoardId, ColumnId, ListFilter, PageRequest, UserId};
 
 use super::{item_page, json};
-use crate::dto::{
-    ErrorBody, ItemPage, ItemsJson, Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery,
-    PageQuery,
-};
+use crate::dto::items::{ItemPage, ItemsJson};
+use crate::dto::views::{Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery};
+use crate::dto::{ErrorBody, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{id, query, SignedIn, State};
 

@@ -161,7 +161,9 @@ fn moves_within_a_column_place_exactly_and_touch_only_the_moved_item() {
         (bb, Position::Bottom, vec![d, e, a, c, bb]),
     ];
     for (item, pos, want) in &steps {
-        t.engine.move_item(*item, None, Some(*pos)).unwrap();
+        t.engine
+            .move_item(t.admin, *item, None, Some(*pos))
+            .unwrap();
         assert_eq!(&t.walk(&b, 0), want, "after moving {item} to {pos:?}");
     }
 
@@ -200,7 +202,7 @@ fn dragging_into_the_same_gap_many_times_keeps_an_exact_order() {
         } else {
             Position::Before(movers[i - 1])
         };
-        t.engine.move_item(*m, None, Some(pos)).unwrap();
+        t.engine.move_item(t.admin, *m, None, Some(pos)).unwrap();
     }
     let mut want = vec![upper];
     want.extend(movers.iter().rev());
@@ -223,26 +225,26 @@ fn moves_to_another_column_honour_the_position() {
     let [b1, b2, b3] = ["b1", "b2", "b3"].map(|n| t.create(&b, 1, n));
 
     t.engine
-        .move_item(a1, Some(col_b), Some(Position::Top))
+        .move_item(t.admin, a1, Some(col_b), Some(Position::Top))
         .unwrap();
     assert_eq!(t.walk(&b, 1), vec![a1, b3, b2, b1]);
     t.engine
-        .move_item(a2, Some(col_b), Some(Position::Bottom))
+        .move_item(t.admin, a2, Some(col_b), Some(Position::Bottom))
         .unwrap();
     assert_eq!(t.walk(&b, 1), vec![a1, b3, b2, b1, a2]);
     t.engine
-        .move_item(a3, Some(col_b), Some(Position::Before(b2)))
+        .move_item(t.admin, a3, Some(col_b), Some(Position::Before(b2)))
         .unwrap();
     assert_eq!(t.walk(&b, 1), vec![a1, b3, a3, b2, b1, a2]);
     assert_eq!(t.walk(&b, 0), vec![]);
     t.engine
-        .move_item(b1, Some(col_a), Some(Position::Bottom))
+        .move_item(t.admin, b1, Some(col_a), Some(Position::Bottom))
         .unwrap();
     t.engine
-        .move_item(b3, Some(col_a), Some(Position::After(b1)))
+        .move_item(t.admin, b3, Some(col_a), Some(Position::After(b1)))
         .unwrap();
     t.engine
-        .move_item(b2, Some(col_a), Some(Position::Before(b1)))
+        .move_item(t.admin, b2, Some(col_a), Some(Position::Before(b1)))
         .unwrap();
     assert_eq!(t.walk(&b, 0), vec![b2, b1, b3]);
     assert_eq!(t.walk(&b, 1), vec![a1, a3, a2]);
@@ -265,7 +267,7 @@ fn a_move_to_another_column_without_position_is_a_focus_with_reason_moved() {
     t.clock.advance(5_000);
     let moved = t
         .engine
-        .move_item(x, Some(b.columns[1].id), None)
+        .move_item(t.admin, x, Some(b.columns[1].id), None)
         .unwrap()
         .to_item()
         .unwrap();
@@ -276,9 +278,12 @@ fn a_move_to_another_column_without_position_is_a_focus_with_reason_moved() {
     assert_eq!(t.walk(&b, 1), vec![x, b2, b1]);
     assert_eq!(t.walk(&b, 0), vec![y]);
     // Without a position the column must change.
-    assert_eq!(invalid_field(t.engine.move_item(y, None, None)), "position");
     assert_eq!(
-        invalid_field(t.engine.move_item(y, Some(b.columns[0].id), None)),
+        invalid_field(t.engine.move_item(t.admin, y, None, None)),
+        "position"
+    );
+    assert_eq!(
+        invalid_field(t.engine.move_item(t.admin, y, Some(b.columns[0].id), None)),
         "position"
     );
 }
@@ -310,10 +315,14 @@ fn bad_moves_are_rejected_and_change_nothing() {
         (a1, Some(other.columns[0].id), Some(Position::Top), "column"),
     ];
     for (item, column, pos, field) in bad {
-        assert_eq!(invalid_field(t.engine.move_item(item, column, pos)), field);
+        assert_eq!(
+            invalid_field(t.engine.move_item(t.admin, item, column, pos)),
+            field
+        );
     }
     assert!(matches!(
-        t.engine.move_item(ItemId(9_999), None, Some(Position::Top)),
+        t.engine
+            .move_item(t.admin, ItemId(9_999), None, Some(Position::Top)),
         Err(Error::NotFound { .. })
     ));
     assert_eq!(t.walk(&b, 0), vec![a2, a1]);
@@ -397,9 +406,14 @@ fn with_focus_off_triggers_raise_attention_but_keep_the_order() {
     assert_eq!((k[0].count, k[0].unread), (3, 2));
 
     // Manual moves still reorder; a move to another column is not a focus.
-    t.engine.move_item(a, None, Some(Position::Top)).unwrap();
+    t.engine
+        .move_item(t.admin, a, None, Some(Position::Top))
+        .unwrap();
     assert_eq!(t.walk(&b, 0), vec![a, c, bb]);
-    let moved = t.engine.move_item(c, Some(b.columns[1].id), None).unwrap();
+    let moved = t
+        .engine
+        .move_item(t.admin, c, Some(b.columns[1].id), None)
+        .unwrap();
     assert_eq!(moved.get().unwrap().column(), b.columns[1].id);
     assert_ne!(moved.get().unwrap().focus_reason(), FocusReason::Moved);
     assert_eq!(t.walk(&b, 1), vec![c]);
@@ -635,7 +649,10 @@ fn delete_removes_the_item_from_every_view() {
         Err(Error::NotFound { .. })
     ));
     assert_eq!(
-        invalid_field(t.engine.move_item(a, None, Some(Position::Before(bb)))),
+        invalid_field(
+            t.engine
+                .move_item(t.admin, a, None, Some(Position::Before(bb)))
+        ),
         "position.before"
     );
     assert_eq!(t.engine.stats().items, items - 1);
@@ -683,11 +700,11 @@ fn column_cursors_skip_nothing_and_repeat_nothing_while_items_rise_above_them() 
         let other = seen[round * 3 % seen.len()];
         if round.is_multiple_of(2) || t.get(other).column == b.columns[1].id {
             t.engine
-                .move_item(other, None, Some(Position::Top))
+                .move_item(t.admin, other, None, Some(Position::Top))
                 .unwrap();
         } else {
             t.engine
-                .move_item(other, Some(b.columns[1].id), None)
+                .move_item(t.admin, other, Some(b.columns[1].id), None)
                 .unwrap();
         }
         round += 1;
@@ -814,7 +831,7 @@ fn kanban_shows_counts_unread_and_the_first_page_of_every_column() {
 
     // Unread follows the item across columns, reads and deletes.
     t.engine
-        .move_item(col0[0], Some(b.columns[2].id), Some(Position::Top))
+        .move_item(t.admin, col0[0], Some(b.columns[2].id), Some(Position::Top))
         .unwrap();
     let k = t.engine.kanban(b.id, 3).unwrap();
     let counts: Vec<_> = k.iter().map(|c| (c.count, c.unread)).collect();
@@ -878,6 +895,7 @@ fn list_view_filters_by_responsible_unread_and_column_and_pages_with_cursors() {
     moved.column = (moved.column + 1) % 3;
     t.engine
         .move_item(
+            t.admin,
             moved.id,
             Some(b.columns[moved.column].id),
             Some(Position::Top),
@@ -1064,17 +1082,17 @@ fn deleting_a_column_is_refused_while_it_holds_items_unless_they_move_below_the_
     let seq = t.engine.stats().last_seq;
 
     assert!(matches!(
-        t.engine.delete_column(b.id, col_a, None),
+        t.engine.delete_column(t.admin, b.id, col_a, None),
         Err(Error::Conflict(_))
     ));
     assert_eq!(
-        invalid_field(t.engine.delete_column(b.id, col_a, Some(col_a))),
+        invalid_field(t.engine.delete_column(t.admin, b.id, col_a, Some(col_a))),
         "move_to"
     );
     assert_eq!(
         invalid_field(
             t.engine
-                .delete_column(b.id, col_a, Some(other.columns[0].id))
+                .delete_column(t.admin, b.id, col_a, Some(other.columns[0].id))
         ),
         "move_to"
     );
@@ -1086,7 +1104,9 @@ fn deleting_a_column_is_refused_while_it_holds_items_unless_they_move_below_the_
     assert_eq!(t.walk(&b, 0), moving);
     assert_eq!(t.engine.stats().last_seq, seq);
 
-    t.engine.delete_column(b.id, col_a, Some(col_b)).unwrap();
+    t.engine
+        .delete_column(t.admin, b.id, col_a, Some(col_b))
+        .unwrap();
     let board = t.engine.board(b.id).unwrap();
     assert_eq!(
         board.columns.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -1106,7 +1126,10 @@ fn deleting_a_column_is_refused_while_it_holds_items_unless_they_move_below_the_
         Err(Error::NotFound { .. })
     ));
     assert_eq!(
-        invalid_field(t.engine.move_item(b1, Some(col_a), Some(Position::Top))),
+        invalid_field(
+            t.engine
+                .move_item(t.admin, b1, Some(col_a), Some(Position::Top))
+        ),
         "column"
     );
     assert_eq!(
@@ -1122,15 +1145,15 @@ fn deleting_a_column_is_refused_while_it_holds_items_unless_they_move_below_the_
     // The moved items take part in everything as before.
     t.engine.focus(a2, FocusReason::CallIn).unwrap();
     t.engine
-        .move_item(b2, None, Some(Position::After(a3)))
+        .move_item(t.admin, b2, None, Some(Position::After(a3)))
         .unwrap();
     let want = vec![a2, b1, a1, a3, b2];
     assert_eq!(walk(&t.engine, b.id, col_b, 2), want);
 
     // An empty column goes without `move_to`; the last column never goes.
-    t.engine.delete_column(b.id, col_c, None).unwrap();
+    t.engine.delete_column(t.admin, b.id, col_c, None).unwrap();
     assert!(matches!(
-        t.engine.delete_column(b.id, col_b, None),
+        t.engine.delete_column(t.admin, b.id, col_b, None),
         Err(Error::Conflict(_))
     ));
     let t = t.reopen();

@@ -89,17 +89,23 @@ fn reopen_keeps_items_order_users_tokens_boards_and_modules() {
     // Keys of every kind: top (focus), between neighbours, below the bottom.
     t.engine.focus(rich, FocusReason::CallIn).unwrap();
     t.engine
-        .move_item(created[4], None, Some(Position::Before(created[1])))
+        .move_item(
+            t.admin,
+            created[4],
+            None,
+            Some(Position::Before(created[1])),
+        )
         .unwrap();
     t.engine
         .move_item(
+            t.admin,
             created[7],
             Some(sales.columns[0].id),
             Some(Position::After(created[4])),
         )
         .unwrap();
     t.engine
-        .move_item(created[10], None, Some(Position::Bottom))
+        .move_item(t.admin, created[10], None, Some(Position::Bottom))
         .unwrap();
     t.engine.delete_item(t.admin, created[2]).unwrap();
     let q = t.create(&quiet, 0, "quiet one");
@@ -244,7 +250,7 @@ fn subscription_yields_every_committed_change_in_seq_order() {
         .unwrap();
     t.engine.focus(a, FocusReason::CallIn).unwrap();
     t.engine
-        .move_item(b, Some(board.columns[1].id), Some(Position::Top))
+        .move_item(t.admin, b, Some(board.columns[1].id), Some(Position::Top))
         .unwrap();
     t.engine.read_item(t.admin, a).unwrap();
     t.engine.delete_item(t.admin, b).unwrap();

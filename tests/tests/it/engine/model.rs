@@ -158,7 +158,7 @@ impl Run {
                     .collect();
                 let (position, at) = match place {
                     Place::Auto if target == from => {
-                        let r = engine.move_item(id, target_id, None);
+                        let r = engine.move_item(self.t.admin, id, target_id, None);
                         assert!(r.is_err(), "a move without position needs another column");
                         return;
                     }
@@ -179,7 +179,9 @@ impl Run {
                         }
                     }
                 };
-                let moved = engine.move_item(id, target_id, position).expect("move");
+                let moved = engine
+                    .move_item(self.t.admin, id, target_id, position)
+                    .expect("move");
                 let moved = moved.get().expect("decode");
                 assert_eq!(moved.column(), self.board.columns[target].id);
                 if matches!(place, Place::Auto) {

@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use hoist_engine::{
-    Config, Engine, EventKind, GroupId, IngestStatus, ItemId, ManualClock, NewEvent, UserId,
+    Config, Engine, EventKind, FileId, GroupId, IngestStatus, ItemId, JobId, ManualClock, NewEvent,
+    UserId,
 };
 use sha2::{Digest, Sha256};
 
@@ -44,10 +45,10 @@ fn check(engine: &Engine) {
     assert_eq!(acme.get().unwrap().title(), "Acme");
     let globex = engine.item(ItemId(2)).unwrap();
     assert_eq!(globex.get().unwrap().title(), "Globex");
-    let (info, bytes) = engine.file(UserId(1), GroupId(1), 1).unwrap();
+    let (info, bytes) = engine.file(UserId(1), GroupId(1), FileId(1)).unwrap();
     assert_eq!((info.name.as_str(), info.size), ("blob.bin", 300_000));
     assert_eq!(format!("{:x}", Sha256::digest(&bytes)), FILE_1_SHA256);
-    let (_, small) = engine.file(UserId(1), GroupId(1), 2).unwrap();
+    let (_, small) = engine.file(UserId(1), GroupId(1), FileId(2)).unwrap();
     assert_eq!(small, b"small file");
     // The seen-event hashes came along: the old event id is a duplicate.
     let again = engine
@@ -112,7 +113,7 @@ fn check_v3(engine: &Engine) {
     let admin_rules = engine.rules(UserId(1));
     assert_eq!(admin_rules.len(), 1);
     assert_eq!(admin_rules[0].criteria[0].op, Op::Eq);
-    let job = engine.job(1).unwrap();
+    let job = engine.job(JobId(1)).unwrap();
     assert_eq!((job.state, job.user), (JobState::Done, ann));
     // Ann follows Acme through her rule.
     let follows = engine
@@ -122,7 +123,7 @@ fn check_v3(engine: &Engine) {
         follows.items.iter().any(|f| f.item == ItemId(1)),
         "{follows:?}"
     );
-    let (_, small) = engine.file(UserId(1), GroupId(1), 1).unwrap();
+    let (_, small) = engine.file(UserId(1), GroupId(1), FileId(1)).unwrap();
     assert_eq!(small, b"small file");
 }
 
@@ -203,7 +204,7 @@ fn write_a_fixture() {
             },
         )
         .unwrap();
-    assert_eq!(job, Some(1));
+    assert_eq!(job, Some(JobId(1)));
     engine
         .create_rule(
             ann.id,
@@ -271,7 +272,7 @@ fn write_a_fixture() {
         .unwrap();
     // The job runs on the jobs thread: wait until it is done.
     for _ in 0..200 {
-        if engine.job(1).unwrap().state == hoist_engine::JobState::Done {
+        if engine.job(JobId(1)).unwrap().state == hoist_engine::JobState::Done {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use hoist_engine::{
     Criterion, FeedKind, FieldValue, FollowReason, ItemId, ItemPatch, Mentions, NewItem, NewRule,
-    Op, PageRequest, RuleValue, UserId, WallFilter,
+    Op, PageRequest, RuleId, RuleValue, UserId, WallFilter,
 };
 use proptest::prelude::*;
 
@@ -421,7 +421,7 @@ proptest! {
             }).unwrap();
             rule_ids.push(r.id);
         }
-        let mut want: BTreeSet<(ItemId, u64)> = BTreeSet::new();
+        let mut want: BTreeSet<(ItemId, RuleId)> = BTreeSet::new();
         for r in &recs {
             let mut n = crate::support::new_item(&b, r.column, &r.title);
             n.amount = Some(r.amount);
@@ -434,7 +434,7 @@ proptest! {
                 }
             }
         }
-        let got: BTreeSet<(ItemId, u64)> = follows_of(&t, ann)
+        let got: BTreeSet<(ItemId, RuleId)> = follows_of(&t, ann)
             .into_iter()
             .flat_map(|(item, reasons)| reasons.into_iter().filter_map(move |r| match r {
                 FollowReason::Rule(id) => Some((item, id)),

@@ -227,7 +227,7 @@ proptest! {
                     m.items.get_mut(&id).unwrap().responsible = user;
                 },
                 Op::Move { item, col } => if let Some(id) = pick(&items, item) {
-                    t.engine.move_item(id, Some(b.columns[col].id), Some(Position::Top)).unwrap();
+                    t.engine.move_item(t.admin, id, Some(b.columns[col].id), Some(Position::Top)).unwrap();
                     m.items.get_mut(&id).unwrap().col = col;
                 },
                 Op::Delete { item } => if let Some(id) = pick(&items, item) {

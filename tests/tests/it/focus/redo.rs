@@ -139,7 +139,12 @@ fn run(t: &TestEngine, b: &Board, other: UserId, ops: &[Op], items: &mut Vec<Ite
             Op::Move { item, col } => {
                 if let Some(id) = pick(items, *item) {
                     t.engine
-                        .move_item(id, Some(b.columns[*col].id), Some(Position::Bottom))
+                        .move_item(
+                            t.admin,
+                            id,
+                            Some(b.columns[*col].id),
+                            Some(Position::Bottom),
+                        )
                         .expect("move");
                 }
             }

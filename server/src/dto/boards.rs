@@ -1,0 +1,87 @@
+//! Boards and columns.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ColumnIn {
+    pub name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBoard {
+    pub module: String,
+    pub name: String,
+    pub columns: Vec<ColumnIn>,
+    pub focus_enabled: Option<bool>,
+    /// 0–10080, default 15.
+    pub focus_lead_minutes: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchBoard {
+    pub name: Option<String>,
+    pub focus_enabled: Option<bool>,
+    pub focus_lead_minutes: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ColumnOut {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BoardOut {
+    pub id: u64,
+    pub module: String,
+    pub name: String,
+    pub columns: Vec<ColumnOut>,
+    pub focus_enabled: bool,
+    pub focus_lead_minutes: u32,
+}
+
+impl From<hoist_engine::Board> for BoardOut {
+    fn from(b: hoist_engine::Board) -> BoardOut {
+        BoardOut {
+            id: b.id.0,
+            module: b.module,
+            name: b.name,
+            columns: b
+                .columns
+                .into_iter()
+                .map(|c| ColumnOut {
+                    id: c.id.0,
+                    name: c.name,
+                })
+                .collect(),
+            focus_enabled: b.focus_enabled,
+            focus_lead_minutes: b.focus_lead_minutes,
+        }
+    }
+}
+
+/// `after`: the column to follow; `0` places the column first; absent: at the end.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateColumn {
+    pub name: String,
+    pub after: Option<u64>,
+}
+
+/// `after`: the column to follow; `0` moves the column first; absent: stays.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchColumn {
+    pub name: Option<String>,
+    pub after: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteColumnQuery {
+    pub move_to: Option<u64>,
+}

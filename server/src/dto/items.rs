@@ -1,0 +1,266 @@
+//! Items: create, patch, move, batches, and an item rendered in place from its stored
+//! record (`ItemJson`).
+
+use super::{time, ErrorInner};
+use crate::wire::FocusReasonIo;
+use hoist_engine::{FieldRef, FieldValue, ItemRef, ItemView};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// A free field's value: a string, a number or a boolean.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(untagged)]
+pub(crate) enum FieldIn {
+    Bool(bool),
+    Num(f64),
+    Str(String),
+}
+
+impl From<FieldIn> for FieldValue {
+    fn from(f: FieldIn) -> FieldValue {
+        match f {
+            FieldIn::Bool(b) => FieldValue::Bool(b),
+            FieldIn::Num(n) => FieldValue::Num(n),
+            FieldIn::Str(s) => FieldValue::Str(s),
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ContactsIo {
+    #[serde(default)]
+    pub phones: Vec<String>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+impl From<ContactsIo> for hoist_engine::Contacts {
+    fn from(c: ContactsIo) -> hoist_engine::Contacts {
+        hoist_engine::Contacts {
+            phones: c.phones,
+            emails: c.emails,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateItem {
+    pub board: u64,
+    pub column: Option<u64>,
+    pub title: String,
+    pub responsible: Option<u64>,
+    pub amount: Option<f64>,
+    #[schema(value_type = Option<BTreeMap<String, FieldIn>>)]
+    pub fields: Option<BTreeMap<String, FieldIn>>,
+    pub contacts: Option<ContactsIo>,
+}
+
+/// Fields present are changed; in `fields`, `null` removes a key and other keys stay.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchItem {
+    pub title: Option<String>,
+    pub responsible: Option<u64>,
+    pub amount: Option<f64>,
+    #[schema(value_type = Option<BTreeMap<String, FieldIn>>)]
+    pub fields: Option<BTreeMap<String, Option<FieldIn>>>,
+    pub contacts: Option<ContactsIo>,
+}
+
+/// `"top"`, `"bottom"`, `{"before": item}` or `{"after": item}`.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(untagged)]
+pub(crate) enum PositionIn {
+    Named(NamedPosition),
+    Before(BeforeIn),
+    After(AfterIn),
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum NamedPosition {
+    Top,
+    Bottom,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BeforeIn {
+    pub before: u64,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AfterIn {
+    pub after: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveItem {
+    pub column: Option<u64>,
+    pub position: Option<PositionIn>,
+}
+
+/// An item as the API shows it (the schema of what `ItemJson` writes).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Item {
+    pub id: u64,
+    pub board: u64,
+    pub column: u64,
+    pub title: String,
+    pub responsible: u64,
+    pub amount: f64,
+    pub fields: BTreeMap<String, FieldIn>,
+    pub contacts: ContactsIo,
+    pub created_at: String,
+    pub updated_at: String,
+    pub focused_at: String,
+    pub focus_reason: FocusReasonIo,
+    pub attention: u32,
+    pub unread: bool,
+    pub next_deadline: Option<String>,
+}
+
+/// The JSON field names `ItemJson` writes, in order; a test checks them against the
+/// `Item` schema above.
+pub const ITEM_FIELDS: [&str; 15] = [
+    "id",
+    "board",
+    "column",
+    "title",
+    "responsible",
+    "amount",
+    "fields",
+    "contacts",
+    "created_at",
+    "updated_at",
+    "focused_at",
+    "focus_reason",
+    "attention",
+    "unread",
+    "next_deadline",
+];
+
+/// Serializes a stored item in place.
+pub(crate) struct ItemJson<'a>(pub ItemRef<'a>);
+
+struct FieldsJson<'a>(ItemRef<'a>);
+struct ContactsJson<'a>(ItemRef<'a>);
+struct PhonesJson<'a>(ItemRef<'a>);
+struct EmailsJson<'a>(ItemRef<'a>);
+
+impl Serialize for PhonesJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.phones())
+    }
+}
+
+impl Serialize for EmailsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.emails())
+    }
+}
+
+impl Serialize for FieldsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.0.fields() {
+            match v {
+                FieldRef::Str(x) => m.serialize_entry(k, x)?,
+                FieldRef::Num(x) => m.serialize_entry(k, &x)?,
+                FieldRef::Bool(x) => m.serialize_entry(k, &x)?,
+            }
+        }
+        m.end()
+    }
+}
+
+impl Serialize for ContactsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Contacts", 2)?;
+        st.serialize_field("phones", &PhonesJson(self.0))?;
+        st.serialize_field("emails", &EmailsJson(self.0))?;
+        st.end()
+    }
+}
+
+impl Serialize for ItemJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = &self.0;
+        let [f_id, f_board, f_column, f_title, f_resp, f_amount, f_fields, f_contacts, f_created, f_updated, f_focused, f_reason, f_attention, f_unread, f_deadline] =
+            ITEM_FIELDS;
+        let mut st = s.serialize_struct("Item", ITEM_FIELDS.len())?;
+        st.serialize_field(f_id, &r.id().0)?;
+        st.serialize_field(f_board, &r.board().0)?;
+        st.serialize_field(f_column, &r.column().0)?;
+        st.serialize_field(f_title, r.title())?;
+        st.serialize_field(f_resp, &r.responsible().0)?;
+        st.serialize_field(f_amount, &r.amount())?;
+        st.serialize_field(f_fields, &FieldsJson(*r))?;
+        st.serialize_field(f_contacts, &ContactsJson(*r))?;
+        st.serialize_field(f_created, &time(r.created_at()))?;
+        st.serialize_field(f_updated, &time(r.updated_at()))?;
+        st.serialize_field(f_focused, &time(r.focused_at()))?;
+        st.serialize_field(f_reason, &FocusReasonIo::from(r.focus_reason()))?;
+        st.serialize_field(f_attention, &r.attention())?;
+        st.serialize_field(f_unread, &r.unread())?;
+        st.serialize_field(f_deadline, &r.next_deadline().map(time))?;
+        st.end()
+    }
+}
+
+/// A list of stored items, serialized in place; a corrupt record fails the answer.
+pub(crate) struct ItemsJson<'a>(pub &'a [ItemView]);
+
+impl Serialize for ItemsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for v in self.0 {
+            let r = v.get().map_err(S::Error::custom)?;
+            seq.serialize_element(&ItemJson(r))?;
+        }
+        seq.end()
+    }
+}
+
+/// `{"items": [...], "next_cursor": ...}` for item pages.
+#[derive(Serialize)]
+pub(crate) struct ItemPageJson<'a> {
+    pub items: ItemsJson<'a>,
+    pub next_cursor: Option<&'a str>,
+}
+
+/// A page of items (the schema of `ItemPageJson`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ItemPage {
+    pub items: Vec<Item>,
+    pub next_cursor: Option<String>,
+}
+
+/// One element's outcome in a batch.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BatchResult {
+    pub index: usize,
+    /// `created` or `rejected`
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInner>,
+}
+
+/// The answer to `POST /v1/items/batch`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ItemBatchOut {
+    pub created: usize,
+    pub rejected: usize,
+    pub results: Vec<BatchResult>,
+}

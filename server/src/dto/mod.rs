@@ -1,0 +1,133 @@
+//! Wire types (DTOs), one module per area of `routes/`: what each route parses and renders.
+//! Engine types are never wire types; conversions live beside the wire type. Shared here:
+//! times, errors, pages, mentions and field changes.
+
+pub(crate) mod boards;
+pub(crate) mod directory;
+pub(crate) mod events;
+pub(crate) mod feeds;
+pub(crate) mod focus;
+pub(crate) mod items;
+pub(crate) mod views;
+
+use hoist_engine::Millis;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// RFC 3339 in UTC, with milliseconds only when they are not zero.
+pub(crate) fn time(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms.0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_default()
+}
+
+/// `{"status":"ok"}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    pub status: &'static str,
+}
+
+/// The error body of every non-2xx answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+/// `code` is one of `invalid`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+/// `too_large`, `unsupported_media_type`, `unavailable`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorInner {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// Parses an RFC 3339 time, naming the field on error.
+pub(crate) fn parse_time(field: &str, s: &str) -> Result<Millis, crate::error::ApiError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Millis(t.timestamp_millis()))
+        .map_err(|e| {
+            crate::error::ApiError::invalid(format!("{field}: not an RFC 3339 time ({e})"))
+        })
+}
+
+/// Whom a comment or post mentions.
+#[derive(Deserialize, Serialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MentionsIo {
+    #[serde(default)]
+    pub users: Vec<u64>,
+    #[serde(default)]
+    pub groups: Vec<u64>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl From<MentionsIo> for hoist_engine::Mentions {
+    fn from(m: MentionsIo) -> hoist_engine::Mentions {
+        hoist_engine::Mentions {
+            users: m.users.into_iter().map(hoist_engine::UserId).collect(),
+            groups: m.groups.into_iter().map(hoist_engine::GroupId).collect(),
+            roles: m.roles,
+        }
+    }
+}
+
+/// A changed field's value, before or after.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ValueOut {
+    Null(Option<bool>),
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Id(u64),
+    List(Vec<String>),
+}
+
+impl From<hoist_engine::Value> for ValueOut {
+    fn from(v: hoist_engine::Value) -> ValueOut {
+        use hoist_engine::Value as V;
+        match v {
+            V::Null => ValueOut::Null(None),
+            V::Str(s) => ValueOut::Str(s),
+            V::Num(n) => ValueOut::Num(n),
+            V::Bool(b) => ValueOut::Bool(b),
+            V::User(u) => ValueOut::Id(u.0),
+            V::List(l) => ValueOut::List(l),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChangeOut {
+    pub field: String,
+    pub old: ValueOut,
+    pub new: ValueOut,
+}
+
+impl From<hoist_engine::FieldChange> for ChangeOut {
+    fn from(c: hoist_engine::FieldChange) -> ChangeOut {
+        ChangeOut {
+            field: c.field,
+            old: c.old.into(),
+            new: c.new.into(),
+        }
+    }
+}
+
+impl From<hoist_engine::Mentions> for MentionsIo {
+    fn from(m: hoist_engine::Mentions) -> MentionsIo {
+        MentionsIo {
+            users: m.users.iter().map(|u| u.0).collect(),
+            groups: m.groups.iter().map(|g| g.0).collect(),
+            roles: m.roles,
+        }
+    }
+}
