@@ -4,7 +4,10 @@
 //!
 //! Scenarios: `page` (top-50 column page), `focus` (an incoming call on a random item:
 //! focus-to-top, durable), `create` (one item per request), `ingest` (event batches),
-//! `mixed` (80 % pages, 20 % focus).
+//! `mixed` (80 % pages, 20 % focus), `overload` (a flood of `--batch`-item batches from
+//! every connection, to see the server refuse: 503 share, time to refuse, accepted p99,
+//! `/healthz` p99 during the flood, and with `--pid` the server's peak RSS).
+//! `--json` prints the report as one JSON object.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,7 @@ enum Scenario {
     Create,
     Ingest,
     Mixed,
+    Overload,
 }
 
 /// Load against a running `hoist`.
@@ -46,9 +50,34 @@ struct Args {
     /// Items to create first on a fresh board (10 columns).
     #[arg(long, default_value_t = 100_000)]
     items: usize,
-    /// Events per batch for `ingest`.
+    /// Events per batch for `ingest`, items per batch for `overload`.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// The server's pid, to report its peak RSS (`overload`; read from /proc).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Latencies in µs, 1 µs to 60 s.
+fn histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// A process's resident set in bytes, from /proc (Linux).
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 struct Fixture {
@@ -145,9 +174,9 @@ fn main() -> anyhow::Result<()> {
         fx.items,
         t0.elapsed().as_secs_f64()
     );
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 60_000_000, 3,
-    )?));
+    let hist = Arc::new(Mutex::new(histogram()));
+    let hist_refused = Arc::new(Mutex::new(histogram()));
+    let refused = Arc::new(AtomicU64::new(0));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let work = Arc::new(AtomicU64::new(0));
@@ -156,11 +185,13 @@ fn main() -> anyhow::Result<()> {
     let threads: Vec<_> = (0..args.connections)
         .map(|n| {
             let (fx, hist, ok, failed, work) = (fx.clone(), hist.clone(), ok.clone(), failed.clone(), work.clone());
+            let (hist_refused, refused) = (hist_refused.clone(), refused.clone());
             let (url, auth, scenario, batch) = (args.url.clone(), format!("Bearer {}", args.token), args.scenario, args.batch);
             std::thread::spawn(move || {
                 let a = agent();
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
-                let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let mut local = histogram();
+                let mut local_refused = histogram();
                 let mut seq = 0u64;
                 while Instant::now() < deadline {
                     let pick = match scenario {
@@ -184,6 +215,15 @@ fn main() -> anyhow::Result<()> {
                             let body = json!({"board": fx.board, "column": col, "title": format!("new {n}-{seq}")});
                             (a.post(&format!("{url}/v1/items")).set("Authorization", &auth).send_json(body), 1)
                         }
+                        Scenario::Overload => {
+                            let body: String = (0..batch)
+                                .map(|i| {
+                                    let col = fx.columns[(i + n) % fx.columns.len()];
+                                    format!("{{\"board\":{},\"column\":{col},\"title\":\"flood {n}-{seq}-{i} {}\"}}\n", fx.board, "x".repeat(64))
+                                })
+                                .collect();
+                            (a.post(&format!("{url}/v1/items/batch")).set("Authorization", &auth).set("Content-Type", "application/x-ndjson").send_string(&body), batch as u64)
+                        }
                         Scenario::Ingest | Scenario::Mixed => {
                             let body: String = (0..batch)
                                 .map(|i| {
@@ -202,6 +242,14 @@ fn main() -> anyhow::Result<()> {
                             work.fetch_add(units, Ordering::Relaxed);
                             let _ = local.record(us);
                         }
+                        Err(ureq::Error::Status(503, r)) => {
+                            let _ = r.into_string();
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            let _ = local_refused.record(us);
+                            // A refused client waits a little, as Retry-After asks (scaled
+                            // down: the flood must go on).
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
                         Err(_) => {
                             failed.fetch_add(1, Ordering::Relaxed);
                         }
@@ -210,22 +258,87 @@ fn main() -> anyhow::Result<()> {
                 if let Ok(mut h) = hist.lock() {
                     let _ = h.add(&local);
                 }
+                if let Ok(mut h) = hist_refused.lock() {
+                    let _ = h.add(&local_refused);
+                }
             })
         })
         .collect();
+    // Beside the load: `/healthz` every 20 ms, and the server's RSS if its pid is given.
+    let rss_before = args.pid.and_then(rss_bytes);
+    let prober = {
+        let url = args.url.clone();
+        std::thread::spawn(move || {
+            let a = agent();
+            let mut h = histogram();
+            let mut peak = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if a.get(&format!("{url}/healthz")).call().is_ok() {
+                    let _ =
+                        h.record(u64::try_from(t.elapsed().as_micros().max(1)).unwrap_or(u64::MAX));
+                }
+                if let Some(r) = args.pid.and_then(rss_bytes) {
+                    peak = peak.max(r);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (h, peak)
+        })
+    };
     for t in threads {
         let _ = t.join();
     }
     let secs = started.elapsed().as_secs_f64();
+    let (health, rss_peak) = prober
+        .join()
+        .map_err(|_| anyhow::anyhow!("the prober panicked"))?;
+    // Memory after the flood: give the allocator a few seconds to hand pages back.
+    let rss_after = args.pid.and_then(|pid| {
+        std::thread::sleep(Duration::from_secs(5));
+        rss_bytes(pid)
+    });
     let h = hist.lock().map_err(|_| anyhow::anyhow!("histogram lock"))?;
+    let hr = hist_refused
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock"))?;
     let ok = ok.load(Ordering::Relaxed);
+    let refused = refused.load(Ordering::Relaxed);
+    let failed = failed.load(Ordering::Relaxed);
+    let q = |h: &Histogram<u64>, p: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(p)
+        }
+    };
+    let within_100ms = if hr.is_empty() {
+        0.0
+    } else {
+        hr.count_between(1, 100_000) as f64 / hr.len() as f64
+    };
+    let report = json!({
+        "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "connections": args.connections,
+        "seconds": secs,
+        "ok": ok,
+        "refused_503": refused,
+        "failed": failed,
+        "refused_share": if ok + refused == 0 { 0.0 } else { refused as f64 / (ok + refused) as f64 },
+        "requests_per_s": ok as f64 / secs,
+        "units_per_s": work.load(Ordering::Relaxed) as f64 / secs,
+        "latency_us": {"p50": q(&h, 0.5), "p90": q(&h, 0.9), "p99": q(&h, 0.99), "p999": q(&h, 0.999), "max": h.max()},
+        "refusal_us": {"p50": q(&hr, 0.5), "p99": q(&hr, 0.99), "max": hr.max(), "share_within_100ms": within_100ms},
+        "healthz_us": {"p50": q(&health, 0.5), "p99": q(&health, 0.99), "max": health.max()},
+        "rss_bytes": {"before": rss_before, "peak": args.pid.map(|_| rss_peak), "after_5s": rss_after},
+    });
+    if args.json {
+        println!("{report}");
+        return Ok(());
+    }
     println!(
-        "scenario {:?}: {} connections, {:.1}s, {} ok, {} failed",
-        args.scenario,
-        args.connections,
-        secs,
-        ok,
-        failed.load(Ordering::Relaxed)
+        "scenario {:?}: {} connections, {:.1}s, {} ok, {} refused (503), {} failed",
+        args.scenario, args.connections, secs, ok, refused, failed
     );
     println!(
         "requests/s {:.0}   units/s {:.0}",
@@ -234,11 +347,34 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "latency µs: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
-        h.value_at_quantile(0.5),
-        h.value_at_quantile(0.9),
-        h.value_at_quantile(0.99),
-        h.value_at_quantile(0.999),
+        q(&h, 0.5),
+        q(&h, 0.9),
+        q(&h, 0.99),
+        q(&h, 0.999),
         h.max()
     );
+    if refused > 0 {
+        println!(
+            "refusals µs: p50 {}  p99 {}  max {}  ({:.1} % within 100 ms)",
+            q(&hr, 0.5),
+            q(&hr, 0.99),
+            hr.max(),
+            within_100ms * 100.0
+        );
+    }
+    println!(
+        "/healthz µs during the load: p50 {}  p99 {}  max {}",
+        q(&health, 0.5),
+        q(&health, 0.99),
+        health.max()
+    );
+    if let (Some(b), Some(a)) = (rss_before, rss_after) {
+        println!(
+            "server RSS MiB: before {}  peak {}  5 s after {}",
+            b >> 20,
+            rss_peak >> 20,
+            a >> 20
+        );
+    }
     Ok(())
 }

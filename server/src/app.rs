@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::ResponseError;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use clap::Parser;
@@ -17,6 +17,7 @@ use hoist_engine::{Config, Engine};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_actix_web::AppExt;
 
+use crate::admission::Admission;
 use crate::error::ApiError;
 use crate::extract::{AppState, State};
 use crate::metrics::Metrics;
@@ -50,7 +51,24 @@ pub struct Args {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HOIST_WORKERS")]
     pub workers: Option<usize>,
+    /// Writes in flight (each waits for its group's flush) past which new writes are
+    /// refused with 503 and `Retry-After` instead of queueing.
+    #[arg(long, env = "HOIST_MAX_WRITES_IN_FLIGHT", default_value_t = 1024)]
+    pub max_writes_in_flight: usize,
+    /// Request-body bytes held in flight (read, not yet parsed and handed over), in MiB,
+    /// past which new bodies are refused with 503 and `Retry-After`.
+    #[arg(long, env = "HOIST_MAX_BODY_MB_IN_FLIGHT", default_value_t = 256)]
+    pub max_body_mb_in_flight: usize,
 }
+
+/// After SIGTERM/SIGINT the server keeps its listener and answers every new request 503
+/// until the requests in flight are done, for at most this long (PRODUCT §9 wants new
+/// requests answered, not cut off)...
+const DRAIN_SECS: u64 = 5;
+
+/// ...then stops, giving what is still running this long. The engine's flush follows, and
+/// the whole stays under the 10 s PRODUCT §9 allows.
+const SHUTDOWN_GRACE_SECS: u64 = 3;
 
 /// The OpenAPI document of exactly the routes the server registers.
 pub fn openapi_json() -> String {
@@ -83,9 +101,7 @@ fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResp
     }
     let err = ApiError::for_status(res.status());
     let (req, _) = res.into_parts();
-    let resp = HttpResponse::build(err.status)
-        .content_type("application/json")
-        .body(err.body_bytes());
+    let resp = err.error_response();
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, resp).map_into_right_body(),
     ))
@@ -142,10 +158,15 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
             eprintln!("admin token written to {}", path.display());
         }
     }
+    let admission = Arc::new(Admission::new(
+        args.max_writes_in_flight,
+        args.max_body_mb_in_flight.saturating_mul(1 << 20),
+    ));
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
         metrics: Metrics::new()?,
         openapi: openapi_json(),
+        admission: Arc::clone(&admission),
     });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -160,9 +181,20 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                 let method = req.method().as_str().to_owned();
                 let st = req.app_data::<State>().cloned();
-                let fut = srv.call(req);
+                // Shutting down: every new request is refused; those already in are
+                // finished.
+                let closing = st.as_ref().is_some_and(|s| s.admission.is_closing());
+                let call = if closing { Err(req) } else { Ok(srv.call(req)) };
                 async move {
-                    let res: ServiceResponse<EitherBody<_>> = fut.await?;
+                    let res = match call {
+                        Ok(fut) => fut.await?.map_into_left_body(),
+                        Err(req) => req
+                            .into_response(
+                                ApiError::unavailable("the server is shutting down")
+                                    .error_response(),
+                            )
+                            .map_into_right_body(),
+                    };
                     if let Some(st) = st {
                         st.metrics
                             .observe(&method, &route, res.status().as_u16(), start.elapsed());
@@ -171,7 +203,9 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
                 }
             })
     })
-    .shutdown_timeout(30);
+    // Signals are ours (below): the server must refuse new requests before it stops.
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS);
     if let Some(w) = args.workers {
         server = server.workers(w.max(1));
     }
@@ -180,6 +214,20 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addrs = server.addrs();
     let running = server.run();
+    let handle = running.handle();
+    actix_web::rt::spawn(async move {
+        let signal = wait_for_signal().await;
+        tracing::info!(
+            signal,
+            "shutting down: refusing new requests, finishing those in flight"
+        );
+        admission.close();
+        let until = Instant::now() + Duration::from_secs(DRAIN_SECS);
+        while !admission.is_idle() && Instant::now() < until {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle.stop(true).await;
+    });
     {
         let mut out = std::io::stdout().lock();
         for a in &addrs {
@@ -191,6 +239,28 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     tracing::info!("HTTP server stopped; flushing the engine");
     engine.close();
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; names the one that came.
+async fn wait_for_signal() -> &'static str {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            let term = std::pin::pin!(term.recv());
+            let int = std::pin::pin!(int.recv());
+            match futures_util::future::select(term, int).await {
+                futures_util::future::Either::Left(_) => "SIGTERM",
+                futures_util::future::Either::Right(_) => "SIGINT",
+            }
+        }
+        _ => {
+            // No signal handlers (not expected on Linux): Ctrl-C only.
+            let _ = actix_web::rt::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
 }
 
 /// The `hoist` binary's whole life: parse flags, log to stderr, serve.

@@ -16,6 +16,10 @@ pub(crate) struct ApiError {
     pub(crate) message: String,
 }
 
+/// What a client should wait before retrying a 503, in seconds (the `Retry-After` header):
+/// overload and shutdown both pass within about that.
+const RETRY_AFTER_SECS: &str = "1";
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: Inner<'a>,
@@ -103,9 +107,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .content_type("application/json")
-            .body(self.body_bytes())
+        let mut res = HttpResponse::build(self.status);
+        res.content_type("application/json");
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        res.body(self.body_bytes())
     }
 }
 

@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use hoist_engine::{Engine, Principal, UserId};
 use serde::de::DeserializeOwned;
 
+use crate::admission::{Admission, Permit};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -20,6 +21,8 @@ pub(crate) struct AppState {
     pub(crate) engine: Arc<Engine>,
     pub(crate) metrics: Metrics,
     pub(crate) openapi: String,
+    /// Budgets for requests in flight, and whether the server is shutting down.
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// Shorthand for the shared state extractor.
@@ -100,6 +103,8 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
 pub(crate) struct Body {
     pub bytes: web::BytesMut,
     pub kind: BodyKind,
+    /// The bytes' share of the body budget, given back when the body is dropped.
+    _permit: Permit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,19 +139,21 @@ pub(crate) async fn read_body(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<Body, ApiError> {
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return Err(ApiError::too_large(format!(
-                "the body may be at most {limit} bytes"
-            )));
-        }
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::too_large(format!(
+            "the body may be at most {limit} bytes"
+        )));
     }
-    let mut bytes = web::BytesMut::new();
+    let full = || ApiError::unavailable("too many request bytes in flight; retry shortly");
+    let budget = &state(req)?.admission.body_bytes;
+    // Taken before reading, so a flood of big bodies is refused before it is in memory.
+    let mut permit = budget.try_take(declared.unwrap_or(0)).ok_or_else(full)?;
+    let mut bytes = web::BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
@@ -155,11 +162,17 @@ pub(crate) async fn read_body(
                 "the body may be at most {limit} bytes"
             )));
         }
+        let beyond = (bytes.len() + chunk.len()).saturating_sub(declared.unwrap_or(0));
+        let held = bytes.len().saturating_sub(declared.unwrap_or(0));
+        if beyond > held && !permit.grow(beyond - held) {
+            return Err(full());
+        }
         bytes.extend_from_slice(&chunk);
     }
     Ok(Body {
         bytes,
         kind: body_kind(req),
+        _permit: permit,
     })
 }
 
@@ -241,16 +254,32 @@ pub(crate) type Command<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 /// Runs an engine command that names no actor (the handler has already checked who may
 /// call it). With [`Caller::run`], the one way a handler hands a command to the engine, so
 /// how commands travel to the writer is decided here, once.
+///
+/// Each command holds one unit of the writes-in-flight budget until its answer is durable;
+/// with none left, it is refused at once with 503 (`admission.rs`).
 pub(crate) fn run<T, F>(state: &State, f: F) -> Command<T>
 where
     F: FnOnce(&Engine) -> Result<T, hoist_engine::Error> + Send + 'static,
     T: Send + 'static,
 {
     let engine = Arc::clone(&state.engine);
-    // The engine blocks until the write is durable: off the async workers.
+    let permit = state.admission.writes.try_take(1);
     Box::pin(async move {
+        let Some(_permit) = permit else {
+            return Err(ApiError::unavailable(
+                "too many writes in flight; retry shortly",
+            ));
+        };
+        // The engine blocks until the write is durable: off the async workers.
         web::block(move || f(&engine))
             .await?
             .map_err(ApiError::from)
     })
+}
+
+/// The server's shared state, from a request.
+fn state(req: &HttpRequest) -> Result<&AppState, ApiError> {
+    req.app_data::<State>()
+        .map(|s| s.get_ref())
+        .ok_or_else(|| ApiError::internal("the server's state is missing"))
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by route and status, latency by route, and engine numbers
 //! read at scrape time.
 
+use crate::admission::Admission;
 use std::time::Duration;
 
 use prometheus::{
@@ -56,7 +57,7 @@ impl Metrics {
     }
 
     /// The text exposition, with the engine's gauges appended.
-    pub(crate) fn render(&self, stats: &hoist_engine::Stats) -> String {
+    pub(crate) fn render(&self, stats: &hoist_engine::Stats, admission: &Admission) -> String {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         let mut text = String::from_utf8(out).unwrap_or_default();
@@ -98,6 +99,16 @@ impl Metrics {
                 "hoist_focus_fired_total",
                 "Focus triggers applied since start",
                 stats.focus_fired,
+            ),
+            (
+                "hoist_writes_in_flight",
+                "Engine commands admitted and not yet answered",
+                u64::try_from(admission.writes.in_use()).unwrap_or(u64::MAX),
+            ),
+            (
+                "hoist_body_bytes_in_flight",
+                "Request-body bytes held by requests in flight",
+                u64::try_from(admission.body_bytes.in_use()).unwrap_or(u64::MAX),
             ),
             (
                 "hoist_rollbacks_total",

@@ -19,7 +19,9 @@ pub(crate) async fn healthz() -> Result<HttpResponse, ApiError> {
               (status = 401, body = ErrorBody)))]
 #[get("/metrics")]
 pub(crate) async fn metrics(state: State, _signed_in: SignedIn) -> Result<HttpResponse, ApiError> {
-    let text = state.metrics.render(&state.engine.stats());
+    let text = state
+        .metrics
+        .render(&state.engine.stats(), &state.admission);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text))

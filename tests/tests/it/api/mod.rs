@@ -6,4 +6,5 @@ mod events;
 mod feeds;
 mod focus;
 mod items;
+mod overload;
 pub mod server;

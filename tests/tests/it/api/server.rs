@@ -49,6 +49,15 @@ pub struct TestServer {
 
 /// Starts the server binary on `data`; returns the child and its base URL.
 pub fn start(data: &Path, admin_token: Option<&str>) -> Result<(Child, String), String> {
+    start_with_env(data, admin_token, &[])
+}
+
+/// [`start`] with extra environment variables (the server reads its flags from them too).
+pub fn start_with_env(
+    data: &Path,
+    admin_token: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<(Child, String), String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist-under-test"));
     cmd.args(["--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -60,6 +69,7 @@ pub fn start(data: &Path, admin_token: Option<&str>) -> Result<(Child, String), 
     if let Some(t) = admin_token {
         cmd.env("HOIST_ADMIN_TOKEN", t);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut line = String::new();
@@ -92,9 +102,24 @@ impl TestServer {
         TestServer::try_spawn_at(data).expect("start server")
     }
 
+    /// A server on a fresh data directory, with extra environment (flags).
+    #[allow(dead_code)]
+    pub fn spawn_with_env(env: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut s = TestServer::try_spawn_at_with_env(&data, env).expect("start server");
+        s._dir = Some(dir);
+        s
+    }
+
     /// Starts the server on `data`, or says why it did not start.
     pub fn try_spawn_at(data: &Path) -> Result<TestServer, String> {
-        let (child, base) = start(data, Some(ADMIN))?;
+        TestServer::try_spawn_at_with_env(data, &[])
+    }
+
+    /// [`TestServer::try_spawn_at`] with extra environment (flags).
+    pub fn try_spawn_at_with_env(data: &Path, env: &[(&str, &str)]) -> Result<TestServer, String> {
+        let (child, base) = start_with_env(data, Some(ADMIN), env)?;
         Ok(TestServer {
             child,
             base,
@@ -106,6 +131,13 @@ impl TestServer {
     #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Takes the temporary directory the data lives in, so that it outlives this server
+    /// (a test that stops the server and starts another on the same data).
+    #[allow(dead_code)]
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self._dir.take()
     }
 
     /// SIGKILL, no chance to flush anything.

@@ -1,0 +1,274 @@
+//! Admission control and graceful shutdown (PRODUCT §9): work the server will not take is
+//! refused at once with 503 and `Retry-After`, and nothing it acknowledged is lost.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::server::{TestServer, ADMIN};
+
+/// What one request came back with.
+#[derive(Debug)]
+enum Outcome {
+    /// A status, its `Retry-After` header, and the body.
+    Answered(u16, Option<String>, Value),
+    /// No answer: the connection was refused or closed.
+    NoReply,
+}
+
+fn send(base: &str, path: &str, content_type: &str, body: &[u8]) -> Outcome {
+    let r = ureq::post(&format!("{base}{path}"))
+        .timeout(Duration::from_secs(30))
+        .set("Authorization", &format!("Bearer {ADMIN}"))
+        .set("Content-Type", content_type)
+        .send_bytes(body);
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(_)) => return Outcome::NoReply,
+    };
+    let status = resp.status();
+    let retry = resp.header("Retry-After").map(str::to_string);
+    let text = resp.into_string().unwrap_or_default();
+    Outcome::Answered(
+        status,
+        retry,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+fn create(base: &str, board: u64, title: &str) -> Outcome {
+    let body = json!({"board": board, "title": title}).to_string();
+    send(base, "/v1/items", "application/json", body.as_bytes())
+}
+
+/// Sorts one create's outcome: an acknowledged id, a refusal (checked: 503 `unavailable`
+/// with `Retry-After: 1`), or no reply. Anything else fails the test.
+fn tally(o: Outcome, acked: &Mutex<Vec<u64>>, refused: &AtomicUsize) -> bool {
+    match o {
+        Outcome::Answered(201, _, v) => {
+            let id = v["id"].as_u64().expect("a created item has an id");
+            acked.lock().expect("lock").push(id);
+            true
+        }
+        Outcome::Answered(503, retry, v) => {
+            assert_eq!(retry.as_deref(), Some("1"), "503 without Retry-After: {v}");
+            assert_eq!(v["error"]["code"], "unavailable", "{v}");
+            refused.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Outcome::Answered(status, _, v) => panic!("unexpected answer {status}: {v}"),
+        Outcome::NoReply => false,
+    }
+}
+
+#[test]
+fn a_tiny_write_budget_refuses_with_retry_after_and_loses_nothing_acknowledged() {
+    let mut s = TestServer::spawn_with_env(&[("HOIST_MAX_WRITES_IN_FLIGHT", "1")]);
+    let (board, _) = s.board(&["New"]);
+    let acked = Mutex::new(Vec::new());
+    let refused = AtomicUsize::new(0);
+    let base = s.base.clone();
+    std::thread::scope(|sc| {
+        for t in 0..16 {
+            let (base, acked, refused) = (&base, &acked, &refused);
+            sc.spawn(move || {
+                for i in 0..25 {
+                    let answered = tally(create(base, board, &format!("t{t}-{i}")), acked, refused);
+                    assert!(answered, "the server stopped answering");
+                }
+            });
+        }
+        // Reads take nothing from the write budget: they answer during the flood.
+        for _ in 0..20 {
+            assert_eq!(s.get("/healthz", ADMIN).0, 200);
+            assert_eq!(s.get(&format!("/v1/boards/{board}"), ADMIN).0, 200);
+        }
+    });
+    let acked = acked.into_inner().expect("lock");
+    let refused = refused.load(Ordering::Relaxed);
+    assert!(
+        refused > 0,
+        "16 writers against a budget of 1: some must be refused"
+    );
+    assert!(!acked.is_empty(), "some writes must get through");
+    assert_eq!(acked.len() + refused, 16 * 25);
+    // kill -9 and restart: every acknowledged item is there.
+    let dir = s.take_dir();
+    let data = s.data.clone();
+    drop(s.kill9());
+    let s = TestServer::spawn_at(&data);
+    for id in &acked {
+        assert_eq!(s.get(&format!("/v1/items/{id}"), ADMIN).0, 200, "item {id}");
+    }
+    drop(dir);
+}
+
+#[test]
+fn bodies_past_the_byte_budget_are_refused_before_they_are_read() {
+    let s = TestServer::spawn_with_env(&[("HOIST_MAX_BODY_MB_IN_FLIGHT", "1")]);
+    let (board, _) = s.board(&["New"]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // A client that declares 900,000 bytes and sends one: its body holds the budget.
+    let mut slow = TcpStream::connect(&addr).expect("connect");
+    write!(
+        slow,
+        "POST /v1/items/batch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n["
+    )
+    .expect("send headers");
+    slow.flush().expect("flush");
+    // Wait until the server holds it (the budget is taken when the body starts).
+    let held = || -> u64 {
+        let (_, v) = s.get("/metrics", ADMIN);
+        let text = v.as_str().unwrap_or_default().to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix("hoist_body_bytes_in_flight "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let started = Instant::now();
+    while held() < 900_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the slow body was never counted"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // 900,000 + 400,000 > 1 MiB: refused, with Retry-After.
+    let big = vec![b' '; 400_000];
+    match send(&s.base, "/v1/items/batch", "application/json", &big) {
+        Outcome::Answered(503, retry, v) => {
+            assert_eq!(retry.as_deref(), Some("1"), "{v}");
+            assert_eq!(v["error"]["code"], "unavailable", "{v}");
+        }
+        other => panic!("a body past the budget was taken: {other:?}"),
+    }
+    // A small body still fits beside the held one.
+    let small = json!([{"board": board, "title": "small"}]).to_string();
+    match send(
+        &s.base,
+        "/v1/items/batch",
+        "application/json",
+        small.as_bytes(),
+    ) {
+        Outcome::Answered(200, _, v) => assert_eq!(v["created"], 1, "{v}"),
+        other => panic!("a small batch was not taken: {other:?}"),
+    }
+    // The slow client goes away: its bytes come back, and big bodies fit again.
+    drop(slow);
+    let started = Instant::now();
+    loop {
+        match send(&s.base, "/v1/items/batch", "application/json", &big) {
+            // Blank space is not a JSON array: refused as invalid, so it was read.
+            Outcome::Answered(400, _, _) => break,
+            other => assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the budget never came back: {other:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_during_writes_exits_0_within_10_s_and_keeps_every_2xx() {
+    let mut s = TestServer::spawn();
+    let (board, _) = s.board(&["New"]);
+    let acked = Mutex::new(Vec::new());
+    let refused = AtomicUsize::new(0);
+    let stopped = AtomicBool::new(false);
+    let base = s.base.clone();
+    let dir = s.take_dir();
+    let data = s.data.clone();
+    let (status, took) = std::thread::scope(|sc| {
+        for t in 0..8 {
+            let (base, acked, refused, stopped) = (&base, &acked, &refused, &stopped);
+            sc.spawn(move || {
+                for i in 0.. {
+                    if !tally(create(base, board, &format!("t{t}-{i}")), acked, refused)
+                        || stopped.load(Ordering::Relaxed)
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        // Let the writers get going, then stop the server under them.
+        while acked.lock().expect("lock").len() < 50 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let t0 = Instant::now();
+        let status = s.terminate();
+        let took = t0.elapsed();
+        stopped.store(true, Ordering::Relaxed);
+        (status, took)
+    });
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
+    let acked = acked.into_inner().expect("lock");
+    let s = TestServer::spawn_at(&data);
+    for id in &acked {
+        assert_eq!(s.get(&format!("/v1/items/{id}"), ADMIN).0, 200, "item {id}");
+    }
+    drop(dir);
+}
+
+/// Sends one raw HTTP/1.1 request on `conn` and reads the head of the answer.
+fn raw_get(conn: &mut TcpStream, addr: &str, path: &str) -> String {
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("send");
+    conn.flush().expect("flush");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = vec![0u8; 4096];
+    let n = std::io::Read::read(conn, &mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+#[test]
+fn during_shutdown_a_new_request_is_refused_with_503() {
+    let mut s = TestServer::spawn();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let _dir = s.take_dir();
+    // A keep-alive connection, used once before the signal.
+    let mut idle = TcpStream::connect(&addr).expect("connect");
+    assert!(raw_get(&mut idle, &addr, "/healthz").starts_with("HTTP/1.1 200"));
+    // A request still in flight (its body is not all there), so shutdown waits for it.
+    let mut busy = TcpStream::connect(&addr).expect("connect");
+    write!(
+        busy,
+        "POST /v1/items/batch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n["
+    )
+    .expect("send");
+    busy.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(200));
+    s.signal(nix::sys::signal::Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    // The listener is closed: a new connection is refused or gets 503...
+    if let Ok(mut fresh) = TcpStream::connect(&addr) {
+        let head = raw_get(&mut fresh, &addr, "/healthz");
+        assert!(
+            head.is_empty() || head.starts_with("HTTP/1.1 503"),
+            "{head}"
+        );
+    }
+    // ...and a request on a connection already open is answered 503 with Retry-After.
+    let head = raw_get(&mut idle, &addr, "/healthz");
+    if !head.is_empty() {
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("retry-after: 1"),
+            "{head}"
+        );
+    }
+    drop(busy);
+    let t0 = Instant::now();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+}
