@@ -66,6 +66,20 @@ fn tally(o: Outcome, acked: &Mutex<Vec<u64>>, refused: &AtomicUsize) -> bool {
     }
 }
 
+/// A batch request whose body declares `declared` bytes and sends one: the server holds
+/// it in flight until the connection goes.
+fn start_slow_batch(addr: &str, declared: usize) -> TcpStream {
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    write!(
+        conn,
+        "POST /v1/items/batch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n["
+    )
+    .expect("send the head");
+    conn.flush().expect("flush");
+    conn
+}
+
 #[test]
 fn a_tiny_write_budget_refuses_with_retry_after_and_loses_nothing_acknowledged() {
     let mut s = TestServer::spawn_with_env(&[("HOIST_MAX_WRITES_IN_FLIGHT", "1")]);
@@ -114,14 +128,7 @@ fn bodies_past_the_byte_budget_are_refused_before_they_are_read() {
     let (board, _) = s.board(&["New"]);
     let addr = s.base.trim_start_matches("http://").to_string();
     // A client that declares 900,000 bytes and sends one: its body holds the budget.
-    let mut slow = TcpStream::connect(&addr).expect("connect");
-    write!(
-        slow,
-        "POST /v1/items/batch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
-         Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n["
-    )
-    .expect("send headers");
-    slow.flush().expect("flush");
+    let slow = start_slow_batch(&addr, 900_000);
     // Wait until the server holds it (the budget is taken when the body starts).
     let held = || -> u64 {
         let (_, v) = s.get("/metrics", ADMIN);
@@ -238,14 +245,7 @@ fn during_shutdown_a_new_request_is_refused_with_503() {
     let mut idle = TcpStream::connect(&addr).expect("connect");
     assert!(raw_get(&mut idle, &addr, "/healthz").starts_with("HTTP/1.1 200"));
     // A request still in flight (its body is not all there), so shutdown waits for it.
-    let mut busy = TcpStream::connect(&addr).expect("connect");
-    write!(
-        busy,
-        "POST /v1/items/batch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
-         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n["
-    )
-    .expect("send");
-    busy.flush().expect("flush");
+    let busy = start_slow_batch(&addr, 1000);
     std::thread::sleep(Duration::from_millis(200));
     s.signal(nix::sys::signal::Signal::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
