@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
@@ -127,6 +127,8 @@ pub(crate) struct GroupStatus {
     rollbacks: u32,
     /// A failure no rollback can undo; the group fails as a failed flush would.
     fatal: Option<Error>,
+    /// The longest a command of this group waited in the queue (its first, in practice).
+    waited: Duration,
 }
 
 /// The state as a command holds it. Reads are free; a mutable borrow marks the command
@@ -253,6 +255,8 @@ pub(crate) struct Shared {
     pub focus_fired: AtomicU64,
     /// Steps rolled back since open (`Tx::attempt`).
     pub rollbacks: AtomicU64,
+    /// How long, in µs, the oldest command of the last group waited in the queue.
+    pub queue_wait_us: AtomicU64,
     /// Wakes the jobs thread when a job is created.
     pub jobs_wake: Sender<()>,
 }
@@ -283,6 +287,18 @@ impl Engine {
         if let Some(h) = self.writer.lock().take() {
             let _ = h.join();
         }
+    }
+
+    /// How long commands wait for the writer now: how long the oldest command of the last
+    /// group waited, or zero when nothing is queued. Cheap (two atomic reads), so a server
+    /// can ask it before every write and refuse new ones while the queue is long in time,
+    /// whatever each command costs.
+    pub fn queue_wait(&self) -> Duration {
+        let queued = self.queue.lock().as_ref().is_some_and(|q| !q.is_empty());
+        if !queued {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(self.shared.queue_wait_us.load(Ordering::Relaxed))
     }
 
     /// The data directory.
@@ -321,7 +337,9 @@ fn job<T: Send + 'static>(
     // `sched_yield` first, and with 64 callers waiting on two cores that spinning took a
     // third of all CPU time in the activity benchmark (18 % with the oneshot).
     let (reply_tx, reply_rx) = oneshot::channel::<Result<T>>();
+    let queued = Instant::now();
     let job: Job = Box::new(move |tx| {
+        tx.group.waited = tx.group.waited.max(queued.elapsed());
         let result = tx.attempt(f);
         Box::new(move |commit: Option<&Error>| {
             let r = match (commit, result) {
@@ -439,6 +457,8 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         // File-system calls, so not under the state lock.
         let disk_bytes = self.shared.store.size_on_disk();
+        // Before the struct below: it locks the queue too, and the lock is not reentrant.
+        let queue_wait_us = u64::try_from(self.queue_wait().as_micros()).unwrap_or(u64::MAX);
         let st = self.shared.state.read();
         Stats {
             items: st.item_count,
@@ -457,6 +477,7 @@ impl Engine {
             events_ingested: self.shared.events_ingested.load(Ordering::Relaxed),
             focus_fired: self.shared.focus_fired.load(Ordering::Relaxed),
             rollbacks: self.shared.rollbacks.load(Ordering::Relaxed),
+            queue_wait_us,
         }
     }
 }
@@ -493,6 +514,8 @@ pub struct Stats {
     /// Commands (or elements of a batch command) that failed after they began to write
     /// and were rolled back, since open. Should stay 0: each is logged as an error.
     pub rollbacks: u64,
+    /// [`Engine::queue_wait`], in µs.
+    pub queue_wait_us: u64,
 }
 
 pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
@@ -539,6 +562,10 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         shared
             .rollbacks
             .fetch_add(u64::from(status.rollbacks), Ordering::Relaxed);
+        shared.queue_wait_us.store(
+            u64::try_from(status.waited.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         let commit = (|| {
             if let Some(e) = status.fatal.take() {
                 return Err(e);

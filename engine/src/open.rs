@@ -333,6 +333,7 @@ impl Engine {
             events_ingested: AtomicU64::new(0),
             focus_fired: AtomicU64::new(0),
             rollbacks: AtomicU64::new(0),
+            queue_wait_us: AtomicU64::new(0),
             jobs_wake: jobs_wake_tx,
         });
         let spawn_err = |source| Error::Io {

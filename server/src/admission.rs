@@ -8,11 +8,17 @@
 //! - **body bytes in flight**: every request body is counted while it is read and parsed
 //!   (`extract::read_body`), by its `Content-Length` up front when it has one.
 //!
+//! And one measure of time: while commands wait for the engine's writer longer than
+//! `max_queue_wait` (`Engine::queue_wait`), new writes are refused. A count cannot know
+//! that a 2,000-item batch costs a thousand single focuses; the queue's wait does, so this
+//! is what keeps an accepted write's latency bounded whatever the mix.
+//!
 //! Reads and `/healthz` take nothing from either, so they keep answering during a flood.
 //! Shutting down (SIGTERM, SIGINT) refuses every new request the same way (`app.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A counted budget. What is taken comes back when its [`Permit`] drops.
 #[derive(Debug)]
@@ -103,14 +109,21 @@ impl Drop for Permit {
 pub(crate) struct Admission {
     pub(crate) writes: Arc<Budget>,
     pub(crate) body_bytes: Arc<Budget>,
+    /// New writes are refused while the writer's queue is longer than this, in time.
+    pub(crate) max_queue_wait: Duration,
     closing: AtomicBool,
 }
 
 impl Admission {
-    pub(crate) fn new(max_writes: usize, max_body_bytes: usize) -> Admission {
+    pub(crate) fn new(
+        max_writes: usize,
+        max_body_bytes: usize,
+        max_queue_wait: Duration,
+    ) -> Admission {
         Admission {
             writes: Budget::new(max_writes),
             body_bytes: Budget::new(max_body_bytes),
+            max_queue_wait,
             closing: AtomicBool::new(false),
         }
     }

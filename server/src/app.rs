@@ -59,6 +59,11 @@ pub struct Args {
     /// past which new bodies are refused with 503 and `Retry-After`.
     #[arg(long, env = "HOIST_MAX_BODY_MB_IN_FLIGHT", default_value_t = 256)]
     pub max_body_mb_in_flight: usize,
+    /// While commands wait longer than this (ms) for the engine's writer, new writes are
+    /// refused with 503 and `Retry-After`: it bounds an accepted write's wait whatever
+    /// each write costs.
+    #[arg(long, env = "HOIST_MAX_QUEUE_WAIT_MS", default_value_t = 500)]
+    pub max_queue_wait_ms: u64,
 }
 
 /// After SIGTERM/SIGINT the server keeps its listener and answers every new request 503
@@ -161,6 +166,7 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     let admission = Arc::new(Admission::new(
         args.max_writes_in_flight,
         args.max_body_mb_in_flight.saturating_mul(1 << 20),
+        Duration::from_millis(args.max_queue_wait_ms),
     ));
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),

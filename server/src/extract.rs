@@ -263,8 +263,12 @@ where
     T: Send + 'static,
 {
     let engine = Arc::clone(&state.engine);
+    let behind = engine.queue_wait() > state.admission.max_queue_wait;
     let permit = state.admission.writes.try_take(1);
     Box::pin(async move {
+        if behind {
+            return Err(ApiError::unavailable("the writer is behind; retry shortly"));
+        }
         let Some(_permit) = permit else {
             return Err(ApiError::unavailable(
                 "too many writes in flight; retry shortly",

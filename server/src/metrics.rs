@@ -101,6 +101,11 @@ impl Metrics {
                 stats.focus_fired,
             ),
             (
+                "hoist_queue_wait_microseconds",
+                "How long the oldest command of the writer's last group waited (0 when idle)",
+                stats.queue_wait_us,
+            ),
+            (
                 "hoist_writes_in_flight",
                 "Engine commands admitted and not yet answered",
                 u64::try_from(admission.writes.in_use()).unwrap_or(u64::MAX),

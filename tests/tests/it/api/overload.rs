@@ -272,3 +272,72 @@ fn during_shutdown_a_new_request_is_refused_with_503() {
     assert!(status.success(), "{status:?}");
     assert!(t0.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn writes_are_refused_while_the_writer_is_behind() {
+    let mut s = TestServer::spawn_with_env(&[("HOIST_MAX_QUEUE_WAIT_MS", "1")]);
+    let (board, cols) = s.board(&["New"]);
+    let batch: String = (0..2000)
+        .map(|i| format!("{{\"board\":{board},\"title\":\"b{i}\"}}\n"))
+        .collect();
+    let created = AtomicUsize::new(0);
+    let behind = AtomicUsize::new(0);
+    let base = s.base.clone();
+    std::thread::scope(|sc| {
+        for _ in 0..8 {
+            let (base, batch, created, behind) = (&base, &batch, &created, &behind);
+            sc.spawn(move || {
+                for _ in 0..6 {
+                    match send(
+                        base,
+                        "/v1/items/batch",
+                        "application/x-ndjson",
+                        batch.as_bytes(),
+                    ) {
+                        Outcome::Answered(200, _, v) => {
+                            let n = v["created"].as_u64().expect("created");
+                            created.fetch_add(usize::try_from(n).expect("fits"), Ordering::Relaxed);
+                        }
+                        Outcome::Answered(503, retry, v) => {
+                            assert_eq!(retry.as_deref(), Some("1"), "{v}");
+                            let msg = v["error"]["message"].as_str().unwrap_or_default();
+                            assert!(msg.contains("behind"), "{v}");
+                            behind.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            });
+        }
+    });
+    assert!(
+        behind.load(Ordering::Relaxed) > 0,
+        "8 writers of 2,000-item batches against a 1 ms queue wait: some must be refused"
+    );
+    // Once the queue has drained, writes are taken again.
+    let started = Instant::now();
+    loop {
+        match create(&s.base, board, "after the flood") {
+            Outcome::Answered(201, _, _) => break,
+            other => assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "writes were never taken again: {other:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every acknowledged item survives kill -9.
+    let want = created.load(Ordering::Relaxed) + 1;
+    let dir = s.take_dir();
+    let data = s.data.clone();
+    drop(s.kill9());
+    let s = TestServer::spawn_at(&data);
+    let (_, k) = s.get(&format!("/v1/boards/{board}/kanban"), ADMIN);
+    let count = k["columns"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == cols[0]))
+        .and_then(|c| c["count"].as_u64())
+        .expect("the column's count");
+    assert_eq!(count, u64::try_from(want).expect("fits"));
+    drop(dir);
+}
