@@ -127,8 +127,6 @@ pub(crate) struct GroupStatus {
     rollbacks: u32,
     /// A failure no rollback can undo; the group fails as a failed flush would.
     fatal: Option<Error>,
-    /// The longest a command of this group waited in the queue (its first, in practice).
-    waited: Duration,
 }
 
 /// The state as a command holds it. Reads are free; a mutable borrow marks the command
@@ -231,7 +229,11 @@ pub(crate) enum TimerOp {
 }
 
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
-pub(crate) type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>;
+/// A command for the writer, and when it was queued.
+pub(crate) struct Job {
+    queued: Instant,
+    run: Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>,
+}
 
 /// Fires one due timer (`activity`'s, handed in by `open`, so the writer names no domain
 /// code): whether it still applied.
@@ -255,8 +257,11 @@ pub(crate) struct Shared {
     pub focus_fired: AtomicU64,
     /// Steps rolled back since open (`Tx::attempt`).
     pub rollbacks: AtomicU64,
-    /// How long, in µs, the oldest command of the last group waited in the queue.
-    pub queue_wait_us: AtomicU64,
+    /// When the oldest command not yet answered was queued, in µs after `epoch` plus one;
+    /// 0 when the writer is idle. Set when a group starts, cleared when it is answered.
+    pub oldest_queued_us: AtomicU64,
+    /// The origin of `oldest_queued_us`.
+    pub epoch: Instant,
     /// Wakes the jobs thread when a job is created.
     pub jobs_wake: Sender<()>,
 }
@@ -289,16 +294,19 @@ impl Engine {
         }
     }
 
-    /// How long commands wait for the writer now: how long the oldest command of the last
-    /// group waited, or zero when nothing is queued. Cheap (two atomic reads), so a server
-    /// can ask it before every write and refuse new ones while the queue is long in time,
-    /// whatever each command costs.
+    /// How long the oldest command not yet answered has been waiting, now (zero when the
+    /// writer is idle). It grows in real time while a long group is applied, so a server
+    /// can ask it before every write (one atomic read) and refuse new ones while commands
+    /// wait too long, whatever each one costs.
     pub fn queue_wait(&self) -> Duration {
-        let queued = self.queue.lock().as_ref().is_some_and(|q| !q.is_empty());
-        if !queued {
-            return Duration::ZERO;
+        match self.shared.oldest_queued_us.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            at => self
+                .shared
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_micros(at - 1)),
         }
-        Duration::from_micros(self.shared.queue_wait_us.load(Ordering::Relaxed))
     }
 
     /// The data directory.
@@ -337,9 +345,7 @@ fn job<T: Send + 'static>(
     // `sched_yield` first, and with 64 callers waiting on two cores that spinning took a
     // third of all CPU time in the activity benchmark (18 % with the oneshot).
     let (reply_tx, reply_rx) = oneshot::channel::<Result<T>>();
-    let queued = Instant::now();
-    let job: Job = Box::new(move |tx| {
-        tx.group.waited = tx.group.waited.max(queued.elapsed());
+    let run = Box::new(move |tx: &mut Tx<'_>| -> Completion {
         let result = tx.attempt(f);
         Box::new(move |commit: Option<&Error>| {
             let r = match (commit, result) {
@@ -349,6 +355,10 @@ fn job<T: Send + 'static>(
             let _ = reply_tx.send(r);
         })
     });
+    let job = Job {
+        queued: Instant::now(),
+        run,
+    };
     (job, reply_rx)
 }
 
@@ -530,10 +540,17 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // The queue is FIFO: the group's first command is the oldest not yet answered.
+        if let Some(first) = group.first() {
+            let at = first.queued.saturating_duration_since(shared.epoch);
+            let at = u64::try_from(at.as_micros()).unwrap_or(u64::MAX - 1);
+            shared.oldest_queued_us.store(at + 1, Ordering::Relaxed);
+        }
         if poisoned.is_some() {
             // Fail-stop: memory may be ahead of disk, so nothing more is applied. Dropping
             // a job drops its reply channel: its caller gets `ShuttingDown`.
             group.clear();
+            shared.oldest_queued_us.store(0, Ordering::Relaxed);
             continue;
         }
         let mut batch = Batch::default();
@@ -557,15 +574,11 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
                 reload: shared.reload,
                 group: &mut status,
             };
-            completions.push(job(&mut tx));
+            completions.push((job.run)(&mut tx));
         }
         shared
             .rollbacks
             .fetch_add(u64::from(status.rollbacks), Ordering::Relaxed);
-        shared.queue_wait_us.store(
-            u64::try_from(status.waited.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
         let commit = (|| {
             if let Some(e) = status.fatal.take() {
                 return Err(e);
@@ -613,6 +626,7 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         for c in completions {
             c(commit.as_ref().err());
         }
+        shared.oldest_queued_us.store(0, Ordering::Relaxed);
         if let Err(e) = commit {
             poisoned = Some(e);
         }

@@ -333,7 +333,8 @@ impl Engine {
             events_ingested: AtomicU64::new(0),
             focus_fired: AtomicU64::new(0),
             rollbacks: AtomicU64::new(0),
-            queue_wait_us: AtomicU64::new(0),
+            oldest_queued_us: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
             jobs_wake: jobs_wake_tx,
         });
         let spawn_err = |source| Error::Io {

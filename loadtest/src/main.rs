@@ -6,7 +6,8 @@
 //! focus-to-top, durable), `create` (one item per request), `ingest` (event batches),
 //! `mixed` (80 % pages, 20 % focus), `overload` (a flood of `--batch`-item batches from
 //! every connection, to see the server refuse: 503 share, time to refuse, accepted p99,
-//! `/healthz` p99 during the flood, and with `--pid` the server's peak RSS).
+//! `/healthz` p99 during the flood, and with `--pid` the server's peak RSS). A refused
+//! client sleeps for the 503's `Retry-After`, as a well-behaved gateway does.
 //! `--json` prints the report as one JSON object.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -243,12 +244,16 @@ fn main() -> anyhow::Result<()> {
                             let _ = local.record(us);
                         }
                         Err(ureq::Error::Status(503, r)) => {
+                            // A refused client waits as Retry-After asks, as a well-behaved
+                            // gateway would (1 s when the header is missing).
+                            let wait = r
+                                .header("Retry-After")
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                                .unwrap_or(1);
                             let _ = r.into_string();
                             refused.fetch_add(1, Ordering::Relaxed);
                             let _ = local_refused.record(us);
-                            // A refused client waits a little, as Retry-After asks (scaled
-                            // down: the flood must go on).
-                            std::thread::sleep(Duration::from_millis(10));
+                            std::thread::sleep(Duration::from_secs(wait));
                         }
                         Err(_) => {
                             failed.fetch_add(1, Ordering::Relaxed);

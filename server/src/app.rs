@@ -57,7 +57,7 @@ pub struct Args {
     pub max_writes_in_flight: usize,
     /// Request-body bytes held in flight (read, not yet parsed and handed over), in MiB,
     /// past which new bodies are refused with 503 and `Retry-After`.
-    #[arg(long, env = "HOIST_MAX_BODY_MB_IN_FLIGHT", default_value_t = 256)]
+    #[arg(long, env = "HOIST_MAX_BODY_MB_IN_FLIGHT", default_value_t = 16)]
     pub max_body_mb_in_flight: usize,
     /// While commands wait longer than this (ms) for the engine's writer, new writes are
     /// refused with 503 and `Retry-After`: it bounds an accepted write's wait whatever

@@ -150,7 +150,12 @@ pub(crate) async fn read_body(
         )));
     }
     let full = || ApiError::unavailable("too many request bytes in flight; retry shortly");
-    let budget = &state(req)?.admission.body_bytes;
+    let st = state(req)?;
+    // Every body is a write's: while the writer is behind, refuse before reading it.
+    if st.engine.queue_wait() > st.admission.max_queue_wait {
+        return Err(ApiError::unavailable("the writer is behind; retry shortly"));
+    }
+    let budget = &st.admission.body_bytes;
     // Taken before reading, so a flood of big bodies is refused before it is in memory.
     let mut permit = budget.try_take(declared.unwrap_or(0)).ok_or_else(full)?;
     let mut bytes = web::BytesMut::with_capacity(declared.unwrap_or(0));
