@@ -415,7 +415,7 @@ pub(crate) struct FollowRec {
 }
 
 /// A condition of an auto-follow rule.
-/// A comparison operator of an auto-follow rule. Stored in [`CriterionRec`] as an rkyv
+/// A comparison operator of an auto-follow rule. Stored in `CriterionRec` as an rkyv
 /// enum tag: new operators go at the end.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -469,7 +469,7 @@ pub(crate) struct RuleRec {
     pub created_at: i64,
 }
 
-/// A job's state. Stored in [`JobRec`] as an rkyv enum tag: new states go at the end.
+/// A job's state. Stored in `JobRec` as an rkyv enum tag: new states go at the end.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
     /// Still going.
