@@ -156,6 +156,9 @@ struct Savepoint {
     changes: usize,
     timers: usize,
     rollbacks: u32,
+    /// The change seq: a rolled-back step's changes give their numbers back, so the
+    /// numbers subscribers see stay without gaps.
+    seq: u64,
 }
 
 impl Tx<'_> {
@@ -175,6 +178,7 @@ impl Tx<'_> {
             changes: self.changes.len(),
             timers: self.timers.len(),
             rollbacks: self.group.rollbacks,
+            seq: self.state.meta.seq,
         };
         let outer_touched = std::mem::replace(&mut self.state.touched, false);
         let result = f(self);
@@ -197,11 +201,18 @@ impl Tx<'_> {
             self.batch.truncate(mark.rows);
             self.changes.truncate(mark.changes);
             self.timers.truncate(mark.timers);
+            self.state.st.meta.seq = mark.seq;
             if let Err(fail) = self.rebuild() {
                 self.group.fatal.get_or_insert(fail);
             }
         }
         Err(e)
+    }
+
+    /// How many rollbacks this group has had: a batch command compares it around a step
+    /// to learn whether memory was rebuilt under it.
+    pub(crate) fn rollbacks(&self) -> u32 {
+        self.group.rollbacks
     }
 
     /// Memory as the records say: the group's rows so far are applied (the group's end
@@ -408,8 +419,16 @@ fn fire_due(shared: &Shared, sender: &Sender<Job>) -> Result<usize> {
         let (job, reply_rx) = job(move |tx| {
             let mut n = 0;
             for (t, d) in chunk {
-                if fire(tx, t, d)? {
-                    n += 1;
+                // Each timer alone: one that fails is rolled back and goes back into the
+                // wheel (it is still armed in memory and on disk) to be tried again,
+                // without taking the rest of the chunk with it.
+                match tx.attempt(|tx| fire(tx, t, d)) {
+                    Ok(true) => n += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(timer = t.0, error = %e, "firing a timer failed");
+                        tx.timers.push(TimerOp::Arm(t, d));
+                    }
                 }
             }
             Ok(n)
@@ -467,7 +486,6 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         // File-system calls, so not under the state lock.
         let disk_bytes = self.shared.store.size_on_disk();
-        // Before the struct below: it locks the queue too, and the lock is not reentrant.
         let queue_wait_us = u64::try_from(self.queue_wait().as_micros()).unwrap_or(u64::MAX);
         let st = self.shared.state.read();
         Stats {
@@ -559,6 +577,11 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         let mut status = GroupStatus::default();
         let mut completions = Vec::with_capacity(group.len());
         for job in group.drain(..) {
+            if status.fatal.is_some() {
+                // The group fails whole: the rest is not run (dropping a job answers its
+                // caller `ShuttingDown`).
+                continue;
+            }
             let mut st = shared.state.write();
             let now = shared.config.clock.now();
             let mut tx = Tx {

@@ -229,9 +229,15 @@ impl Engine {
                 .map(|e| {
                     // A rolled-back event's hash must not be remembered as seen.
                     let seen = fresh.len();
+                    let rollbacks = tx.rollbacks();
                     let r = tx.attempt(|tx| ingest_one(tx, actor, intake_board, &mut fresh, e));
                     if r.is_err() {
                         fresh.truncate(seen);
+                    }
+                    if tx.rollbacks() != rollbacks {
+                        // The rollback rebuilt memory from the records, and this batch's
+                        // accepted hashes are not written until its end: put them back.
+                        tx.state.seen.extend(fresh.iter().copied());
                     }
                     r
                 })

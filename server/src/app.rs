@@ -55,9 +55,11 @@ pub struct Args {
     /// refused with 503 and `Retry-After` instead of queueing.
     #[arg(long, env = "HOIST_MAX_WRITES_IN_FLIGHT", default_value_t = 1024)]
     pub max_writes_in_flight: usize,
-    /// Request-body bytes held in flight (read, not yet parsed and handed over), in MiB,
-    /// past which new bodies are refused with 503 and `Retry-After`.
-    #[arg(long, env = "HOIST_MAX_BODY_MB_IN_FLIGHT", default_value_t = 16)]
+    /// Request-body bytes held in flight, in MiB: a body counts from before it is read until
+    /// its write is answered, so this bounds the work admitted and not yet done. Past it,
+    /// new bodies are refused with 503 and `Retry-After`. Keep it above the 16 MiB batch
+    /// limit, so that a full batch does not wait for the server to be empty.
+    #[arg(long, env = "HOIST_MAX_BODY_MB_IN_FLIGHT", default_value_t = 32)]
     pub max_body_mb_in_flight: usize,
     /// While commands wait longer than this (ms) for the engine's writer, new writes are
     /// refused with 503 and `Retry-After`: it bounds an accepted write's wait whatever
@@ -219,10 +221,12 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         .bind(&args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addrs = server.addrs();
+    // The handlers are installed before the ready line: a SIGTERM right after it is ours.
+    let signals = Signals::install()?;
     let running = server.run();
     let handle = running.handle();
     actix_web::rt::spawn(async move {
-        let signal = wait_for_signal().await;
+        let signal = signals.wait().await;
         tracing::info!(
             signal,
             "shutting down: refusing new requests, finishing those in flight"
@@ -243,28 +247,47 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     }
     running.await?;
     tracing::info!("HTTP server stopped; flushing the engine");
-    engine.close();
+    // The writer drains and flushes what is queued; past the 10 s budget the process exits
+    // anyway (nothing still queued was acknowledged, so nothing promised is lost).
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        engine.close();
+        let _ = done_tx.send(());
+    });
+    if done_rx
+        .recv_timeout(Duration::from_secs(CLOSE_SECS))
+        .is_err()
+    {
+        tracing::error!("the engine did not finish flushing in {CLOSE_SECS} s; exiting");
+    }
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT; names the one that came.
-async fn wait_for_signal() -> &'static str {
-    use actix_web::rt::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            let term = std::pin::pin!(term.recv());
-            let int = std::pin::pin!(int.recv());
-            match futures_util::future::select(term, int).await {
-                futures_util::future::Either::Left(_) => "SIGTERM",
-                futures_util::future::Either::Right(_) => "SIGINT",
-            }
-        }
-        _ => {
-            // No signal handlers (not expected on Linux): Ctrl-C only.
-            let _ = actix_web::rt::signal::ctrl_c().await;
-            "SIGINT"
+/// What `Engine::close` gets after the HTTP server stops, within PRODUCT §9's 10 s.
+const CLOSE_SECS: u64 = 2;
+
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct Signals {
+    term: actix_web::rt::signal::unix::Signal,
+    int: actix_web::rt::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use actix_web::rt::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    /// Waits for either; names the one that came.
+    async fn wait(mut self) -> &'static str {
+        let term = std::pin::pin!(self.term.recv());
+        let int = std::pin::pin!(self.int.recv());
+        match futures_util::future::select(term, int).await {
+            futures_util::future::Either::Left(_) => "SIGTERM",
+            futures_util::future::Either::Right(_) => "SIGINT",
         }
     }
 }

@@ -57,6 +57,16 @@ impl Caller {
         run(state, move |engine| f(engine, actor))
     }
 
+    /// Runs an engine read as this caller: [`read`] with the caller's id.
+    pub(crate) fn read<T, F>(&self, state: &State, f: F) -> Command<T>
+    where
+        F: FnOnce(&Engine, UserId) -> Result<T, hoist_engine::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let actor = self.user();
+        read(state, move |engine| f(engine, actor))
+    }
+
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.0.admin {
             Ok(())
@@ -279,7 +289,28 @@ where
                 "too many writes in flight; retry shortly",
             ));
         };
-        // The engine blocks until the write is durable: off the async workers.
+        // The engine blocks until the write is durable: off the async workers. The permit
+        // goes with the command, so it is held until the command is done even if this
+        // request is dropped (the client went away) while it runs.
+        web::block(move || {
+            let _permit = _permit;
+            f(&engine)
+        })
+        .await?
+        .map_err(ApiError::from)
+    })
+}
+
+/// Runs an engine read that may touch the disk (entries and files are read from sled) off
+/// the async workers. Reads take nothing from the write budgets and are never refused for
+/// overload.
+pub(crate) fn read<T, F>(state: &State, f: F) -> Command<T>
+where
+    F: FnOnce(&Engine) -> Result<T, hoist_engine::Error> + Send + 'static,
+    T: Send + 'static,
+{
+    let engine = Arc::clone(&state.engine);
+    Box::pin(async move {
         web::block(move || f(&engine))
             .await?
             .map_err(ApiError::from)

@@ -15,7 +15,7 @@ use crate::dto::feeds::{
 };
 use crate::dto::{parse_time, ErrorBody, PageQuery};
 use crate::error::ApiError;
-use crate::extract::{id, json_body, query, read_body, run, Caller, SignedIn, State};
+use crate::extract::{id, json_body, query, read, read_body, run, Caller, SignedIn, State};
 use crate::wire::{self, FeedKindIo};
 
 /// Files: up to 8 MiB.
@@ -82,7 +82,7 @@ pub(crate) async fn wall(
     let (filter, page) = wall_query(&req)?;
     feed_page(
         caller
-            .run(&state, move |engine, user| {
+            .read(&state, move |engine, user| {
                 engine.wall(user, &filter, &page)
             })
             .await?,
@@ -152,7 +152,7 @@ pub(crate) async fn messages(
     };
     feed_page(
         caller
-            .run(&state, move |engine, user| {
+            .read(&state, move |engine, user| {
                 engine.messages(user, q.with.map(UserId), &page)
             })
             .await?,
@@ -178,7 +178,7 @@ pub(crate) async fn group_feed(
     };
     feed_page(
         caller
-            .run(&state, move |engine, user| {
+            .read(&state, move |engine, user| {
                 engine.group_feed(user, gid, &page)
             })
             .await?,
@@ -237,7 +237,7 @@ pub(crate) async fn download(
     let gid = GroupId(id(&path.0, "group")?);
     let fid = id(&path.1, "file")?;
     let (info, bytes) = caller
-        .run(&state, move |engine, user| {
+        .read(&state, move |engine, user| {
             engine.file(user, gid, FileId(fid))
         })
         .await?;
@@ -272,7 +272,7 @@ pub(crate) async fn record_feed(
         limit: q.limit,
         cursor: q.cursor,
     };
-    feed_page(run(&state, move |engine| engine.record_feed(iid, &page)).await?)
+    feed_page(read(&state, move |engine| engine.record_feed(iid, &page)).await?)
 }
 
 /// Follow a record (also ends an earlier Unfollow).

@@ -14,7 +14,7 @@ use crate::dto::focus::{
 };
 use crate::dto::{parse_time, ErrorBody, PageQuery};
 use crate::error::ApiError;
-use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
+use crate::extract::{id, json_body, query, read, run, Caller, SignedIn, State};
 use crate::wire::{self, ActivityStateIo};
 
 /// An item's timeline, newest first.
@@ -31,7 +31,7 @@ pub(crate) async fn timeline(
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let q: PageQuery = query(&req)?;
-    let page = run(&state, move |engine| {
+    let page = read(&state, move |engine| {
         engine.timeline(
             iid,
             &PageRequest {
