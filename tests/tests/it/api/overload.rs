@@ -97,10 +97,12 @@ fn a_tiny_write_budget_refuses_with_retry_after_and_loses_nothing_acknowledged()
                 }
             });
         }
-        // Reads take nothing from the write budget: they answer during the flood.
+        // Reads take nothing from the write budget: they answer during the flood, those
+        // served from memory and those that read the disk (the wall, a timeline).
         for _ in 0..20 {
             assert_eq!(s.get("/healthz", ADMIN).0, 200);
             assert_eq!(s.get(&format!("/v1/boards/{board}"), ADMIN).0, 200);
+            assert_eq!(s.get("/v1/feed", ADMIN).0, 200);
         }
     });
     let acked = acked.into_inner().expect("lock");
