@@ -186,6 +186,15 @@ pub struct FeedEntry {
     pub detail: TimelineKind,
 }
 
+/// A wall page's cursor: the seq of the last entry shown (walls, group feeds, messages).
+pub(crate) fn encode_cursor(seq: u64) -> String {
+    crate::cursor::encode_u64(b'w', seq)
+}
+
+pub(crate) fn decode_cursor(s: &str) -> Result<u64> {
+    crate::cursor::decode_u64(b'w', s)
+}
+
 pub(crate) fn to_feed(rec: TimelineRec) -> FeedEntry {
     let kind = rec.kind.feed_kind();
     let module = (!rec.module.is_empty()).then(|| rec.module.clone());
@@ -233,7 +242,7 @@ impl Engine {
         let before = req
             .cursor
             .as_deref()
-            .map(|c| crate::cursor::decode_u64(b'w', c))
+            .map(decode_cursor)
             .transpose()?
             .unwrap_or(u64::MAX);
         // Per source: how many entries below the cursor remain (we read from the end).
@@ -296,7 +305,7 @@ impl Engine {
             }
         }
         let next_cursor = if more {
-            picked.last().map(|s| crate::cursor::encode_u64(b'w', *s))
+            picked.last().map(|s| encode_cursor(*s))
         } else {
             None
         };

@@ -62,7 +62,7 @@ impl Engine {
         let before = req
             .cursor
             .as_deref()
-            .map(|c| crate::cursor::decode_u64(b'w', c))
+            .map(crate::feed::decode_cursor)
             .transpose()?
             .unwrap_or(u64::MAX);
         let candidates: Vec<u64> = {
@@ -106,7 +106,7 @@ impl Engine {
         let next_cursor = if more {
             items
                 .last()
-                .map(|e: &FeedEntry| crate::cursor::encode_u64(b'w', e.id.0))
+                .map(|e: &FeedEntry| crate::feed::encode_cursor(e.id.0))
         } else {
             None
         };
