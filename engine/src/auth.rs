@@ -238,6 +238,8 @@ impl Engine {
             u.token_hash = hash_token(&token);
             tx.state.tokens.insert(u.token_hash, id);
             put_user(tx, u)?;
+            // Streams opened with the old token end on this change (API.md).
+            tx.directory_changed();
             Ok(token)
         })
     }

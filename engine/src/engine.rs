@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 
-use crate::changes::{Change, ChangeKind, Hub, Subscription};
+use crate::changes::{Change, ChangeKind, ChangesAfter, Hub, Subscription};
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::error::{Error, Result};
-use crate::ids::{BoardId, ItemId};
+use crate::ids::{BoardId, EntryId, ItemId};
 use crate::state::State;
 use crate::store::{Batch, Store};
 use crate::timer::{TimerId, Wheel};
@@ -47,6 +47,7 @@ pub struct Config {
     pub(crate) max_group: usize,
     pub(crate) enqueue_timeout: Duration,
     pub(crate) timer_thread: bool,
+    pub(crate) change_ring: usize,
 }
 
 impl Default for Config {
@@ -58,6 +59,7 @@ impl Default for Config {
             max_group: 1024,
             enqueue_timeout: Duration::from_secs(2),
             timer_thread: true,
+            change_ring: 65_536,
         }
     }
 }
@@ -98,6 +100,13 @@ impl Config {
     /// The most commands one flush may serve.
     pub fn with_max_group(mut self, n: usize) -> Config {
         self.max_group = n.max(1);
+        self
+    }
+
+    /// How many of the last committed changes are kept for [`Engine::changes_after`]
+    /// (default 65,536; each costs a few dozen bytes plus a reference on an item's bytes).
+    pub fn with_change_ring(mut self, n: usize) -> Config {
+        self.change_ring = n.max(1);
         self
     }
 }
@@ -329,6 +338,31 @@ impl Engine {
     /// `capacity` changes behind is cut off and told to resync.
     pub fn subscribe(&self, capacity: usize) -> Subscription {
         self.shared.hub.subscribe(capacity)
+    }
+
+    /// The committed changes after change number `after` that `keep` accepts, at most
+    /// `limit` of them, from the ring of recent changes; [`ChangesAfter::Resync`] if some
+    /// change after `after` is no longer held. Takes the ring's read lock only: a reader
+    /// never holds up the writer for longer than a copy of what it asked for.
+    pub fn changes_after(
+        &self,
+        after: u64,
+        limit: usize,
+        keep: &dyn Fn(&Change) -> bool,
+    ) -> ChangesAfter {
+        self.shared.hub.after(after, limit, keep)
+    }
+
+    /// The number of the last committed change (0 before the first).
+    pub fn last_change(&self) -> u64 {
+        self.shared.hub.last()
+    }
+
+    /// Calls `hook` with the last change number each time the writer publishes committed
+    /// changes. It runs on the writer thread before callers are answered, so it must only
+    /// signal (a channel send, a notify), never block or call the engine.
+    pub fn on_change(&self, hook: impl Fn(u64) + Send + Sync + 'static) {
+        self.shared.hub.on_change(Box::new(hook));
     }
 
     /// Runs `f` on the writer thread as one command and waits until it is durable.
@@ -665,11 +699,34 @@ impl Tx<'_> {
         item: Option<ItemId>,
     ) {
         let seq = self.state.next_seq();
+        let view = item.and_then(|i| self.state.view(i));
         self.changes.push(Change {
             seq,
             kind,
+            at: self.now,
             board,
             item,
+            view,
+            entry: None,
+        });
+    }
+
+    /// Records that feed entry `entry` was written (about `item` of `board`, if any).
+    pub(crate) fn entry_added(
+        &mut self,
+        entry: EntryId,
+        board: Option<BoardId>,
+        item: Option<ItemId>,
+    ) {
+        let seq = self.state.next_seq();
+        self.changes.push(Change {
+            seq,
+            kind: ChangeKind::EntryAdded,
+            at: self.now,
+            board,
+            item,
+            view: None,
+            entry: Some(entry),
         });
     }
 
@@ -779,7 +836,9 @@ mod tests {
         // Published: the two steps that happened, nothing of the failed one.
         let mut published = Vec::new();
         while let Received::Change(c) = changes.recv_timeout(Duration::from_millis(50)) {
-            published.push(c.item);
+            if c.kind == ChangeKind::ItemCreated {
+                published.push(c.item);
+            }
         }
         assert_eq!(published, [Some(kept), Some(after)]);
         assert_eq!(engine.stats().rollbacks, 1);

@@ -133,9 +133,12 @@ pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRe
     tx.batch
         .put(&store::entry_key(rec.seq), records::encode(&rec)?);
     tx.state.feed.index(&rec);
+    let about = rec.about();
+    let board = about.and_then(|i| tx.state.slot(i)).map(|s| s.board);
     if let Some(slot) = tx.state.slot_mut(ItemId(rec.item)) {
         slot.entries.push(rec.seq);
     }
+    tx.entry_added(EntryId(rec.seq), board, about);
     Ok(rec)
 }
 
@@ -221,6 +224,29 @@ pub(crate) fn to_feed(rec: TimelineRec) -> FeedEntry {
     }
 }
 
+/// The entry lists that make up `user`'s wall: their own (audience and mentions), public
+/// statuses, their groups' and their roles'. The wall and the feed stream both read this.
+fn wall_sources(st: &State, user: UserId) -> Result<Vec<&Vec<u64>>> {
+    static EMPTY: Vec<u64> = Vec::new();
+    let u = st
+        .users
+        .get(&user)
+        .ok_or_else(|| Error::not_found("user", user))?;
+    let mut sources: Vec<&Vec<u64>> =
+        vec![st.feed.walls.get(&user).unwrap_or(&EMPTY), &st.feed.public];
+    for g in st.groups.values().filter(|g| g.members.contains(&user.0)) {
+        if let Some(w) = st.feed.group_walls.get(&GroupId(g.id)) {
+            sources.push(w);
+        }
+    }
+    for r in &u.roles {
+        if let Some(w) = st.feed.role_walls.get(r) {
+            sources.push(w);
+        }
+    }
+    Ok(sources)
+}
+
 /// The keys of a page, chosen under the state lock.
 pub(crate) struct Picked {
     /// Entry seqs, newest first.
@@ -279,7 +305,7 @@ impl Engine {
             let Some(meta) = st.feed.meta(seq) else {
                 continue;
             };
-            if meta.module != 0 && st.feed.disabled.contains(st.feed.module_of(meta)) {
+            if st.feed.hidden(meta) {
                 continue;
             }
             if !keep(seq, meta) {
@@ -312,6 +338,31 @@ impl Engine {
         Ok(Page { items, next_cursor })
     }
 
+    /// Of `entries`, those on `user`'s wall, oldest first, read from the store: the same
+    /// audience rules as [`Engine::wall`] (the user's own list, public statuses, their
+    /// groups and roles) and the disabled modules. The live feed stream asks this for the
+    /// entries of the changes it follows, so a stream never shows what the wall would not.
+    pub fn wall_entries(&self, user: UserId, entries: &[EntryId]) -> Result<Vec<FeedEntry>> {
+        let st = self.shared.state.read();
+        let sources = wall_sources(&st, user)?;
+        let mut keys: Vec<u64> = entries
+            .iter()
+            .map(|e| e.0)
+            .filter(|seq| sources.iter().any(|s| s.binary_search(seq).is_ok()))
+            .filter(|seq| st.feed.meta(*seq).is_some_and(|m| !st.feed.hidden(m)))
+            .collect();
+        drop(st);
+        keys.sort_unstable();
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        for seq in keys {
+            if let Some(v) = self.shared.store.get(&store::entry_key(seq))? {
+                out.push(to_feed(records::decode::<TimelineRec>(&v)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// The wall of `user`, newest first, filtered.
     pub fn wall(
         &self,
@@ -328,23 +379,7 @@ impl Engine {
                 ));
             }
         }
-        let u = st
-            .users
-            .get(&user)
-            .ok_or_else(|| Error::not_found("user", user))?;
-        let empty = Vec::new();
-        let mut sources: Vec<&Vec<u64>> =
-            vec![st.feed.walls.get(&user).unwrap_or(&empty), &st.feed.public];
-        for g in st.groups.values().filter(|g| g.members.contains(&user.0)) {
-            if let Some(w) = st.feed.group_walls.get(&GroupId(g.id)) {
-                sources.push(w);
-            }
-        }
-        for r in &u.roles {
-            if let Some(w) = st.feed.role_walls.get(r) {
-                sources.push(w);
-            }
-        }
+        let sources = wall_sources(&st, user)?;
         let keep = |_: u64, m: &EntryMeta| {
             (filter.modules.is_empty() || filter.modules.iter().any(|x| x == st.feed.module_of(m)))
                 && (filter.kinds.is_empty() || filter.kinds.contains(&m.kind.feed_kind()))

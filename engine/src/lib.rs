@@ -73,7 +73,7 @@ pub use autofollow::{NewRule, Rule, RulePatch};
 pub use board::{
     Board, BoardPatch, Column, ColumnPatch, ColumnPosition, Module, NewBoard, NewModule,
 };
-pub use changes::{Change, ChangeKind, Received, Subscription};
+pub use changes::{Change, ChangeKind, ChangesAfter, Received, Subscription};
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use counters::{BoardCounters, ColumnCounters, Counters};
 pub use engine::{Config, Engine, Stats};

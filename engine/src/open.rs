@@ -319,12 +319,13 @@ impl Engine {
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let (jobs_wake_tx, jobs_wake_rx) = crossbeam_channel::bounded::<()>(1);
         let (jobs_stop_tx, jobs_stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let hub = Hub::new(config.change_ring, state.meta.seq);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             fire: crate::activity::fire,
             reload: State::load,
             store,
-            hub: Hub::default(),
+            hub,
             config,
             wheel: Mutex::new(wheel),
             firing: Mutex::new(()),

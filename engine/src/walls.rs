@@ -66,6 +66,12 @@ impl FeedState {
             .map_or("", String::as_str)
     }
 
+    /// Whether the entry is about a record of a module whose entries are switched off
+    /// (feed preferences): walls and streams leave it out.
+    pub(crate) fn hidden(&self, m: &EntryMeta) -> bool {
+        m.module != 0 && self.disabled.contains(self.module_of(m))
+    }
+
     /// The kind of entry `seq`, if it exists.
     pub(crate) fn kind_of(&self, seq: u64) -> Option<TimelineKind> {
         self.meta(seq).map(|m| m.kind)

@@ -13,11 +13,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "ids", "clock", "error", "order", "cursor", "validate", "changes", "timer", "store",
-            "records", "upgrade",
+            "ids", "clock", "error", "order", "cursor", "validate", "timer", "store", "records",
+            "upgrade",
         ],
     ),
-    ("shapes", &["item_view", "page", "walls"]),
+    ("shapes", &["item_view", "changes", "page", "walls"]),
     ("state", &["state"]),
     ("writer", &["engine"]),
     ("entries and rules", &["entry", "rules"]),

@@ -8,6 +8,11 @@
 //! every connection, to see the server refuse: 503 share, time to refuse, accepted p99,
 //! `/healthz` p99 during the flood, and with `--pid` the server's peak RSS). A refused
 //! client sleeps for the 503's `Retry-After`, as a well-behaved gateway does.
+//! `bump` (a comment on a random item by a user who is not its responsible: a durable
+//! focus), `stream` (`bump` while `--subscribers` clients follow the board streams of
+//! `--boards` boards, round robin; reports delivery latency from each `item.focused`
+//! event's `focused_at`, the commit time, to its arrival, and the resyncs).
+//! With `--pid`, the server's CPU per request is reported too.
 //! `--json` prints the report as one JSON object.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +32,8 @@ enum Scenario {
     Ingest,
     Mixed,
     Overload,
+    Bump,
+    Stream,
 }
 
 /// Load against a running `hoist`.
@@ -60,6 +67,12 @@ struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Boards to spread `--items` over (streams subscribe round robin; bumps hit all).
+    #[arg(long, default_value_t = 1)]
+    boards: usize,
+    /// Board-stream subscribers for `stream`.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
 }
 
 /// Latencies in µs, 1 µs to 60 s.
@@ -82,10 +95,15 @@ fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 struct Fixture {
+    /// The first board and its columns (pages, creates, floods).
     board: u64,
     columns: Vec<u64>,
+    /// Every board (streams).
+    boards: Vec<u64>,
     first_item: u64,
     items: u64,
+    /// A user who is responsible for no item: its comments focus (`bump`).
+    bumper: String,
 }
 
 fn agent() -> ureq::Agent {
@@ -100,50 +118,170 @@ fn setup(args: &Args) -> anyhow::Result<Fixture> {
     let cols: Vec<_> = (0..10)
         .map(|i| json!({"name": format!("stage {i}")}))
         .collect();
-    let b: serde_json::Value = a
-        .post(&format!("{}/v1/boards", args.url))
-        .set("Authorization", &auth)
-        .send_json(json!({"module": "deal", "name": "loadtest", "columns": cols}))
-        .context("creating the board (is the server running, is the token an admin's?)")?
-        .into_json()?;
-    let board = b["id"].as_u64().context("board id")?;
-    let columns: Vec<u64> = b["columns"]
-        .as_array()
-        .context("columns")?
-        .iter()
-        .filter_map(|c| c["id"].as_u64())
-        .collect();
+    let nboards = args.boards.max(1);
+    let mut boards = Vec::with_capacity(nboards);
+    let mut first = None;
     let mut first_item = 0;
-    let mut made = 0usize;
-    while made < args.items {
-        let n = (args.items - made).min(10_000);
-        let body: String = (0..n)
-            .map(|i| {
-                let col = columns[(made + i) % columns.len()];
-                format!(
-                    "{{\"board\":{board},\"column\":{col},\"title\":\"item {}\",\"amount\":{}}}\n",
-                    made + i,
-                    (made + i) % 1000
-                )
-            })
-            .collect();
-        let r: serde_json::Value = a
-            .post(&format!("{}/v1/items/batch", args.url))
+    for k in 0..nboards {
+        let b: serde_json::Value = a
+            .post(&format!("{}/v1/boards", args.url))
             .set("Authorization", &auth)
-            .set("Content-Type", "application/x-ndjson")
-            .send_string(&body)?
+            .send_json(json!({"module": "deal", "name": format!("loadtest {k}"), "columns": cols}))
+            .context("creating a board (is the server running, is the token an admin's?)")?
             .into_json()?;
-        if first_item == 0 {
-            first_item = r["results"][0]["id"].as_u64().unwrap_or(1);
+        let board = b["id"].as_u64().context("board id")?;
+        let columns: Vec<u64> = b["columns"]
+            .as_array()
+            .context("columns")?
+            .iter()
+            .filter_map(|c| c["id"].as_u64())
+            .collect();
+        // Items are numbered in creation order: boards get consecutive runs of ids.
+        let share = args.items / nboards + usize::from(k < args.items % nboards);
+        let mut made = 0usize;
+        while made < share {
+            let n = (share - made).min(10_000);
+            let body: String = (0..n)
+                .map(|i| {
+                    let col = columns[(made + i) % columns.len()];
+                    format!(
+                        "{{\"board\":{board},\"column\":{col},\"title\":\"item {}\",\"amount\":{}}}\n",
+                        made + i,
+                        (made + i) % 1000
+                    )
+                })
+                .collect();
+            let r: serde_json::Value = a
+                .post(&format!("{}/v1/items/batch", args.url))
+                .set("Authorization", &auth)
+                .set("Content-Type", "application/x-ndjson")
+                .send_string(&body)?
+                .into_json()?;
+            if first_item == 0 {
+                first_item = r["results"][0]["id"].as_u64().unwrap_or(1);
+            }
+            made += n;
         }
-        made += n;
+        boards.push(board);
+        if first.is_none() {
+            first = Some((board, columns));
+        }
     }
+    let u: serde_json::Value = a
+        .post(&format!("{}/v1/users", args.url))
+        .set("Authorization", &auth)
+        .send_json(json!({"name": "loadtest bumper"}))?
+        .into_json()?;
+    let bumper = u["token"]
+        .as_str()
+        .context("the bumper's token")?
+        .to_string();
+    let (board, columns) = first.context("no board")?;
     Ok(Fixture {
         board,
         columns,
+        boards,
         first_item,
         items: args.items as u64,
+        bumper,
     })
+}
+
+/// CPU time (user + system) of a process so far, in clock ticks (Linux /proc).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) closed by ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// What the subscribers of `stream` saw.
+#[derive(Default)]
+struct Delivered {
+    events: u64,
+    resyncs: u64,
+    ended: u64,
+}
+
+/// The `focused_at` of an item event's data, in ms since the epoch.
+fn focused_at_ms(data: &str) -> Option<i64> {
+    let at = data.split("\"focused_at\":\"").nth(1)?.split('"').next()?;
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Follows one board stream until `deadline`, recording delivery latencies (µs).
+fn subscribe(
+    url: &str,
+    auth: &str,
+    board: u64,
+    deadline: Instant,
+    hist: &mut Histogram<u64>,
+) -> Delivered {
+    use std::io::BufRead;
+    let mut out = Delivered::default();
+    let a = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(Duration::from_millis(500))
+        .build();
+    let Ok(resp) = a
+        .get(&format!("{url}/v1/boards/{board}/stream"))
+        .set("Authorization", auth)
+        .call()
+    else {
+        out.ended += 1;
+        return out;
+    };
+    let mut reader = std::io::BufReader::new(resp.into_reader());
+    let mut line = String::new();
+    let mut event = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => {
+                out.ended += 1;
+                break;
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                continue
+            }
+            Err(_) => {
+                out.ended += 1;
+                break;
+            }
+        }
+        let l = line.trim_end();
+        if let Some(name) = l.strip_prefix("event: ") {
+            event.clear();
+            event.push_str(name);
+            if name == "resync" {
+                out.resyncs += 1;
+            }
+        } else if let Some(data) = l.strip_prefix("data: ") {
+            if event == "item.focused" {
+                out.events += 1;
+                if let Some(at) = focused_at_ms(data) {
+                    let us = u64::try_from((now_ms() - at).max(0)).unwrap_or(0) * 1000;
+                    let _ = hist.record(us.max(1));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A cheap per-thread pseudo-random sequence (xorshift).
@@ -181,13 +319,48 @@ fn main() -> anyhow::Result<()> {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let work = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let subscribers = if matches!(args.scenario, Scenario::Stream) {
+        args.subscribers
+    } else {
+        0
+    };
+    // Subscribers get a second to open their streams before the load starts.
+    let deadline = Instant::now() + Duration::from_secs(args.seconds + u64::from(subscribers > 0));
+    let hist_delivery = Arc::new(Mutex::new(histogram()));
+    let delivered = Arc::new(Mutex::new(Delivered::default()));
+    let subs: Vec<_> = (0..subscribers)
+        .map(|k| {
+            let (url, auth) = (args.url.clone(), format!("Bearer {}", args.token));
+            let board = fx.boards[k % fx.boards.len()];
+            let (hist_delivery, delivered) = (hist_delivery.clone(), delivered.clone());
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    let mut local = histogram();
+                    let d = subscribe(&url, &auth, board, deadline, &mut local);
+                    if let Ok(mut h) = hist_delivery.lock() {
+                        let _ = h.add(&local);
+                    }
+                    if let Ok(mut all) = delivered.lock() {
+                        all.events += d.events;
+                        all.resyncs += d.resyncs;
+                        all.ended += d.ended;
+                    }
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    if subscribers > 0 {
+        // Let the streams open before the load starts.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let cpu_before = args.pid.and_then(cpu_ticks);
     let started = Instant::now();
     let threads: Vec<_> = (0..args.connections)
         .map(|n| {
             let (fx, hist, ok, failed, work) = (fx.clone(), hist.clone(), ok.clone(), failed.clone(), work.clone());
             let (hist_refused, refused) = (hist_refused.clone(), refused.clone());
             let (url, auth, scenario, batch) = (args.url.clone(), format!("Bearer {}", args.token), args.scenario, args.batch);
+            let bumper = format!("Bearer {}", fx.bumper);
             std::thread::spawn(move || {
                 let a = agent();
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
@@ -210,6 +383,10 @@ fn main() -> anyhow::Result<()> {
                             let item = fx.first_item + rng.next() % fx.items;
                             let ev = json!({"id": format!("lt-{n}-{seq}-{}", rng.next()), "kind": "call_in", "item": item});
                             (a.post(&format!("{url}/v1/events")).set("Authorization", &auth).send_json(ev), 1)
+                        }
+                        Scenario::Bump | Scenario::Stream => {
+                            let item = fx.first_item + rng.next() % fx.items;
+                            (a.post(&format!("{url}/v1/items/{item}/comments")).set("Authorization", &bumper).send_json(json!({"text": "hello"})), 1)
                         }
                         Scenario::Create => {
                             let col = fx.columns[rng.below(fx.columns.len())];
@@ -295,6 +472,16 @@ fn main() -> anyhow::Result<()> {
         let _ = t.join();
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_after = args.pid.and_then(cpu_ticks);
+    for t in subs {
+        let _ = t.join();
+    }
+    let hd = hist_delivery
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock"))?;
+    let delivered = delivered
+        .lock()
+        .map_err(|_| anyhow::anyhow!("delivery lock"))?;
     let (health, rss_peak) = prober
         .join()
         .map_err(|_| anyhow::anyhow!("the prober panicked"))?;
@@ -317,6 +504,11 @@ fn main() -> anyhow::Result<()> {
             h.value_at_quantile(p)
         }
     };
+    // Clock ticks are 1/100 s on Linux (USER_HZ).
+    let server_cpu_us = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if ok > 0 => Some((a.saturating_sub(b)) as f64 * 10_000.0 / ok as f64),
+        _ => None,
+    };
     let within_100ms = if hr.is_empty() {
         0.0
     } else {
@@ -336,6 +528,10 @@ fn main() -> anyhow::Result<()> {
         "refusal_us": {"p50": q(&hr, 0.5), "p99": q(&hr, 0.99), "max": hr.max(), "share_within_100ms": within_100ms},
         "healthz_us": {"p50": q(&health, 0.5), "p99": q(&health, 0.99), "max": health.max()},
         "rss_bytes": {"before": rss_before, "peak": args.pid.map(|_| rss_peak), "after_5s": rss_after},
+        "server_cpu_us_per_request": server_cpu_us,
+        "streams": {"subscribers": subscribers, "boards": fx.boards.len(), "focused_events": delivered.events,
+                    "resyncs": delivered.resyncs, "ended": delivered.ended,
+                    "delivery_us": {"p50": q(&hd, 0.5), "p99": q(&hd, 0.99), "max": hd.max()}},
     });
     if args.json {
         println!("{report}");
@@ -373,6 +569,22 @@ fn main() -> anyhow::Result<()> {
         q(&health, 0.99),
         health.max()
     );
+    if let Some(c) = server_cpu_us {
+        println!("server CPU per request: {c:.0} µs");
+    }
+    if subscribers > 0 {
+        println!(
+            "streams: {} subscribers on {} boards, {} item.focused delivered, {} resyncs, {} ended early; delivery µs p50 {}  p99 {}  max {}",
+            subscribers,
+            fx.boards.len(),
+            delivered.events,
+            delivered.resyncs,
+            delivered.ended,
+            q(&hd, 0.5),
+            q(&hd, 0.99),
+            hd.max()
+        );
+    }
     if let (Some(b), Some(a)) = (rss_before, rss_after) {
         println!(
             "server RSS MiB: before {}  peak {}  5 s after {}",

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::extract::{AppState, State};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::streams::Streams;
 
 /// `hoist`: the Hoist REST server.
 #[derive(Parser, Debug, Clone)]
@@ -66,6 +67,19 @@ pub struct Args {
     /// each write costs.
     #[arg(long, env = "HOIST_MAX_QUEUE_WAIT_MS", default_value_t = 500)]
     pub max_queue_wait_ms: u64,
+    /// Seconds without an event after which a live stream sends `: keepalive`.
+    #[arg(long, env = "HOIST_STREAM_KEEPALIVE_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_keepalive_secs: u64,
+    /// Committed changes held for streams to replay (`Last-Event-ID`) and to catch up
+    /// from; a stream that falls further behind gets `resync`. Each costs about 100 bytes.
+    #[arg(long, env = "HOIST_STREAM_RING", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_ring: u64,
+    /// How long a stream ticket (`POST /v1/streams/ticket`) stays valid, in seconds.
+    #[arg(long, env = "HOIST_STREAM_TICKET_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stream_ticket_secs: u64,
 }
 
 /// After SIGTERM/SIGINT the server keeps its listener and answers every new request 503
@@ -151,7 +165,10 @@ fn write_token_file(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
 /// Opens the engine, bootstraps the admin, serves until SIGINT/SIGTERM, then lets
 /// in-flight requests finish and closes the engine (flushing the write queue).
 pub async fn serve(args: Args) -> anyhow::Result<()> {
-    let engine = Engine::open(&args.data, Config::default().with_cache_mb(args.cache_mb))
+    let config = Config::default()
+        .with_cache_mb(args.cache_mb)
+        .with_change_ring(usize::try_from(args.stream_ring).unwrap_or(usize::MAX));
+    let engine = Engine::open(&args.data, config)
         .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
     let engine = Arc::new(engine);
     let given = read_admin_token(&args)?;
@@ -170,11 +187,17 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         args.max_body_mb_in_flight.saturating_mul(1 << 20),
         Duration::from_millis(args.max_queue_wait_ms),
     ));
+    let streams = Arc::new(Streams::start(
+        &engine,
+        Duration::from_secs(args.stream_keepalive_secs),
+        Duration::from_secs(args.stream_ticket_secs),
+    )?);
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
         metrics: Metrics::new()?,
         openapi: openapi_json(),
         admission: Arc::clone(&admission),
+        streams,
     });
     let mut server = HttpServer::new(move || {
         App::new()

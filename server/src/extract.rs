@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub(crate) openapi: String,
     /// Budgets for requests in flight, and whether the server is shutting down.
     pub(crate) admission: Arc<Admission>,
+    /// The live streams' wake-up signal, tickets and frames.
+    pub(crate) streams: Arc<crate::streams::Streams>,
 }
 
 /// Shorthand for the shared state extractor.
@@ -89,6 +91,16 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<State>()
         .ok_or_else(|| ApiError::internal("server state missing"))?;
+    let token = bearer(req)?;
+    state
+        .engine
+        .authenticate(token)
+        .map(Caller)
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+}
+
+/// The bearer token of a request (401 when there is none).
+pub(crate) fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -96,17 +108,12 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let value = header
         .to_str()
         .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-    let token = value
+    value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
-    state
-        .engine
-        .authenticate(token)
-        .map(Caller)
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))
 }
 
 /// A request body read up to a limit, with its declared content type.

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod metrics;
 mod routes;
+mod streams;
 mod wire;
 
 pub use app::{main_entry, openapi_json, serve, Args};

@@ -57,7 +57,12 @@ impl Metrics {
     }
 
     /// The text exposition, with the engine's gauges appended.
-    pub(crate) fn render(&self, stats: &hoist_engine::Stats, admission: &Admission) -> String {
+    pub(crate) fn render(
+        &self,
+        stats: &hoist_engine::Stats,
+        admission: &Admission,
+        streams: &crate::streams::Streams,
+    ) -> String {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         let mut text = String::from_utf8(out).unwrap_or_default();
@@ -114,6 +119,16 @@ impl Metrics {
                 "hoist_body_bytes_in_flight",
                 "Request-body bytes held by requests in flight",
                 u64::try_from(admission.body_bytes.in_use()).unwrap_or(u64::MAX),
+            ),
+            (
+                "hoist_streams_open",
+                "Live streams (SSE) open",
+                u64::try_from(streams.open_count()).unwrap_or(u64::MAX),
+            ),
+            (
+                "hoist_stream_resyncs_total",
+                "Streams ended with resync (fell out of the change ring, or an old Last-Event-ID)",
+                streams.resync_count(),
             ),
             (
                 "hoist_rollbacks_total",

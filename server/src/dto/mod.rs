@@ -8,6 +8,7 @@ pub(crate) mod events;
 pub(crate) mod feeds;
 pub(crate) mod focus;
 pub(crate) mod items;
+pub(crate) mod streams;
 pub(crate) mod views;
 
 use hoist_engine::Millis;

@@ -14,6 +14,7 @@ mod events;
 mod feeds;
 mod focus;
 mod items;
+mod streams;
 mod system;
 mod views;
 
@@ -80,7 +81,10 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(feeds::delete_rule)
         .service(feeds::job)
         .service(feeds::preferences)
-        .service(feeds::set_preferences);
+        .service(feeds::set_preferences)
+        .service(streams::ticket)
+        .service(streams::board_stream)
+        .service(streams::feed_stream);
 }
 
 /// A JSON answer from a typed value.

@@ -21,7 +21,7 @@ pub(crate) async fn healthz() -> Result<HttpResponse, ApiError> {
 pub(crate) async fn metrics(state: State, _signed_in: SignedIn) -> Result<HttpResponse, ApiError> {
     let text = state
         .metrics
-        .render(&state.engine.stats(), &state.admission);
+        .render(&state.engine.stats(), &state.admission, &state.streams);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text))

@@ -8,3 +8,4 @@ mod focus;
 mod items;
 mod overload;
 pub mod server;
+mod streams;

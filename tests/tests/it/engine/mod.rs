@@ -189,7 +189,8 @@ fn reopen_keeps_items_order_users_tokens_boards_and_modules() {
         bottom,
         "a focus after restart reaches the top"
     );
-    assert_eq!(t.engine.stats().last_seq, before_stats.last_seq + 2);
+    // The create (item and entry) and the focus: change numbers go on from the store's.
+    assert_eq!(t.engine.stats().last_seq, before_stats.last_seq + 3);
 }
 
 #[test]
@@ -270,7 +271,15 @@ fn subscription_yields_every_committed_change_in_seq_order() {
         .is_err());
     t.user("Ann");
 
-    let got = drain(&sub);
+    let all = drain(&sub);
+    let seqs: Vec<u64> = all.iter().map(|c| c.seq).collect();
+    let expected: Vec<u64> = (start + 1..=t.engine.stats().last_seq).collect();
+    assert_eq!(seqs, expected, "seqs are consecutive, in commit order");
+    // Feed entries are changes too (the feed stream follows them); here, the rest.
+    let got: Vec<_> = all
+        .into_iter()
+        .filter(|c| c.kind != ChangeKind::EntryAdded)
+        .collect();
     let kinds: Vec<_> = got.iter().map(|c| (c.kind, c.item)).collect();
     assert_eq!(
         kinds,
@@ -286,11 +295,13 @@ fn subscription_yields_every_committed_change_in_seq_order() {
             (ChangeKind::DirectoryChanged, None),
         ]
     );
-    let seqs: Vec<u64> = got.iter().map(|c| c.seq).collect();
-    let expected: Vec<u64> = (start + 1..=start + 9).collect();
-    assert_eq!(seqs, expected, "seqs are consecutive, in commit order");
     assert!(got[..8].iter().all(|c| c.board == Some(board.id)));
-    assert_eq!(t.engine.stats().last_seq, start + 9);
+    // Every item change but the deletion carries the item as the change left it.
+    assert_eq!(
+        got[2].view.as_ref().map(|v| v.to_item().unwrap().title),
+        Some("a2".to_string())
+    );
+    assert!(got[6].view.is_none());
 }
 
 #[test]
@@ -316,10 +327,16 @@ fn concurrent_writers_publish_consecutive_seqs() {
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    let got: Vec<_> = (0..created.len()).map(|_| next_change(&sub)).collect();
-    let seqs: Vec<u64> = got.iter().map(|c| c.seq).collect();
-    let expected: Vec<u64> = (start + 1..=start + 200).collect();
+    // Each create commits two changes: the item and its `record_created` entry.
+    let all: Vec<_> = (0..2 * created.len()).map(|_| next_change(&sub)).collect();
+    let seqs: Vec<u64> = all.iter().map(|c| c.seq).collect();
+    let expected: Vec<u64> = (start + 1..=start + 400).collect();
     assert_eq!(seqs, expected);
+    let got: Vec<_> = all
+        .into_iter()
+        .filter(|c| c.kind != ChangeKind::EntryAdded)
+        .collect();
+    assert_eq!(got.len(), 200);
     assert!(got.iter().all(|c| c.kind == ChangeKind::ItemCreated));
     let published: HashSet<_> = got.iter().filter_map(|c| c.item).collect();
     let made: HashSet<_> = created.iter().copied().collect();
@@ -339,13 +356,84 @@ fn a_lagging_subscriber_is_cut_off_with_resync_and_a_dropped_engine_closes_strea
     let ids: Vec<ItemId> = (0..5)
         .map(|i| t.create(&board, 0, &format!("{i}")))
         .collect();
-    // The slow subscriber gets what fit in its buffer, then is told to resync.
-    assert_eq!(next_change(&slow).item, Some(ids[0]));
-    assert_eq!(next_change(&slow).item, Some(ids[1]));
-    assert_eq!(slow.recv_timeout(Duration::from_secs(5)), Received::Resync);
+    // The slow subscriber gets what fit in its buffer (the first item's entry, then the
+    // item), then is told to resync.
+    assert_eq!(next_change(&slow).kind, ChangeKind::EntryAdded);
+    let first = next_change(&slow);
+    assert_eq!(
+        (first.kind, first.item),
+        (ChangeKind::ItemCreated, Some(ids[0]))
+    );
+    assert!(matches!(
+        slow.recv_timeout(Duration::from_secs(5)),
+        Received::Resync
+    ));
     // Others are not affected.
-    let got: Vec<_> = (0..5).map(|_| next_change(&fine).item).collect();
+    let got: Vec<_> = (0..10)
+        .map(|_| next_change(&fine))
+        .filter(|c| c.kind == ChangeKind::ItemCreated)
+        .map(|c| c.item)
+        .collect();
     assert_eq!(got, ids.iter().map(|i| Some(*i)).collect::<Vec<_>>());
     drop(t);
-    assert_eq!(fine.recv_timeout(Duration::from_secs(5)), Received::Closed);
+    assert!(matches!(
+        fine.recv_timeout(Duration::from_secs(5)),
+        Received::Closed
+    ));
+}
+
+#[test]
+fn the_change_ring_replays_after_a_position_and_says_resync_once_it_has_moved_on() {
+    use hoist_engine::ChangesAfter;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = hoist_engine::ManualClock::new(crate::support::T0);
+    let engine = Engine::open(
+        dir.path(),
+        Config::default()
+            .with_clock(clock.clone())
+            .with_timer_thread(false)
+            .with_change_ring(16),
+    )
+    .unwrap();
+    engine.bootstrap_admin(Some(ADMIN_TOKEN.into())).unwrap();
+    let admin = engine.authenticate(ADMIN_TOKEN).unwrap().user;
+    let board = engine
+        .create_board(NewBoard {
+            module: "deal".into(),
+            name: "B".into(),
+            columns: vec!["A".into()],
+            ..NewBoard::default()
+        })
+        .unwrap();
+    let start = engine.last_change();
+    let items = |after: u64, limit: usize| match engine
+        .changes_after(after, limit, &|c| c.kind == ChangeKind::ItemCreated)
+    {
+        ChangesAfter::Changes { changes, upto } => {
+            Some((changes.iter().map(|c| c.item).collect::<Vec<_>>(), upto))
+        }
+        ChangesAfter::Resync => None,
+    };
+    let a = id_of(&engine.create_item(admin, new_item(&board, 0, "a")).unwrap());
+    let b = id_of(&engine.create_item(admin, new_item(&board, 0, "b")).unwrap());
+    // Two changes per create (its entry, then the item); the filter keeps the items.
+    assert_eq!(engine.last_change(), start + 4);
+    assert_eq!(items(start, 100), Some((vec![Some(a), Some(b)], start + 4)));
+    assert_eq!(items(start + 2, 100), Some((vec![Some(b)], start + 4)));
+    // The limit counts what is kept; the position stops at the last change returned.
+    assert_eq!(items(start, 1), Some((vec![Some(a)], start + 2)));
+    assert_eq!(items(start + 4, 100), Some((vec![], start + 4)));
+    // A position ahead of every change cannot be followed.
+    assert_eq!(items(start + 5, 100), None);
+    // Past 16 changes, the first ones are gone: resync, while recent positions still work.
+    for i in 0..10 {
+        engine
+            .create_item(admin, new_item(&board, 0, &format!("{i}")))
+            .unwrap();
+    }
+    assert_eq!(items(start, 100), None);
+    let last = engine.last_change();
+    assert_eq!(items(last - 16, 100).map(|(v, _)| v.len()), Some(8));
+    assert_eq!(items(last - 17, 100), None);
+    engine.close();
 }
