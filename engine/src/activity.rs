@@ -19,6 +19,7 @@
 
 use crate::changes::ChangeKind;
 use crate::clock::Millis;
+use crate::engine::Pending;
 use crate::engine::{Engine, TimerOp, Tx};
 use crate::error::{Error, Result};
 use crate::focus::with_counts;
@@ -324,7 +325,17 @@ impl Engine {
         item: ItemId,
         new: NewActivity,
     ) -> Result<Activity> {
-        self.call(move |tx| {
+        self.create_activity_async(actor, item, new).wait()
+    }
+
+    /// [`Engine::create_activity`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn create_activity_async(
+        &self,
+        actor: UserId,
+        item: ItemId,
+        new: NewActivity,
+    ) -> Pending<Activity> {
+        self.submit(move |tx| {
             if tx.state.slot(item).is_none() {
                 return Err(Error::not_found("item", item));
             }
@@ -407,7 +418,12 @@ impl Engine {
 
     /// Completes an activity: its timers are cancelled and it stops being overdue.
     pub fn complete_activity(&self, id: ActivityId) -> Result<Activity> {
-        self.call(move |tx| {
+        self.complete_activity_async(id).wait()
+    }
+
+    /// [`Engine::complete_activity`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn complete_activity_async(&self, id: ActivityId) -> Pending<Activity> {
+        self.submit(move |tx| {
             let mut a = load(tx, id)?;
             if a.completed_at.is_some() {
                 return Ok(to_activity(a));

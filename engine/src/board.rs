@@ -425,6 +425,9 @@ fn delete_column_in(
                 crate::focus::relocate(tx, id, target, key, None)
             })?;
             crate::item::moved_column(tx, actor, id, column, target)?;
+            // Board streams show the move like any other (the column's removal itself is
+            // a board change, which they leave out).
+            tx.change(ChangeKind::ItemMoved, Some(board), Some(id));
         }
     } else if move_to.is_some_and(|t| !b.columns.iter().any(|c| c.id == t.0)) {
         return Err(Error::invalid(

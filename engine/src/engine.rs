@@ -3,9 +3,12 @@
 //!
 //! Write path, in order:
 //! 1. A public method wraps its typed command in a job and puts it on the bounded write
-//!    queue (waiting at most `Config::enqueue_timeout`, else [`Error::Overloaded`]).
-//! 2. The writer thread takes a group: the first waiting job and up to
-//!    `Config::max_group - 1` more that are already queued.
+//!    queue, and waits (a full queue: at most `Config::enqueue_timeout`, else
+//!    [`Error::Overloaded`]). The `*_async` twins of the hot commands return a [`Pending`]
+//!    instead, a future of the answer, for callers that must not block a thread.
+//! 2. The writer thread takes a group: the first waiting job and, one by one, more that
+//!    are already queued, up to `Config::max_group` jobs and while the group has been
+//!    applying for less than `Config::group_time` (50 ms).
 //! 3. For each job, under the state's write lock: validate against the current state,
 //!    then update memory and add the records to the group's one batch. Each committed
 //!    command takes the next change sequence number. A job that fails leaves nothing
@@ -48,6 +51,7 @@ pub struct Config {
     pub(crate) enqueue_timeout: Duration,
     pub(crate) timer_thread: bool,
     pub(crate) change_ring: usize,
+    pub(crate) group_time: Duration,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             enqueue_timeout: Duration::from_secs(2),
             timer_thread: true,
             change_ring: 65_536,
+            group_time: Duration::from_millis(50),
         }
     }
 }
@@ -100,6 +105,15 @@ impl Config {
     /// The most commands one flush may serve.
     pub fn with_max_group(mut self, n: usize) -> Config {
         self.max_group = n.max(1);
+        self
+    }
+
+    /// How long the writer keeps adding queued commands to a group before it flushes
+    /// (default 50 ms; the command that crosses it is the last). Small commands share a
+    /// flush by the hundred well inside it; a queue of big batches is answered a batch or
+    /// two at a time instead of all together after the last one.
+    pub fn with_group_time(mut self, t: Duration) -> Config {
+        self.group_time = t;
         self
     }
 
@@ -370,8 +384,30 @@ impl Engine {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let sender = self.queue.lock().clone().ok_or(Error::ShuttingDown)?;
-        submit(&sender, self.shared.config.enqueue_timeout, f)
+        self.submit(f).wait()
+    }
+
+    /// Hands `f` to the writer as one command, without waiting: see [`Pending`].
+    pub(crate) fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+    ) -> Pending<T> {
+        let Some(sender) = self.queue.lock().clone() else {
+            return Pending(PendingState::Failed(Error::ShuttingDown));
+        };
+        let (job, reply) = job(f);
+        Pending(match sender.try_send(job) {
+            Ok(()) => PendingState::Queued(reply),
+            Err(crossbeam_channel::TrySendError::Full(job)) => PendingState::Full {
+                job,
+                sender,
+                timeout: self.shared.config.enqueue_timeout,
+                reply,
+            },
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                PendingState::Failed(Error::ShuttingDown)
+            }
+        })
     }
 
     /// Fires every timer due now through the writer; see `Engine::fire_due_timers`.
@@ -412,17 +448,99 @@ fn answer<T>(rx: oneshot::Receiver<Result<T>>) -> Result<T> {
     rx.recv().map_err(|_| Error::ShuttingDown)?
 }
 
+/// Runs `f` through the writer from an engine thread (the jobs loop), waiting up to
+/// `timeout` for room on the queue, then until it is durable.
 pub(crate) fn submit<T: Send + 'static>(
     sender: &Sender<Job>,
     timeout: Duration,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let (job, reply) = job(f);
-    sender.send_timeout(job, timeout).map_err(|e| match e {
-        crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Overloaded,
-        crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::ShuttingDown,
-    })?;
-    answer(reply)
+    Pending(PendingState::Full {
+        job,
+        sender: sender.clone(),
+        timeout,
+        reply,
+    })
+    .wait()
+}
+
+/// A write command handed to the writer. [`Pending::wait`] blocks the calling thread until
+/// the command is durable; `.await` waits without blocking one, so a server's handler can
+/// hand a command over and be answered on its own worker, with no thread between it and
+/// the writer. A command that reached the queue runs whether or not anyone waits for it.
+///
+/// A command that found the write queue full is not on it: `wait` waits for room (at most
+/// `Config::with_enqueue_timeout`), `.await` answers [`Error::Overloaded`] at once (an
+/// async caller is better told to come back than parked), and dropping it drops the
+/// command. Such a `Pending` holds a handle on the queue, so keep it only to wait on it:
+/// while it lives, [`Engine::close`] waits for it.
+#[must_use = "a command's result (its error, too) is only known by waiting for it"]
+pub struct Pending<T>(PendingState<T>);
+
+enum PendingState<T> {
+    /// On the queue: the writer answers after the flush.
+    Queued(oneshot::Receiver<Result<T>>),
+    /// The queue was full when it was handed over.
+    Full {
+        job: Job,
+        sender: Sender<Job>,
+        timeout: Duration,
+        reply: oneshot::Receiver<Result<T>>,
+    },
+    /// Refused before it reached the queue.
+    Failed(Error),
+    /// Its result was taken.
+    Done,
+}
+
+impl<T> Pending<T> {
+    /// Waits until the command is durable (or failed), blocking this thread.
+    pub fn wait(self) -> Result<T> {
+        match self.0 {
+            PendingState::Queued(reply) => answer(reply),
+            PendingState::Full {
+                job,
+                sender,
+                timeout,
+                reply,
+            } => {
+                sender.send_timeout(job, timeout).map_err(|e| match e {
+                    crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Overloaded,
+                    crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::ShuttingDown,
+                })?;
+                answer(reply)
+            }
+            PendingState::Failed(e) => Err(e),
+            PendingState::Done => Err(Error::ShuttingDown),
+        }
+    }
+}
+
+impl<T> std::future::Future for Pending<T> {
+    type Output = Result<T>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T>> {
+        use std::task::Poll;
+        if let PendingState::Queued(reply) = &mut self.0 {
+            return match std::pin::Pin::new(reply).poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(r) => {
+                    self.0 = PendingState::Done;
+                    // A dropped reply: the writer stopped before applying it.
+                    Poll::Ready(r.unwrap_or(Err(Error::ShuttingDown)))
+                }
+            };
+        }
+        Poll::Ready(match std::mem::replace(&mut self.0, PendingState::Done) {
+            PendingState::Full { .. } => Err(Error::Overloaded),
+            PendingState::Failed(e) => Err(e),
+            PendingState::Queued(_) | PendingState::Done => Err(Error::ShuttingDown),
+        })
+    }
 }
 
 /// How many due timers one writer command fires: big enough to share a flush, small
@@ -583,37 +701,37 @@ pub struct Stats {
 pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
     let mut poisoned: Option<Error> = None;
     let max_group = shared.config.max_group;
-    let mut group: Vec<Job> = Vec::with_capacity(max_group);
+    let budget = shared.config.group_time;
     while let Ok(first) = rx.recv() {
-        group.push(first);
-        while group.len() < max_group {
-            match rx.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
-            }
-        }
         // The queue is FIFO: the group's first command is the oldest not yet answered.
-        if let Some(first) = group.first() {
-            let at = first.queued.saturating_duration_since(shared.epoch);
-            let at = u64::try_from(at.as_micros()).unwrap_or(u64::MAX - 1);
-            shared.oldest_queued_us.store(at + 1, Ordering::Relaxed);
-        }
+        let at = first.queued.saturating_duration_since(shared.epoch);
+        let at = u64::try_from(at.as_micros()).unwrap_or(u64::MAX - 1);
+        shared.oldest_queued_us.store(at + 1, Ordering::Relaxed);
         if poisoned.is_some() {
             // Fail-stop: memory may be ahead of disk, so nothing more is applied. Dropping
             // a job drops its reply channel: its caller gets `ShuttingDown`.
-            group.clear();
+            drop(first);
+            while rx.try_recv().is_ok() {}
             shared.oldest_queued_us.store(0, Ordering::Relaxed);
             continue;
         }
+        let started = Instant::now();
         let mut batch = Batch::default();
         let mut changes = Vec::new();
         let mut timers = Vec::new();
         let mut status = GroupStatus::default();
-        let mut completions = Vec::with_capacity(group.len());
-        for job in group.drain(..) {
+        let mut completions = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 0usize;
+        while let Some(job) = next.take() {
+            taken += 1;
             if status.fatal.is_some() {
                 // The group fails whole: the rest is not run (dropping a job answers its
                 // caller `ShuttingDown`).
+                drop(job);
+                if taken < max_group {
+                    next = rx.try_recv().ok();
+                }
                 continue;
             }
             let mut st = shared.state.write();
@@ -632,6 +750,14 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
                 group: &mut status,
             };
             completions.push((job.run)(&mut tx));
+            drop(st);
+            // A group takes what is already queued, up to `max_group` commands and while it
+            // has been applying for less than `group_time` (the command that crosses it is
+            // the last): one flush serves many small commands, and a run of big batches is
+            // answered batch by batch instead of all after the last one.
+            if taken < max_group && started.elapsed() < budget {
+                next = rx.try_recv().ok();
+            }
         }
         shared
             .rollbacks

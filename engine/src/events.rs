@@ -13,6 +13,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::clock::Millis;
+use crate::engine::Pending;
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{BoardId, ItemId, UserId};
@@ -213,8 +214,18 @@ impl Engine {
         events: Vec<NewEvent>,
         intake_board: Option<BoardId>,
     ) -> Result<Vec<Result<IngestResult>>> {
+        self.ingest_async(actor, events, intake_board).wait()
+    }
+
+    /// [`Engine::ingest`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn ingest_async(
+        &self,
+        actor: UserId,
+        events: Vec<NewEvent>,
+        intake_board: Option<BoardId>,
+    ) -> Pending<Vec<Result<IngestResult>>> {
         let shared = std::sync::Arc::clone(&self.shared);
-        self.call(move |tx| {
+        self.submit(move |tx| {
             if let Some(b) = intake_board {
                 if !tx.state.boards.contains_key(&b) {
                     return Err(Error::invalid(

@@ -5,6 +5,7 @@
 //! of an O(log n) map update, with no sled read.
 
 use crate::changes::ChangeKind;
+use crate::engine::Pending;
 use crate::engine::{Engine, Tx};
 use crate::entry::{FieldChange, Value};
 use crate::error::{Error, Result};
@@ -526,7 +527,12 @@ fn read_in(tx: &mut Tx<'_>, actor: UserId, id: ItemId) -> Result<ItemView> {
 impl Engine {
     /// Creates an item on top of its column (the board's first column by default).
     pub fn create_item(&self, actor: UserId, new: NewItem) -> Result<ItemView> {
-        self.call(move |tx| create_in(tx, actor, new))
+        self.create_item_async(actor, new).wait()
+    }
+
+    /// [`Engine::create_item`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn create_item_async(&self, actor: UserId, new: NewItem) -> Pending<ItemView> {
+        self.submit(move |tx| create_in(tx, actor, new))
     }
 
     /// Creates many items as one command and one group commit. Each gets its own result;
@@ -536,7 +542,16 @@ impl Engine {
         actor: UserId,
         items: Vec<NewItem>,
     ) -> Result<Vec<Result<ItemView>>> {
-        self.call(move |tx| {
+        self.create_items_async(actor, items).wait()
+    }
+
+    /// [`Engine::create_items`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn create_items_async(
+        &self,
+        actor: UserId,
+        items: Vec<NewItem>,
+    ) -> Pending<Vec<Result<ItemView>>> {
+        self.submit(move |tx| {
             Ok(items
                 .into_iter()
                 .map(|n| tx.attempt(|tx| create_in(tx, actor, n)))
@@ -552,13 +567,28 @@ impl Engine {
         id: ItemId,
         patch: ItemPatch,
     ) -> Result<(ItemView, Vec<FieldChange>)> {
-        self.call(move |tx| patch_in(tx, actor, id, patch))
+        self.patch_item_async(actor, id, patch).wait()
+    }
+
+    /// [`Engine::patch_item`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn patch_item_async(
+        &self,
+        actor: UserId,
+        id: ItemId,
+        patch: ItemPatch,
+    ) -> Pending<(ItemView, Vec<FieldChange>)> {
+        self.submit(move |tx| patch_in(tx, actor, id, patch))
     }
 
     /// Deletes an item (and its activities) on behalf of `actor`, the author of the
     /// `record_deleted` entry.
     pub fn delete_item(&self, actor: UserId, id: ItemId) -> Result<()> {
-        self.call(move |tx| delete_in(tx, actor, id))
+        self.delete_item_async(actor, id).wait()
+    }
+
+    /// [`Engine::delete_item`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn delete_item_async(&self, actor: UserId, id: ItemId) -> Pending<()> {
+        self.submit(move |tx| delete_in(tx, actor, id))
     }
 
     /// Moves an item by hand on behalf of `actor` (the author of the `record_updated`
@@ -572,18 +602,39 @@ impl Engine {
         column: Option<ColumnId>,
         position: Option<Position>,
     ) -> Result<ItemView> {
-        self.call(move |tx| move_in(tx, actor, id, column, position))
+        self.move_item_async(actor, id, column, position).wait()
+    }
+
+    /// [`Engine::move_item`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn move_item_async(
+        &self,
+        actor: UserId,
+        id: ItemId,
+        column: Option<ColumnId>,
+        position: Option<Position>,
+    ) -> Pending<ItemView> {
+        self.submit(move |tx| move_in(tx, actor, id, column, position))
     }
 
     /// The item read by `actor`: if `actor` is its responsible, attention drops to 0
     /// (the order does not change).
     pub fn read_item(&self, actor: UserId, id: ItemId) -> Result<ItemView> {
-        self.call(move |tx| read_in(tx, actor, id))
+        self.read_item_async(actor, id).wait()
+    }
+
+    /// [`Engine::read_item`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn read_item_async(&self, actor: UserId, id: ItemId) -> Pending<ItemView> {
+        self.submit(move |tx| read_in(tx, actor, id))
     }
 
     /// Applies a focus trigger to an item (see [`FocusReason`]).
     pub fn focus(&self, id: ItemId, reason: FocusReason) -> Result<ItemView> {
-        self.call(move |tx| focus(tx, id, reason))
+        self.focus_async(id, reason).wait()
+    }
+
+    /// [`Engine::focus`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn focus_async(&self, id: ItemId, reason: FocusReason) -> Pending<ItemView> {
+        self.submit(move |tx| focus(tx, id, reason))
     }
 
     /// Applies many focus triggers as one command (one group commit).

@@ -76,7 +76,7 @@ pub use board::{
 pub use changes::{Change, ChangeKind, ChangesAfter, Received, Subscription};
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use counters::{BoardCounters, ColumnCounters, Counters};
-pub use engine::{Config, Engine, Stats};
+pub use engine::{Config, Engine, Pending, Stats};
 pub use entry::{FieldChange, Mentions, TimelineEntry, Value};
 pub use error::{Error, Result, StorageError};
 pub use events::{IngestResult, IngestStatus, NewEvent};

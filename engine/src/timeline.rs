@@ -3,6 +3,7 @@
 //! Entries live in sled under `E` + entry seq (appends); memory keeps each item's list of
 //! seqs, so a page is a walk of that list from the cursor plus one get per entry shown.
 
+use crate::engine::Pending;
 use crate::engine::{Engine, Tx};
 use crate::entry::{blank, check_mentions, entry, to_rec, FieldChange, Mentions, TimelineEntry};
 use crate::error::{Error, Result};
@@ -116,7 +117,18 @@ impl Engine {
         text: String,
         mentions: Mentions,
     ) -> Result<TimelineEntry> {
-        self.call(move |tx| {
+        self.comment_async(actor, item, text, mentions).wait()
+    }
+
+    /// [`Engine::comment`] without blocking: `.await` the [`Pending`] (or `wait` it).
+    pub fn comment_async(
+        &self,
+        actor: UserId,
+        item: ItemId,
+        text: String,
+        mentions: Mentions,
+    ) -> Pending<TimelineEntry> {
+        self.submit(move |tx| {
             let text = validate::text_len("text", &text, 1, 20_000)?;
             let responsible = tx
                 .state

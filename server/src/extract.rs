@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
-use hoist_engine::{Engine, Principal, UserId};
+use hoist_engine::{Engine, Pending, Principal, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::admission::{Admission, Permit};
@@ -57,6 +57,17 @@ impl Caller {
     {
         let actor = self.user();
         run(state, move |engine| f(engine, actor))
+    }
+
+    /// Hands a command to the writer as this caller and awaits it on this worker:
+    /// [`submit`] with the caller's id.
+    pub(crate) fn submit<T, F>(&self, state: &State, f: F) -> Command<T>
+    where
+        F: FnOnce(&Engine, UserId) -> Pending<T>,
+        T: Send + 'static,
+    {
+        let actor = self.user();
+        submit(state, move |engine| f(engine, actor))
     }
 
     /// Runs an engine read as this caller: [`read`] with the caller's id.
@@ -305,6 +316,42 @@ where
         })
         .await?
         .map_err(ApiError::from)
+    })
+}
+
+/// Hands an engine command to the writer and awaits its answer on this worker: no thread
+/// between the handler and the writer (the engine's `*_async` commands return a
+/// [`Pending`], a future the writer completes after the flush). The hot write routes use
+/// this; [`run`] remains for the rest, which the engine offers only blocking.
+///
+/// Admission as in [`run`]. The permit travels with the command in a task of its own, so
+/// it is held until the writer answers even if the request is dropped meanwhile.
+pub(crate) fn submit<T, F>(state: &State, f: F) -> Command<T>
+where
+    F: FnOnce(&Engine) -> Pending<T>,
+    T: Send + 'static,
+{
+    if state.engine.queue_wait() > state.admission.max_queue_wait {
+        return Box::pin(std::future::ready(Err(ApiError::unavailable(
+            "the writer is behind; retry shortly",
+        ))));
+    }
+    let Some(permit) = state.admission.writes.try_take(1) else {
+        return Box::pin(std::future::ready(Err(ApiError::unavailable(
+            "too many writes in flight; retry shortly",
+        ))));
+    };
+    let pending = f(&state.engine);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    actix_web::rt::spawn(async move {
+        let r = pending.await;
+        drop(permit);
+        let _ = tx.send(r);
+    });
+    Box::pin(async move {
+        rx.await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?
+            .map_err(ApiError::from)
     })
 }
 

@@ -63,6 +63,9 @@ const FRAME_CACHE: usize = 16_384;
 /// used or expire.
 const MAX_TICKETS: usize = 65_536;
 
+/// Unused tickets one token may hold.
+const TICKETS_PER_TOKEN: usize = 16;
+
 /// The live side of the server: the wake-up signals, tickets, and the frame cache.
 pub(crate) struct Streams {
     wakes: Arc<Wakes>,
@@ -81,40 +84,64 @@ pub(crate) struct Streams {
 /// "Live streams"), a feed stream by any change that may add to a wall or move counters.
 struct Wakes {
     feed: watch::Sender<u64>,
+    /// Per board: the number of the last change that touched it.
     boards: Mutex<HashMap<BoardId, watch::Sender<u64>>>,
+    /// How far the wake thread has read. Stored after the boards' values, so a stream that
+    /// reads this and then finds its board's last touch at or before its own position
+    /// knows that nothing up to here concerns it, and moves on without reading the ring:
+    /// a quiet board's stream never falls out of the ring, however busy the others.
+    upto: AtomicU64,
 }
 
 impl Wakes {
-    fn board(&self, board: BoardId, last: u64) -> watch::Receiver<u64> {
+    /// A board's wake-ups. A board nobody followed yet starts as touched by the engine's
+    /// last change, read under the lock the wake thread sends with: touches before it are
+    /// unknown, so streams behind it read the ring, and any later touch is sent.
+    fn board(&self, board: BoardId, engine: &Engine) -> watch::Receiver<u64> {
         let mut boards = self.boards.lock();
         // Boards nobody follows any more are forgotten as new streams come.
         boards.retain(|_, w| w.receiver_count() > 0);
         boards
             .entry(board)
-            .or_insert_with(|| watch::channel(last).0)
+            .or_insert_with(|| watch::channel(engine.last_change()).0)
             .subscribe()
     }
 
-    /// Wakes the streams `changes` concern.
-    fn wake(&self, changes: &[Change], last: u64) {
+    /// Wakes the streams `changes` concern; `upto` is the last change read.
+    fn wake(&self, changes: &[Change], upto: u64) {
         let mut feed = false;
-        let mut woken: Vec<BoardId> = Vec::new();
-        let boards = self.boards.lock();
+        let mut touched: Vec<(BoardId, u64)> = Vec::new();
         for c in changes {
             feed |= c.kind != ChangeKind::BoardChanged;
             if let Some(b) = c.board {
-                if !woken.contains(&b) {
-                    if let Some(w) = boards.get(&b) {
-                        w.send_replace(last);
-                    }
-                    woken.push(b);
+                match touched.iter_mut().find(|(x, _)| *x == b) {
+                    Some(t) => t.1 = c.seq,
+                    None => touched.push((b, c.seq)),
                 }
             }
         }
-        drop(boards);
-        if feed {
-            self.feed.send_replace(last);
+        {
+            let boards = self.boards.lock();
+            for (b, seq) in touched {
+                if let Some(w) = boards.get(&b) {
+                    w.send_replace(seq);
+                }
+            }
         }
+        self.upto.store(upto, Ordering::Release);
+        if feed {
+            self.feed.send_replace(upto);
+        }
+    }
+
+    /// The wake thread fell behind the ring: every stream reads, and finds out whether it
+    /// missed anything.
+    fn wake_all(&self, upto: u64) {
+        for w in self.boards.lock().values() {
+            w.send_replace(upto);
+        }
+        self.upto.store(upto, Ordering::Release);
+        self.feed.send_replace(upto);
     }
 }
 
@@ -135,6 +162,7 @@ impl Streams {
         let wakes = Arc::new(Wakes {
             feed: watch::channel(start).0,
             boards: Mutex::new(HashMap::new()),
+            upto: AtomicU64::new(start),
         });
         let (poke_tx, poke_rx) = crossbeam_channel::bounded::<()>(1);
         engine.on_change(move |_| {
@@ -160,12 +188,8 @@ impl Streams {
                                 waker.wake(&changes, upto);
                             }
                             ChangesAfter::Resync => {
-                                // Behind the ring: every stream reads (and finds out).
                                 cursor = engine.last_change();
-                                waker.feed.send_replace(cursor);
-                                for w in waker.boards.lock().values() {
-                                    w.send_replace(cursor);
-                                }
+                                waker.wake_all(cursor);
                             }
                         }
                     }
@@ -194,7 +218,9 @@ impl Streams {
         self.resyncs.load(Ordering::Relaxed)
     }
 
-    /// A new single-use ticket for `token`, and when it expires.
+    /// A new single-use ticket for `token`, and when it expires. A token holds at most
+    /// [`TICKETS_PER_TOKEN`] unused ones (a new one retires its oldest), so no user can
+    /// use up the room of others.
     pub(crate) fn issue_ticket(&self, token: &str) -> Result<(String, Duration), ApiError> {
         let mut raw = [0u8; 24];
         getrandom::fill(&mut raw)
@@ -203,13 +229,25 @@ impl Streams {
         let now = Instant::now();
         let life = self.ticket_life;
         let mut tickets = self.tickets.lock();
-        if tickets.len() >= MAX_TICKETS {
-            tickets.retain(|_, t| t.expires > now);
-            if tickets.len() >= MAX_TICKETS {
-                return Err(ApiError::unavailable(
-                    "too many stream tickets; retry shortly",
-                ));
+        tickets.retain(|_, t| t.expires > now);
+        let mine: Vec<(&String, Instant)> = tickets
+            .iter()
+            .filter(|(_, t)| t.token == token)
+            .map(|(k, t)| (k, t.expires))
+            .collect();
+        if mine.len() >= TICKETS_PER_TOKEN {
+            if let Some(oldest) = mine
+                .iter()
+                .min_by_key(|(_, e)| *e)
+                .map(|(k, _)| (*k).clone())
+            {
+                tickets.remove(&oldest);
             }
+        }
+        if tickets.len() >= MAX_TICKETS {
+            return Err(ApiError::unavailable(
+                "too many stream tickets; retry shortly",
+            ));
         }
         tickets.insert(
             ticket.clone(),
@@ -221,10 +259,18 @@ impl Streams {
         Ok((ticket, life))
     }
 
-    /// Uses a ticket up: the token it was issued against, if it is known and not expired.
-    pub(crate) fn redeem(&self, ticket: &str) -> Option<String> {
-        let t = self.tickets.lock().remove(ticket)?;
-        (t.expires > Instant::now()).then_some(t.token)
+    /// The token a ticket was issued against, if it is known and not expired; the ticket
+    /// stays (see [`Streams::redeem`]).
+    pub(crate) fn peek(&self, ticket: &str) -> Option<String> {
+        let tickets = self.tickets.lock();
+        let t = tickets.get(ticket)?;
+        (t.expires > Instant::now()).then(|| t.token.clone())
+    }
+
+    /// Uses a ticket up: whether it was still there (of two requests racing with one
+    /// ticket, one gets it).
+    pub(crate) fn redeem(&self, ticket: &str) -> bool {
+        self.tickets.lock().remove(ticket).is_some()
     }
 }
 
@@ -367,7 +413,7 @@ impl Follower {
         after: u64,
     ) -> Follower {
         let wake = match topic {
-            Topic::Board(b) => streams.wakes.board(b, after),
+            Topic::Board(b) => streams.wakes.board(b, &engine),
             Topic::Feed(_) => streams.wakes.feed.subscribe(),
         };
         streams.open.fetch_add(1, Ordering::Relaxed);
@@ -417,7 +463,7 @@ impl Follower {
                     actix_web::rt::time::sleep(wait).await;
                 }
             }
-            match self.read() {
+            match self.read().await {
                 Ok(Some(step)) => return step,
                 Ok(None) => {}
                 Err(e) => {
@@ -440,7 +486,10 @@ impl Follower {
             let now = Instant::now();
             if self.last_sent + self.streams.keepalive <= now {
                 self.last_sent = now;
-                return Step::Send(Bytes::from_static(b": keepalive\n\n"));
+                // With the position read up to: an `id:` with no data moves a client's
+                // Last-Event-ID without an event, so a stream of a quiet board resumes
+                // from here, not from its last event long out of the ring.
+                return Step::Send(Bytes::from(format!(": keepalive\nid: {}\n\n", self.cursor)));
             }
             let sleep = until.saturating_duration_since(now);
             match actix_web::rt::time::timeout(sleep, self.wake.changed()).await {
@@ -460,8 +509,16 @@ impl Follower {
     }
 
     /// Reads what came after the position; the frames to send, if any.
-    fn read(&mut self) -> Result<Option<Step>, ApiError> {
+    async fn read(&mut self) -> Result<Option<Step>, ApiError> {
         let topic = self.topic;
+        if let Topic::Board(_) = topic {
+            // `upto` first, then the board's last touch (see `Wakes::upto`).
+            let upto = self.streams.wakes.upto.load(Ordering::Acquire);
+            let touched = *self.wake.borrow();
+            if touched <= self.cursor && upto > self.cursor {
+                self.cursor = upto;
+            }
+        }
         loop {
             let got = self
                 .engine
@@ -493,7 +550,7 @@ impl Follower {
                     if changes.iter().any(|c| c.item.is_some()) {
                         self.counters_due = true;
                     }
-                    self.feed_frames(user, &changes)?
+                    self.feed_frames(user, &changes).await?
                 }
             };
             if !out.is_empty() {
@@ -530,7 +587,7 @@ impl Follower {
         Ok(Bytes::from(out))
     }
 
-    fn feed_frames(&self, user: UserId, changes: &[Change]) -> Result<Bytes, ApiError> {
+    async fn feed_frames(&self, user: UserId, changes: &[Change]) -> Result<Bytes, ApiError> {
         // Entry numbers and change numbers both grow in commit order.
         let entries: Vec<(EntryId, u64)> = changes
             .iter()
@@ -540,7 +597,9 @@ impl Follower {
             return Ok(Bytes::new());
         }
         let ids: Vec<EntryId> = entries.iter().map(|(e, _)| *e).collect();
-        let visible = self.engine.wall_entries(user, &ids)?;
+        // Entries are read from disk: off the async workers, as the wall's reads are.
+        let engine = Arc::clone(&self.engine);
+        let visible = actix_web::web::block(move || engine.wall_entries(user, &ids)).await??;
         let mut out = Vec::new();
         for e in visible {
             let Some(seq) = entries

@@ -49,8 +49,8 @@ pub(crate) async fn ingest_one(
     let ev = b.into_event()?;
     let intake = q.intake_board.map(BoardId);
     let mut out = caller
-        .run(&state, move |engine, actor| {
-            engine.ingest(actor, vec![ev], intake)
+        .submit(&state, move |engine, actor| {
+            engine.ingest_async(actor, vec![ev], intake)
         })
         .await?;
     let r = out
@@ -95,8 +95,8 @@ pub(crate) async fn ingest_batch(
     }
     let intake = q.intake_board.map(BoardId);
     let outcomes = caller
-        .run(&state, move |engine, actor| {
-            engine.ingest(actor, valid, intake)
+        .submit(&state, move |engine, actor| {
+            engine.ingest_async(actor, valid, intake)
         })
         .await?;
     for (index, outcome) in slots.into_iter().zip(outcomes) {

@@ -14,7 +14,7 @@ use crate::dto::focus::{
 };
 use crate::dto::{parse_time, ErrorBody, PageQuery};
 use crate::error::ApiError;
-use crate::extract::{id, json_body, query, read, run, Caller, SignedIn, State};
+use crate::extract::{id, json_body, query, read, run, submit, Caller, SignedIn, State};
 use crate::wire::{self, ActivityStateIo};
 
 /// An item's timeline, newest first.
@@ -66,8 +66,8 @@ pub(crate) async fn comment(
     let iid = ItemId(id(&path, "item")?);
     let b: CreateComment = json_body(&req, payload).await?;
     let e = caller
-        .run(&state, move |engine, actor| {
-            engine.comment(
+        .submit(&state, move |engine, actor| {
+            engine.comment_async(
                 actor,
                 iid,
                 b.text,
@@ -120,8 +120,8 @@ pub(crate) async fn create_activity(
         remind_before_minutes: b.remind_before_minutes,
     };
     let a = caller
-        .run(&state, move |engine, actor| {
-            engine.create_activity(actor, iid, new)
+        .submit(&state, move |engine, actor| {
+            engine.create_activity_async(actor, iid, new)
         })
         .await?;
     json(StatusCode::CREATED, &ActivityOut::from(a))
@@ -180,7 +180,7 @@ pub(crate) async fn complete_activity(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let aid = ActivityId(id(&path, "activity")?);
-    let a = run(&state, move |engine| engine.complete_activity(aid)).await?;
+    let a = submit(&state, move |engine| engine.complete_activity_async(aid)).await?;
     json(StatusCode::OK, &ActivityOut::from(a))
 }
 

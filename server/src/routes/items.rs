@@ -48,8 +48,8 @@ pub(crate) async fn create_item(
 ) -> Result<HttpResponse, ApiError> {
     let b: CreateItem = json_body(&req, payload).await?;
     let view = caller
-        .run(&state, move |engine, actor| {
-            engine.create_item(actor, new_item(b))
+        .submit(&state, move |engine, actor| {
+            engine.create_item_async(actor, new_item(b))
         })
         .await?;
     item(StatusCode::CREATED, &view)
@@ -117,8 +117,8 @@ pub(crate) async fn create_items_batch(
         }
     }
     let outcomes = caller
-        .run(&state, move |engine, actor| {
-            engine.create_items(actor, valid)
+        .submit(&state, move |engine, actor| {
+            engine.create_items_async(actor, valid)
         })
         .await?;
     for (index, outcome) in slots.into_iter().zip(outcomes) {
@@ -196,8 +196,8 @@ pub(crate) async fn patch_item(
         contacts: b.contacts.map(Into::into),
     };
     let (view, _changes) = caller
-        .run(&state, move |engine, actor| {
-            engine.patch_item(actor, iid, patch)
+        .submit(&state, move |engine, actor| {
+            engine.patch_item_async(actor, iid, patch)
         })
         .await?;
     item(StatusCode::OK, &view)
@@ -215,7 +215,9 @@ pub(crate) async fn delete_item(
     let iid = ItemId(id(&path, "item")?);
     // The caller is the author of the `record_deleted` entry.
     caller
-        .run(&state, move |engine, actor| engine.delete_item(actor, iid))
+        .submit(&state, move |engine, actor| {
+            engine.delete_item_async(actor, iid)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -242,8 +244,8 @@ pub(crate) async fn move_item(
         PositionIn::After(x) => Position::After(ItemId(x.after)),
     });
     let view = caller
-        .run(&state, move |engine, actor| {
-            engine.move_item(actor, iid, b.column.map(ColumnId), pos)
+        .submit(&state, move |engine, actor| {
+            engine.move_item_async(actor, iid, b.column.map(ColumnId), pos)
         })
         .await?;
     item(StatusCode::OK, &view)
@@ -260,7 +262,9 @@ pub(crate) async fn read_item(
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let view = caller
-        .run(&state, move |engine, actor| engine.read_item(actor, iid))
+        .submit(&state, move |engine, actor| {
+            engine.read_item_async(actor, iid)
+        })
         .await?;
     item(StatusCode::OK, &view)
 }

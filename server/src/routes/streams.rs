@@ -51,8 +51,9 @@ pub(crate) async fn board_stream(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let board = BoardId(id(&path, "board")?);
-    let (who, token, after) = open(&state, &req)?;
+    let opening = open(&state, &req)?;
     state.engine.board(board)?;
+    let (who, token, after) = opening.take(&state)?;
     Ok(respond(&state, Topic::Board(board), who, token, after))
 }
 
@@ -65,13 +66,34 @@ pub(crate) async fn board_stream(
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/v1/feed/stream")]
 pub(crate) async fn feed_stream(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let (who, token, after) = open(&state, &req)?;
+    let (who, token, after) = open(&state, &req)?.take(&state)?;
     Ok(respond(&state, Topic::Feed(who.user), who, token, after))
+}
+
+/// A stream about to open: who, with which token, from which change, and the ticket to
+/// use up once the rest of the request is known to be good (a ticket is not spent on a
+/// request that fails).
+struct Opening {
+    who: Principal,
+    token: String,
+    after: u64,
+    ticket: Option<String>,
+}
+
+impl Opening {
+    fn take(self, state: &State) -> Result<(Principal, String, u64), ApiError> {
+        if let Some(t) = &self.ticket {
+            if !state.streams.redeem(t) {
+                return Err(ApiError::unauthorized("unknown, used or expired ticket"));
+            }
+        }
+        Ok((self.who, self.token, self.after))
+    }
 }
 
 /// Who opens the stream (by ticket or token), with that token, and the change number to
 /// follow from.
-fn open(state: &State, req: &HttpRequest) -> Result<(Principal, String, u64), ApiError> {
+fn open(state: &State, req: &HttpRequest) -> Result<Opening, ApiError> {
     let q: StreamQuery = query(req)?;
     let header = req
         .headers()
@@ -86,7 +108,7 @@ fn open(state: &State, req: &HttpRequest) -> Result<(Principal, String, u64), Ap
     let token = match &q.ticket {
         Some(t) => state
             .streams
-            .redeem(t)
+            .peek(t)
             .ok_or_else(|| ApiError::unauthorized("unknown, used or expired ticket"))?,
         None => bearer(req)?.to_string(),
     };
@@ -97,7 +119,12 @@ fn open(state: &State, req: &HttpRequest) -> Result<(Principal, String, u64), Ap
     let after = header
         .or(q.last_event_id)
         .unwrap_or_else(|| state.engine.last_change());
-    Ok((who, token, after))
+    Ok(Opening {
+        who,
+        token,
+        after,
+        ticket: q.ticket,
+    })
 }
 
 fn respond(state: &State, topic: Topic, who: Principal, token: String, after: u64) -> HttpResponse {

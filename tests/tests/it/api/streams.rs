@@ -68,7 +68,17 @@ fn read_events(reader: impl Read, tx: &mpsc::Sender<Option<Event>>) {
     };
     while let Some(Ok(line)) = lines.next() {
         if line.is_empty() {
-            if !cur.event.is_empty() || !cur.data.is_empty() {
+            if cur.event.is_empty() && cur.data.is_empty() {
+                // An `id:` alone moves the client's position without an event; it is
+                // reported as an event named `id` so tests can see it.
+                if let Some(id) = cur.id.take() {
+                    let _ = tx.send(Some(Event {
+                        id: Some(id),
+                        event: "id".into(),
+                        data: String::new(),
+                    }));
+                }
+            } else {
                 let done = std::mem::replace(
                     &mut cur,
                     Event {
@@ -122,7 +132,7 @@ impl Sse {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(Some(e)) if e.event == ":" || e.event == "counters" => {}
+                Ok(Some(e)) if matches!(e.event.as_str(), ":" | "id" | "counters") => {}
                 Ok(other) => return other,
                 Err(_) => panic!("no event within {within:?}"),
             }
@@ -149,7 +159,7 @@ impl Sse {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(Some(e)) if e.event == ":" || e.event == "counters" => {}
+                Ok(Some(e)) if matches!(e.event.as_str(), ":" | "id" | "counters") => {}
                 Ok(Some(e)) => return Err(e),
                 Ok(None) => {
                     return Err(Event {
@@ -178,6 +188,18 @@ impl Sse {
 }
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// A number from `/metrics`.
+fn metric(s: &TestServer, name: &str) -> u64 {
+    let (_, m) = s.call("GET", "/metrics", Some(ADMIN), None);
+    m.as_str()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
+}
 
 fn comment(s: &TestServer, token: &str, item: u64, text: &str) -> u16 {
     s.post(
@@ -209,7 +231,7 @@ fn create_many(s: &TestServer, board: u64, n: usize, batch: usize, prefix: &str)
 #[test]
 fn a_board_stream_sees_the_focus_of_a_foreign_comment_and_nothing_that_was_not_committed() {
     let s = TestServer::spawn();
-    let (board, _) = s.board(&["New", "Won"]);
+    let (board, cols) = s.board(&["New", "Won"]);
     let (other, _) = s.board(&["New"]);
     let older = s.item(board, "older");
     let item = s.item(board, "acme");
@@ -234,12 +256,7 @@ fn a_board_stream_sees_the_focus_of_a_foreign_comment_and_nothing_that_was_not_c
     assert_eq!(data["unread"], true);
     let id = e.id.expect("an id");
     // The id is the change number, and the change is committed: /metrics says so.
-    let (_, m) = s.call("GET", "/metrics", Some(ADMIN), None);
-    let seq: u64 = m
-        .as_str()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("hoist_change_seq ")))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("hoist_change_seq");
+    let seq = metric(&s, "hoist_change_seq");
     assert!(id <= seq, "{id} > {seq}");
 
     // Moves, reads, updates and deletes follow in commit order.
@@ -260,6 +277,24 @@ fn a_board_stream_sees_the_focus_of_a_foreign_comment_and_nothing_that_was_not_c
     assert_eq!(deleted.event, "item.deleted");
     assert_eq!(deleted.json(), json!({"id": older, "board": board}));
     assert!(moved.id < deleted.id && Some(id) < moved.id);
+
+    // Deleting a column moves its items: each move is on the stream.
+    let (st, _) = s.post(
+        &format!("/v1/items/{item}/move"),
+        ADMIN,
+        &json!({"column": cols[1], "position": "top"}),
+    );
+    assert_eq!(st, 200);
+    assert_eq!(stream.next(WAIT).expect("moved").event, "item.moved");
+    let (st, body) = s.delete(
+        &format!("/v1/boards/{board}/columns/{}?move_to={}", cols[1], cols[0]),
+        ADMIN,
+    );
+    assert_eq!(st, 204, "{body}");
+    let e = stream.next(WAIT).expect("moved by the column's deletion");
+    assert_eq!(e.event, "item.moved");
+    assert_eq!(e.json()["id"], item);
+    assert_eq!(e.json()["column"], cols[0]);
 
     // A stream of a board that does not exist, or without a token: the usual errors.
     let (code, body) = open_raw(&s, "/v1/boards/424242/stream", Some(&bob), &[]).unwrap_err();
@@ -542,5 +577,49 @@ fn a_stream_ends_when_its_token_is_rotated_or_its_user_deactivated() {
     assert!(
         other.ends_within(Duration::from_secs(3)),
         "deactivated: ended"
+    );
+}
+
+#[test]
+fn a_quiet_board_stream_survives_a_busy_store_and_its_keepalive_carries_its_position() {
+    let s = TestServer::spawn_with_env(&[
+        ("HOIST_STREAM_RING", "64"),
+        ("HOIST_STREAM_KEEPALIVE_SECS", "1"),
+    ]);
+    let (quiet, _) = s.board(&["New"]);
+    let (busy, _) = s.board(&["New"]);
+    let stream = Sse::open(&s, &format!("/v1/boards/{quiet}/stream"), ADMIN);
+    // 300 changes elsewhere, more than four rings' worth, in writes of 20.
+    create_many(&s, busy, 150, 10, "busy");
+    // Its keepalive carries the position it has read up to, past all of them.
+    let seq = metric(&s, "hoist_change_seq");
+    let position = loop {
+        let e = stream.next_named("id", Duration::from_secs(3));
+        if e.id >= Some(seq) {
+            break e.id.expect("id");
+        }
+    };
+    // The quiet board's own change still arrives: no resync.
+    let item = s.item(quiet, "at last");
+    let e = stream.next(WAIT).expect("an event");
+    assert_eq!(
+        (e.event.as_str(), e.json()["id"].as_u64()),
+        ("item.created", Some(item))
+    );
+    // A client resuming from the keepalive's position is not sent back to reload.
+    let resumed = Sse::open_with(
+        &s,
+        &format!("/v1/boards/{quiet}/stream"),
+        Some(ADMIN),
+        &[("Last-Event-ID", &position.to_string())],
+    );
+    let e = resumed.next(WAIT).expect("replayed");
+    assert_eq!(e.json()["id"], item);
+    let (_, m) = s.call("GET", "/metrics", Some(ADMIN), None);
+    assert!(
+        m.as_str()
+            .unwrap_or("")
+            .contains("hoist_stream_resyncs_total 0"),
+        "{m}"
     );
 }

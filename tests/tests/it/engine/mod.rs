@@ -437,3 +437,68 @@ fn the_change_ring_replays_after_a_position_and_says_resync_once_it_has_moved_on
     assert_eq!(items(last - 17, 100), None);
     engine.close();
 }
+
+/// Drives a future to its end on this thread (parks between polls).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_async_command_is_a_future_answered_after_its_flush_with_the_same_errors() {
+    let t = TestEngine::new();
+    let board = t.board("B", &["A"]);
+    let pending = t
+        .engine
+        .create_item_async(t.admin, new_item(&board, 0, "async"));
+    let view = block_on(pending).expect("created");
+    let id = id_of(&view);
+    assert_eq!(t.get(id).title, "async");
+    // `wait` is the same command, blocking.
+    let moved = t
+        .engine
+        .move_item_async(t.admin, id, None, Some(Position::Top))
+        .wait()
+        .expect("moved");
+    assert_eq!(id_of(&moved), id);
+    // Errors travel through the future, and a refused command changes nothing.
+    let missing = block_on(t.engine.comment_async(
+        t.admin,
+        ItemId(999_999),
+        "x".into(),
+        hoist_engine::Mentions::default(),
+    ));
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
+    let (bob, _) = t.user("Bob");
+    let before = t.engine.stats().last_seq;
+    let entry = block_on(t.engine.comment_async(
+        bob,
+        id,
+        "hello".into(),
+        hoist_engine::Mentions::default(),
+    ))
+    .expect("comment");
+    assert_eq!(entry.text, "hello");
+    assert!(t.engine.stats().last_seq > before);
+    assert_eq!(t.get(id).attention, 1, "a foreign comment focused it");
+    // A closed engine answers at once.
+    t.engine.close();
+    let closed = block_on(t.engine.read_item_async(t.admin, id));
+    assert!(matches!(closed, Err(Error::ShuttingDown)), "{closed:?}");
+}
