@@ -2,9 +2,14 @@
 //! flood is refused at once (503 `unavailable` with `Retry-After`) instead of queueing for
 //! seconds while memory grows (PRODUCT §9, "Overload").
 //!
-//! Two budgets, both taken without waiting and given back when the request is done:
+//! Three budgets, all taken without waiting and given back when the request is done:
 //! - **writes in flight**: every engine command a handler runs (`extract::run`) holds one
 //!   unit until its answer is durable;
+//! - **batch elements in flight**: a batch (items, events) holds one unit per element
+//!   until it is answered. This is the writer's work admitted and not yet done, in the
+//!   writer's own unit: 40,000 elements are about a second of it on this machine, so it
+//!   bounds an accepted batch's wait where a count of requests or bytes cannot (a
+//!   2,000-item batch costs as much as a thousand single focuses);
 //! - **body bytes in flight**: every request body is counted while it is read and parsed
 //!   (`extract::read_body`), by its `Content-Length` up front when it has one.
 //!
@@ -108,6 +113,7 @@ impl Drop for Permit {
 #[derive(Debug)]
 pub(crate) struct Admission {
     pub(crate) writes: Arc<Budget>,
+    pub(crate) elements: Arc<Budget>,
     pub(crate) body_bytes: Arc<Budget>,
     /// New writes are refused while the writer's queue is longer than this, in time.
     pub(crate) max_queue_wait: Duration,
@@ -117,11 +123,13 @@ pub(crate) struct Admission {
 impl Admission {
     pub(crate) fn new(
         max_writes: usize,
+        max_elements: usize,
         max_body_bytes: usize,
         max_queue_wait: Duration,
     ) -> Admission {
         Admission {
             writes: Budget::new(max_writes),
+            elements: Budget::new(max_elements),
             body_bytes: Budget::new(max_body_bytes),
             max_queue_wait,
             closing: AtomicBool::new(false),

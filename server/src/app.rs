@@ -56,6 +56,16 @@ pub struct Args {
     /// refused with 503 and `Retry-After` instead of queueing.
     #[arg(long, env = "HOIST_MAX_WRITES_IN_FLIGHT", default_value_t = 1024)]
     pub max_writes_in_flight: usize,
+    /// Elements of batches (items, events) admitted and not yet answered, past which new
+    /// batches are refused with 503 and `Retry-After`. It bounds the writer's work queued
+    /// behind an accepted batch: 40,000 is about one second of it on a 2-core machine.
+    /// A batch larger than the whole bound is taken when it is alone.
+    #[arg(
+        long,
+        env = "HOIST_MAX_BATCH_ELEMENTS_IN_FLIGHT",
+        default_value_t = 40_000
+    )]
+    pub max_batch_elements_in_flight: usize,
     /// Request-body bytes held in flight, in MiB: a body counts from before it is read until
     /// its write is answered, so this bounds the work admitted and not yet done. Past it,
     /// new bodies are refused with 503 and `Retry-After`. Keep it above the 16 MiB batch
@@ -184,6 +194,7 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     }
     let admission = Arc::new(Admission::new(
         args.max_writes_in_flight,
+        args.max_batch_elements_in_flight,
         args.max_body_mb_in_flight.saturating_mul(1 << 20),
         Duration::from_millis(args.max_queue_wait_ms),
     ));

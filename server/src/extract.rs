@@ -66,8 +66,17 @@ impl Caller {
         F: FnOnce(&Engine, UserId) -> Pending<T>,
         T: Send + 'static,
     {
+        self.submit_batch(state, 0, f)
+    }
+
+    /// [`Caller::submit`] for a batch of `elements` elements: [`submit_batch`].
+    pub(crate) fn submit_batch<T, F>(&self, state: &State, elements: usize, f: F) -> Command<T>
+    where
+        F: FnOnce(&Engine, UserId) -> Pending<T>,
+        T: Send + 'static,
+    {
         let actor = self.user();
-        submit(state, move |engine| f(engine, actor))
+        submit_batch(state, elements, move |engine| f(engine, actor))
     }
 
     /// Runs an engine read as this caller: [`read`] with the caller's id.
@@ -331,21 +340,40 @@ where
     F: FnOnce(&Engine) -> Pending<T>,
     T: Send + 'static,
 {
+    submit_batch(state, 0, f)
+}
+
+/// [`submit`] for a batch of `elements` elements: it also holds that many units of the
+/// batch-elements budget until it is answered (`admission.rs`).
+pub(crate) fn submit_batch<T, F>(state: &State, elements: usize, f: F) -> Command<T>
+where
+    F: FnOnce(&Engine) -> Pending<T>,
+    T: Send + 'static,
+{
+    let refuse = |why: &str| -> Command<T> {
+        Box::pin(std::future::ready(Err(ApiError::unavailable(format!(
+            "{why}; retry shortly"
+        )))))
+    };
     if state.engine.queue_wait() > state.admission.max_queue_wait {
-        return Box::pin(std::future::ready(Err(ApiError::unavailable(
-            "the writer is behind; retry shortly",
-        ))));
+        return refuse("the writer is behind");
     }
-    let Some(permit) = state.admission.writes.try_take(1) else {
-        return Box::pin(std::future::ready(Err(ApiError::unavailable(
-            "too many writes in flight; retry shortly",
-        ))));
+    let Some(write) = state.admission.writes.try_take(1) else {
+        return refuse("too many writes in flight");
+    };
+    let batch = if elements > 0 {
+        match state.admission.elements.try_take(elements) {
+            Some(p) => Some(p),
+            None => return refuse("too many batch elements in flight"),
+        }
+    } else {
+        None
     };
     let pending = f(&state.engine);
     let (tx, rx) = tokio::sync::oneshot::channel();
     actix_web::rt::spawn(async move {
         let r = pending.await;
-        drop(permit);
+        drop((write, batch));
         let _ = tx.send(r);
     });
     Box::pin(async move {

@@ -116,6 +116,11 @@ impl Metrics {
                 u64::try_from(admission.writes.in_use()).unwrap_or(u64::MAX),
             ),
             (
+                "hoist_batch_elements_in_flight",
+                "Elements of batches admitted and not yet answered",
+                u64::try_from(admission.elements.in_use()).unwrap_or(u64::MAX),
+            ),
+            (
                 "hoist_body_bytes_in_flight",
                 "Request-body bytes held by requests in flight",
                 u64::try_from(admission.body_bytes.in_use()).unwrap_or(u64::MAX),

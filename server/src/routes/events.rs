@@ -95,7 +95,7 @@ pub(crate) async fn ingest_batch(
     }
     let intake = q.intake_board.map(BoardId);
     let outcomes = caller
-        .submit(&state, move |engine, actor| {
+        .submit_batch(&state, valid.len(), move |engine, actor| {
             engine.ingest_async(actor, valid, intake)
         })
         .await?;

@@ -117,7 +117,7 @@ pub(crate) async fn create_items_batch(
         }
     }
     let outcomes = caller
-        .submit(&state, move |engine, actor| {
+        .submit_batch(&state, valid.len(), move |engine, actor| {
             engine.create_items_async(actor, valid)
         })
         .await?;

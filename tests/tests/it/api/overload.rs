@@ -343,3 +343,68 @@ fn writes_are_refused_while_the_writer_is_behind() {
     assert_eq!(count, u64::try_from(want).expect("fits"));
     drop(dir);
 }
+
+#[test]
+fn batches_past_the_element_budget_are_refused_and_every_acknowledged_one_is_whole() {
+    // A budget of one 500-item batch: concurrent batches are refused while one is in.
+    let s = TestServer::spawn_with_env(&[("HOIST_MAX_BATCH_ELEMENTS_IN_FLIGHT", "500")]);
+    let (board, cols) = s.board(&["New"]);
+    let created = AtomicUsize::new(0);
+    let refused = AtomicUsize::new(0);
+    let base = s.base.clone();
+    std::thread::scope(|sc| {
+        for t in 0..8 {
+            let (base, created, refused) = (&base, &created, &refused);
+            sc.spawn(move || {
+                for i in 0..6 {
+                    let body: String = (0..500)
+                        .map(|k| format!("{{\"board\":{board},\"title\":\"t{t}-{i}-{k}\"}}\n"))
+                        .collect();
+                    match send(
+                        base,
+                        "/v1/items/batch",
+                        "application/x-ndjson",
+                        body.as_bytes(),
+                    ) {
+                        Outcome::Answered(200, _, v) => {
+                            assert_eq!(v["created"], 500, "{v}");
+                            created.fetch_add(500, Ordering::Relaxed);
+                        }
+                        Outcome::Answered(503, retry, v) => {
+                            assert_eq!(retry.as_deref(), Some("1"), "{v}");
+                            assert!(
+                                v["error"]["message"]
+                                    .as_str()
+                                    .is_some_and(|m| m.contains("batch elements")),
+                                "{v}"
+                            );
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            });
+        }
+    });
+    let created = created.into_inner();
+    assert!(
+        refused.into_inner() > 0,
+        "8 batch writers against one batch of room"
+    );
+    assert!(created > 0, "some batches get through");
+    // Everything acknowledged is there, nothing refused is.
+    assert_eq!(s.walk(board, cols[0], 500).len(), created);
+    // A batch larger than the whole budget still passes when it is alone.
+    let body: String = (0..800)
+        .map(|k| format!("{{\"board\":{board},\"title\":\"big {k}\"}}\n"))
+        .collect();
+    match send(
+        &s.base,
+        "/v1/items/batch",
+        "application/x-ndjson",
+        body.as_bytes(),
+    ) {
+        Outcome::Answered(200, _, v) => assert_eq!(v["created"], 800, "{v}"),
+        other => panic!("a lone big batch: {other:?}"),
+    }
+}
