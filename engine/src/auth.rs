@@ -232,7 +232,14 @@ impl Engine {
         self.call(move |tx| {
             let mut u = match tx.state.users.get(&id) {
                 Some(u) if u.active => u.clone(),
-                _ => return Err(Error::not_found("user", id)),
+                // Listed (`active: false`) but without a token to rotate: say so, rather
+                // than that the user does not exist.
+                Some(_) => {
+                    return Err(Error::Conflict(format!(
+                        "user {id} is deactivated; its token cannot be rotated"
+                    )))
+                }
+                None => return Err(Error::not_found("user", id)),
             };
             tx.state.tokens.remove(&u.token_hash);
             u.token_hash = hash_token(&token);

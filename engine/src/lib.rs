@@ -88,7 +88,7 @@ pub use ids::{
 pub use item::{Contacts, ItemPatch, NewItem, Position};
 pub use item_view::{FieldRef, Item, ItemRef, ItemView};
 pub use jobs::JobStatus;
-pub use page::{Page, PageRequest};
+pub use page::{page_of, ListKey, Page, PageRequest};
 pub use posts::FileInfo;
 pub use records::{
     ActivityKind, EventKind, FeedKind, FieldValue, FocusReason, JobState, Op, TimelineKind,

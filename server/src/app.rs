@@ -120,6 +120,45 @@ pub fn openapi_json() -> String {
     api.to_json().unwrap_or_else(|_| "{}".into())
 }
 
+/// The routes that take query parameters, from the OpenAPI document: every other route
+/// answers a query string with 400, so an unknown parameter is never silently ignored
+/// (routes that take some refuse the unknown ones themselves, `extract::query`). Built
+/// from the document, so what the server enforces is what it declares.
+struct QueryRoutes(std::collections::HashSet<(String, String)>);
+
+impl QueryRoutes {
+    fn from_openapi(doc: &str) -> QueryRoutes {
+        let mut set = std::collections::HashSet::new();
+        // Once at start-up, from our own document: a `Value` walk is fine here.
+        let v: serde_json::Value = serde_json::from_str(doc).unwrap_or_default();
+        if let Some(paths) = v["paths"].as_object() {
+            for (path, ops) in paths {
+                let Some(ops) = ops.as_object() else { continue };
+                for (method, op) in ops {
+                    let takes = op["parameters"]
+                        .as_array()
+                        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+                    if takes {
+                        set.insert((method.to_ascii_uppercase(), path.clone()));
+                    }
+                }
+            }
+        }
+        QueryRoutes(set)
+    }
+
+    /// The 400 for a query string on a route that takes none.
+    fn refuse(&self, method: &str, route: &str, query: &str) -> Option<ApiError> {
+        let (name, _) = form_urlencoded::parse(query.as_bytes()).next()?;
+        if self.0.contains(&(method.to_string(), route.to_string())) {
+            return None;
+        }
+        Some(ApiError::invalid(format!(
+            "query {name}: unknown parameter ({method} {route} takes none)"
+        )))
+    }
+}
+
 /// Replaces any error answer that is not already our JSON shape (actix's own plain-text
 /// errors) with `{"error": {...}}`, so a client never sees another body.
 fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
@@ -203,6 +242,7 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         Duration::from_secs(args.stream_keepalive_secs),
         Duration::from_secs(args.stream_ticket_secs),
     )?);
+    let queries = Arc::new(QueryRoutes::from_openapi(&openapi_json()));
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
         metrics: Metrics::new()?,
@@ -211,6 +251,7 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         streams,
     });
     let mut server = HttpServer::new(move || {
+        let queries = Arc::clone(&queries);
         App::new()
             .into_utoipa_app()
             .app_data(state.clone())
@@ -218,24 +259,30 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
             .into_app()
             .default_service(web::to(not_found))
             .wrap(ErrorHandlers::new().default_handler(json_errors))
-            .wrap_fn(|req, srv| {
+            .wrap_fn(move |req, srv| {
                 let start = Instant::now();
-                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let pattern = req.match_pattern();
+                let route = pattern.clone().unwrap_or_else(|| "unmatched".into());
                 let method = req.method().as_str().to_owned();
                 let st = req.app_data::<State>().cloned();
                 // Shutting down: every new request is refused; those already in are
                 // finished.
                 let closing = st.as_ref().is_some_and(|s| s.admission.is_closing());
-                let call = if closing { Err(req) } else { Ok(srv.call(req)) };
+                let refusal = if closing {
+                    Some(ApiError::unavailable("the server is shutting down"))
+                } else {
+                    pattern.and_then(|p| queries.refuse(&method, &p, req.query_string()))
+                };
+                let call = match refusal {
+                    Some(e) => Err((req, e)),
+                    None => Ok(srv.call(req)),
+                };
                 async move {
                     let res = match call {
                         Ok(fut) => fut.await?.map_into_left_body(),
-                        Err(req) => req
-                            .into_response(
-                                ApiError::unavailable("the server is shutting down")
-                                    .error_response(),
-                            )
-                            .map_into_right_body(),
+                        Err((req, e)) => {
+                            req.into_response(e.error_response()).map_into_right_body()
+                        }
                     };
                     if let Some(st) = st {
                         st.metrics

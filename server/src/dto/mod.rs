@@ -49,6 +49,49 @@ pub(crate) struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// `limit` and `cursor` of the directory lists (users, boards, groups, modules, rules).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Page size, 1–500 (50 when absent).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    pub cursor: Option<String>,
+}
+
+impl From<ListQuery> for hoist_engine::PageRequest {
+    fn from(q: ListQuery) -> hoist_engine::PageRequest {
+        hoist_engine::PageRequest {
+            limit: q.limit,
+            cursor: q.cursor,
+        }
+    }
+}
+
+/// A page of a directory list: `{items, next_cursor}` like every list.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ListPage<T: ToSchema> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> ListPage<T> {
+    /// The page of `items` (wire values) ordered by `key`.
+    pub(crate) fn of<K: hoist_engine::ListKey>(
+        items: Vec<T>,
+        key: impl Fn(&T) -> K,
+        q: ListQuery,
+    ) -> Result<ListPage<T>, crate::error::ApiError> {
+        let page = hoist_engine::page_of(items, key, &q.into())?;
+        Ok(ListPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        })
+    }
+}
+
 /// Parses an RFC 3339 time, naming the field on error.
 pub(crate) fn parse_time(field: &str, s: &str) -> Result<Millis, crate::error::ApiError> {
     chrono::DateTime::parse_from_rfc3339(s)

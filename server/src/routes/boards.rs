@@ -8,7 +8,7 @@ use super::json;
 use crate::dto::boards::{
     BoardOut, ColumnOut, CreateBoard, CreateColumn, DeleteColumnQuery, PatchBoard, PatchColumn,
 };
-use crate::dto::ErrorBody;
+use crate::dto::{ErrorBody, ListPage, ListQuery};
 use crate::error::ApiError;
 use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
 
@@ -49,20 +49,23 @@ pub(crate) async fn create_board(
 }
 
 /// Every board.
-#[utoipa::path(tag = "boards", security(("bearer" = [])),
-    responses((status = 200, body = Vec<BoardOut>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(tag = "boards", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ListPage<BoardOut>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 #[get("/v1/boards")]
 pub(crate) async fn list_boards(
     state: State,
     _signed_in: SignedIn,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let q: ListQuery = query(&req)?;
     let boards: Vec<BoardOut> = state
         .engine
         .boards()
         .into_iter()
         .map(BoardOut::from)
         .collect();
-    json(StatusCode::OK, &boards)
+    json(StatusCode::OK, &ListPage::of(boards, |b| b.id, q)?)
 }
 
 /// One board.

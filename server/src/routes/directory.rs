@@ -8,9 +8,9 @@ use super::json;
 use crate::dto::directory::{
     CreateGroup, CreateModule, CreateUser, GroupOut, ModuleOut, TokenOut, UserCreated, UserOut,
 };
-use crate::dto::ErrorBody;
+use crate::dto::{ErrorBody, ListPage, ListQuery};
 use crate::error::ApiError;
-use crate::extract::{id, json_body, run, Caller, SignedIn, State};
+use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
 
 /// Creates a user (admin). The token is shown only in this answer.
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUser,
@@ -48,20 +48,23 @@ pub(crate) async fn create_user(
 }
 
 /// Every user (never tokens).
-#[utoipa::path(tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Vec<UserOut>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(tag = "users", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ListPage<UserOut>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 #[get("/v1/users")]
 pub(crate) async fn list_users(
     state: State,
     _signed_in: SignedIn,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let q: ListQuery = query(&req)?;
     let users: Vec<UserOut> = state
         .engine
         .users()
         .into_iter()
         .map(UserOut::from)
         .collect();
-    json(StatusCode::OK, &users)
+    json(StatusCode::OK, &ListPage::of(users, |u| u.id, q)?)
 }
 
 /// The caller.
@@ -91,7 +94,8 @@ pub(crate) async fn get_user(
 /// A new token for a user (admin, or the user itself); the old one stops working at once.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = TokenOut), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
 #[post("/v1/users/{id}/token")]
 pub(crate) async fn rotate_token(
     state: State,
@@ -146,10 +150,16 @@ pub(crate) async fn create_group(
 }
 
 /// The caller's groups (an admin sees all).
-#[utoipa::path(tag = "groups", security(("bearer" = [])),
-    responses((status = 200, body = Vec<GroupOut>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(tag = "groups", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ListPage<GroupOut>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 #[get("/v1/groups")]
-pub(crate) async fn list_groups(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_groups(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: ListQuery = query(&req)?;
     let viewer = if caller.0.admin {
         None
     } else {
@@ -161,7 +171,7 @@ pub(crate) async fn list_groups(state: State, caller: Caller) -> Result<HttpResp
         .into_iter()
         .map(GroupOut::from)
         .collect();
-    json(StatusCode::OK, &groups)
+    json(StatusCode::OK, &ListPage::of(groups, |g| g.id, q)?)
 }
 
 fn member_path(path: &(String, String)) -> Result<(GroupId, UserId), ApiError> {
@@ -224,18 +234,21 @@ pub(crate) async fn create_module(
 }
 
 /// Built-in and added modules.
-#[utoipa::path(tag = "modules", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ModuleOut>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(tag = "modules", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ListPage<ModuleOut>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 #[get("/v1/modules")]
 pub(crate) async fn list_modules(
     state: State,
     _signed_in: SignedIn,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let q: ListQuery = query(&req)?;
     let mods: Vec<ModuleOut> = state
         .engine
         .modules()
         .into_iter()
         .map(ModuleOut::from)
         .collect();
-    json(StatusCode::OK, &mods)
+    json(StatusCode::OK, &ListPage::of(mods, |m| m.key.clone(), q)?)
 }

@@ -13,7 +13,7 @@ use crate::dto::feeds::{
     FollowedPage, FollowsQuery, InactiveQuery, JobOut, MessagesQuery, PatchRule, Preferences,
     RuleOut,
 };
-use crate::dto::{parse_time, ErrorBody, PageQuery};
+use crate::dto::{parse_time, ErrorBody, ListPage, ListQuery, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{id, json_body, query, read, read_body, run, Caller, SignedIn, State};
 use crate::wire::{self, FeedKindIo};
@@ -390,17 +390,23 @@ pub(crate) async fn create_rule(
 }
 
 /// The caller's rules.
-#[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    responses((status = 200, body = Vec<RuleOut>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ListPage<RuleOut>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 #[get("/v1/follow-rules")]
-pub(crate) async fn list_rules(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_rules(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: ListQuery = query(&req)?;
     let rules: Vec<RuleOut> = state
         .engine
         .rules(caller.user())
         .into_iter()
         .map(|r| RuleOut::new(r, None))
         .collect();
-    json(StatusCode::OK, &rules)
+    json(StatusCode::OK, &ListPage::of(rules, |r| r.id, q)?)
 }
 
 /// Changes one of the caller's rules (for records created or changed from now on).

@@ -39,7 +39,7 @@ fn users_tokens_and_admin_rights() {
 
     // Users never show tokens.
     let (_, list) = s.get("/v1/users", &ann_token);
-    assert!(list
+    assert!(list["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -120,14 +120,26 @@ fn groups_and_modules() {
     assert_eq!(st, 201, "{g}");
     let gid = g["id"].as_u64().unwrap();
     assert_eq!(
-        s.get("/v1/groups", &ann_token).1.as_array().unwrap().len(),
+        s.get("/v1/groups", &ann_token).1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     assert_eq!(
-        s.get("/v1/groups", &bob_token).1.as_array().unwrap().len(),
+        s.get("/v1/groups", &bob_token).1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
         0
     );
-    assert_eq!(s.get("/v1/groups", ADMIN).1.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.get("/v1/groups", ADMIN).1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     let (st, g) = s.call(
         "PUT",
@@ -151,7 +163,7 @@ fn groups_and_modules() {
     );
 
     let (_, mods) = s.get("/v1/modules", &ann_token);
-    let keys: Vec<&str> = mods
+    let keys: Vec<&str> = mods["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -176,7 +188,7 @@ fn groups_and_modules() {
         409
     );
     let (_, mods) = s.get("/v1/modules", ADMIN);
-    let repairs: Vec<&Value> = mods
+    let repairs: Vec<&Value> = mods["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -146,7 +146,13 @@ fn malformed_bodies() {
     );
     // Nothing of the above was created.
     assert!(s.walk(b, cols[0], 50).is_empty());
-    assert_eq!(s.get("/v1/boards", ADMIN).1.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.get("/v1/boards", ADMIN).1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -262,4 +268,80 @@ fn bad_query_parameters() {
         "invalid",
         "column",
     );
+}
+
+#[test]
+fn every_directory_list_is_a_page_and_a_route_without_parameters_refuses_any() {
+    let s = TestServer::spawn();
+    for n in ["Ann", "Bob", "Cy", "Di"] {
+        s.user(n, false);
+    }
+    // Five users (with the admin), two at a time, in id order, none twice.
+    let mut seen = Vec::new();
+    let mut path = "/v1/users?limit=2".to_string();
+    loop {
+        let (st, v) = s.get(&path, ADMIN);
+        assert_eq!(st, 200, "{v}");
+        let items = v["items"].as_array().expect("a page");
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|u| u["id"].as_u64().expect("id")));
+        match v["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/users?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [1, 2, 3, 4, 5]);
+    // The other lists answer pages too, and check their limit and cursor.
+    for list in [
+        "/v1/boards",
+        "/v1/groups",
+        "/v1/modules",
+        "/v1/follow-rules",
+    ] {
+        let (st, v) = s.get(list, ADMIN);
+        assert_eq!(st, 200, "{list}: {v}");
+        assert!(
+            v["items"].is_array() && v.get("next_cursor").is_some(),
+            "{list}: {v}"
+        );
+        let (st, v) = s.get(&format!("{list}?limit=0"), ADMIN);
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (400, Some("invalid")),
+            "{list}"
+        );
+        let (st, _) = s.get(&format!("{list}?cursor=garbage"), ADMIN);
+        assert_eq!(st, 400, "{list}");
+    }
+    let (_, mods) = s.get("/v1/modules?limit=2", ADMIN);
+    assert_eq!(mods["items"].as_array().map(Vec::len), Some(2));
+    // A route that takes no parameters refuses one, naming it; so do routes that take some.
+    let (board, _) = s.board(&["New"]);
+    let item = s.item(board, "x");
+    for path in [
+        format!("/v1/items/{item}?x=1"),
+        format!("/v1/boards/{board}?verbose=true"),
+        "/v1/me?fields=all".to_string(),
+        "/v1/feed?user=2".to_string(),
+    ] {
+        let (st, v) = s.get(&path, ADMIN);
+        assert_eq!(st, 400, "{path}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or("");
+        let name = path
+            .split('?')
+            .nth(1)
+            .and_then(|q| q.split('=').next())
+            .unwrap_or("");
+        assert!(msg.contains(name), "{path}: {msg}");
+    }
+    // A deactivated user is listed, and rotating its token is a conflict, not a 404.
+    let (cy, _) = s.user("Ed", false);
+    assert_eq!(s.delete(&format!("/v1/users/{cy}"), ADMIN).0, 204);
+    let (st, v) = s.post(&format!("/v1/users/{cy}/token"), ADMIN, &json!({}));
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{v}"
+    );
+    assert_eq!(s.post("/v1/users/999/token", ADMIN, &json!({})).0, 404);
 }

@@ -899,16 +899,17 @@ fn auto_follow_rules() {
         rules.push(r["id"].as_u64().unwrap());
     }
     let rule = |i: usize| vec![format!("rule:{}", rules[i])];
-    let listed: Vec<u64> = s
-        .get("/v1/follow-rules", &w.bob_t)
-        .1
+    let listed: Vec<u64> = s.get("/v1/follow-rules", &w.bob_t).1["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
     assert_eq!(listed, rules);
-    assert_eq!(s.get("/v1/follow-rules", &w.ann_t).1, json!([]));
+    assert_eq!(
+        s.get("/v1/follow-rules", &w.ann_t).1,
+        json!({"items": [], "next_cursor": null})
+    );
 
     let a = w.item_in(w.board, "big", w.admin, json!({"amount": 1000}));
     let a2 = w.item_in(w.board, "small", w.admin, json!({"amount": 999.5}));
@@ -1000,8 +1001,7 @@ fn auto_follow_rules() {
     let b3 = w.item("ACME again", w.admin);
     assert_eq!(w.reasons(&w.bob_t, b3), None);
     assert_eq!(
-        s.get("/v1/follow-rules", &w.bob_t)
-            .1
+        s.get("/v1/follow-rules", &w.bob_t).1["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -1067,8 +1067,7 @@ fn auto_follow_rules() {
         "criteria[0].value",
     );
     assert_eq!(
-        s.get("/v1/follow-rules", &w.bob_t)
-            .1
+        s.get("/v1/follow-rules", &w.bob_t).1["items"]
             .as_array()
             .unwrap()
             .len(),
