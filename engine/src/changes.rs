@@ -30,7 +30,6 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 
-use crate::clock::Millis;
 use crate::ids::{BoardId, EntryId, ItemId};
 use crate::item_view::ItemView;
 
@@ -64,8 +63,6 @@ pub struct Change {
     pub seq: u64,
     /// What happened.
     pub kind: ChangeKind,
-    /// When the command that made it ran (before its flush).
-    pub at: Millis,
     /// The board it concerns, if any.
     pub board: Option<BoardId>,
     /// The item it concerns, if any.

@@ -725,15 +725,6 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         let mut taken = 0usize;
         while let Some(job) = next.take() {
             taken += 1;
-            if status.fatal.is_some() {
-                // The group fails whole: the rest is not run (dropping a job answers its
-                // caller `ShuttingDown`).
-                drop(job);
-                if taken < max_group {
-                    next = rx.try_recv().ok();
-                }
-                continue;
-            }
             let mut st = shared.state.write();
             let now = shared.config.clock.now();
             let mut tx = Tx {
@@ -755,7 +746,9 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
             // has been applying for less than `group_time` (the command that crosses it is
             // the last): one flush serves many small commands, and a run of big batches is
             // answered batch by batch instead of all after the last one.
-            if taken < max_group && started.elapsed() < budget {
+            // A group that failed whole takes nothing more: the failed commit stops the
+            // writer, and what is still queued is answered `ShuttingDown` (fail-stop).
+            if status.fatal.is_none() && taken < max_group && started.elapsed() < budget {
                 next = rx.try_recv().ok();
             }
         }
@@ -829,7 +822,6 @@ impl Tx<'_> {
         self.changes.push(Change {
             seq,
             kind,
-            at: self.now,
             board,
             item,
             view,
@@ -848,7 +840,6 @@ impl Tx<'_> {
         self.changes.push(Change {
             seq,
             kind: ChangeKind::EntryAdded,
-            at: self.now,
             board,
             item,
             view: None,

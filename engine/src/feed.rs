@@ -113,8 +113,10 @@ pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)
 /// module and title are stamped on it and its current followers join the audience.
 pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRec> {
     rec.seq = tx.state.alloc(Counter::Entry);
+    let mut board = None;
     if let Some(item) = rec.about() {
         if let Some(slot) = tx.state.slot(item) {
+            board = Some(slot.board);
             if let Some(b) = tx.state.boards.get(&slot.board) {
                 rec.module = b.module.clone();
             }
@@ -133,12 +135,10 @@ pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRe
     tx.batch
         .put(&store::entry_key(rec.seq), records::encode(&rec)?);
     tx.state.feed.index(&rec);
-    let about = rec.about();
-    let board = about.and_then(|i| tx.state.slot(i)).map(|s| s.board);
     if let Some(slot) = tx.state.slot_mut(ItemId(rec.item)) {
         slot.entries.push(rec.seq);
     }
-    tx.entry_added(EntryId(rec.seq), board, about);
+    tx.entry_added(EntryId(rec.seq), board, rec.about());
     Ok(rec)
 }
 

@@ -242,11 +242,12 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         Duration::from_secs(args.stream_keepalive_secs),
         Duration::from_secs(args.stream_ticket_secs),
     )?);
-    let queries = Arc::new(QueryRoutes::from_openapi(&openapi_json()));
+    let openapi = openapi_json();
+    let queries = Arc::new(QueryRoutes::from_openapi(&openapi));
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
         metrics: Metrics::new()?,
-        openapi: openapi_json(),
+        openapi,
         admission: Arc::clone(&admission),
         streams,
     });

@@ -305,27 +305,48 @@ where
     T: Send + 'static,
 {
     let engine = Arc::clone(&state.engine);
-    let behind = engine.queue_wait() > state.admission.max_queue_wait;
-    let permit = state.admission.writes.try_take(1);
+    let admitted = admit(state, 0);
     Box::pin(async move {
-        if behind {
-            return Err(ApiError::unavailable("the writer is behind; retry shortly"));
-        }
-        let Some(_permit) = permit else {
-            return Err(ApiError::unavailable(
-                "too many writes in flight; retry shortly",
-            ));
-        };
+        let permits = admitted?;
         // The engine blocks until the write is durable: off the async workers. The permit
         // goes with the command, so it is held until the command is done even if this
         // request is dropped (the client went away) while it runs.
         web::block(move || {
-            let _permit = _permit;
+            let _permits = permits;
             f(&engine)
         })
         .await?
         .map_err(ApiError::from)
     })
+}
+
+/// What an admitted write holds until it is answered: one unit of the writes budget and,
+/// for a batch, its elements' share of the batch-elements budget.
+type Admitted = (Permit, Option<Permit>);
+
+/// Admission of a write of `elements` batch elements (0 for a single command): refused
+/// while the writer is behind or a budget is spent (`admission.rs`).
+fn admit(state: &State, elements: usize) -> Result<Admitted, ApiError> {
+    let refuse = |why: &str| ApiError::unavailable(format!("{why}; retry shortly"));
+    if state.engine.queue_wait() > state.admission.max_queue_wait {
+        return Err(refuse("the writer is behind"));
+    }
+    let write = state
+        .admission
+        .writes
+        .try_take(1)
+        .ok_or_else(|| refuse("too many writes in flight"))?;
+    let batch = match elements {
+        0 => None,
+        n => Some(
+            state
+                .admission
+                .elements
+                .try_take(n)
+                .ok_or_else(|| refuse("too many batch elements in flight"))?,
+        ),
+    };
+    Ok((write, batch))
 }
 
 /// Hands an engine command to the writer and awaits its answer on this worker: no thread
@@ -350,30 +371,15 @@ where
     F: FnOnce(&Engine) -> Pending<T>,
     T: Send + 'static,
 {
-    let refuse = |why: &str| -> Command<T> {
-        Box::pin(std::future::ready(Err(ApiError::unavailable(format!(
-            "{why}; retry shortly"
-        )))))
-    };
-    if state.engine.queue_wait() > state.admission.max_queue_wait {
-        return refuse("the writer is behind");
-    }
-    let Some(write) = state.admission.writes.try_take(1) else {
-        return refuse("too many writes in flight");
-    };
-    let batch = if elements > 0 {
-        match state.admission.elements.try_take(elements) {
-            Some(p) => Some(p),
-            None => return refuse("too many batch elements in flight"),
-        }
-    } else {
-        None
+    let permits = match admit(state, elements) {
+        Ok(p) => p,
+        Err(e) => return Box::pin(std::future::ready(Err(e))),
     };
     let pending = f(&state.engine);
     let (tx, rx) = tokio::sync::oneshot::channel();
     actix_web::rt::spawn(async move {
         let r = pending.await;
-        drop((write, batch));
+        drop(permits);
         let _ = tx.send(r);
     });
     Box::pin(async move {

@@ -42,18 +42,11 @@ pub(crate) struct ErrorInner {
     pub message: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PageQuery {
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
-
-/// `limit` and `cursor` of the directory lists (users, boards, groups, modules, rules).
+/// `limit` and `cursor`, the query of a list that takes nothing else.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(crate) struct ListQuery {
+pub(crate) struct PageQuery {
     /// Page size, 1–500 (50 when absent).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
@@ -61,8 +54,8 @@ pub(crate) struct ListQuery {
     pub cursor: Option<String>,
 }
 
-impl From<ListQuery> for hoist_engine::PageRequest {
-    fn from(q: ListQuery) -> hoist_engine::PageRequest {
+impl From<PageQuery> for hoist_engine::PageRequest {
+    fn from(q: PageQuery) -> hoist_engine::PageRequest {
         hoist_engine::PageRequest {
             limit: q.limit,
             cursor: q.cursor,
@@ -82,7 +75,7 @@ impl<T: ToSchema> ListPage<T> {
     pub(crate) fn of<K: hoist_engine::ListKey>(
         items: Vec<T>,
         key: impl Fn(&T) -> K,
-        q: ListQuery,
+        q: PageQuery,
     ) -> Result<ListPage<T>, crate::error::ApiError> {
         let page = hoist_engine::page_of(items, key, &q.into())?;
         Ok(ListPage {

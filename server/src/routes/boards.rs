@@ -8,7 +8,7 @@ use super::json;
 use crate::dto::boards::{
     BoardOut, ColumnOut, CreateBoard, CreateColumn, DeleteColumnQuery, PatchBoard, PatchColumn,
 };
-use crate::dto::{ErrorBody, ListPage, ListQuery};
+use crate::dto::{ErrorBody, ListPage, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
 
@@ -49,7 +49,7 @@ pub(crate) async fn create_board(
 }
 
 /// Every board.
-#[utoipa::path(tag = "boards", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(tag = "boards", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<BoardOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 #[get("/v1/boards")]
@@ -58,7 +58,7 @@ pub(crate) async fn list_boards(
     _signed_in: SignedIn,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q: ListQuery = query(&req)?;
+    let q: PageQuery = query(&req)?;
     let boards: Vec<BoardOut> = state
         .engine
         .boards()

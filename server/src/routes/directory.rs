@@ -8,7 +8,7 @@ use super::json;
 use crate::dto::directory::{
     CreateGroup, CreateModule, CreateUser, GroupOut, ModuleOut, TokenOut, UserCreated, UserOut,
 };
-use crate::dto::{ErrorBody, ListPage, ListQuery};
+use crate::dto::{ErrorBody, ListPage, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
 
@@ -48,7 +48,7 @@ pub(crate) async fn create_user(
 }
 
 /// Every user (never tokens).
-#[utoipa::path(tag = "users", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(tag = "users", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<UserOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 #[get("/v1/users")]
@@ -57,7 +57,7 @@ pub(crate) async fn list_users(
     _signed_in: SignedIn,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q: ListQuery = query(&req)?;
+    let q: PageQuery = query(&req)?;
     let users: Vec<UserOut> = state
         .engine
         .users()
@@ -150,7 +150,7 @@ pub(crate) async fn create_group(
 }
 
 /// The caller's groups (an admin sees all).
-#[utoipa::path(tag = "groups", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(tag = "groups", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<GroupOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 #[get("/v1/groups")]
@@ -159,7 +159,7 @@ pub(crate) async fn list_groups(
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q: ListQuery = query(&req)?;
+    let q: PageQuery = query(&req)?;
     let viewer = if caller.0.admin {
         None
     } else {
@@ -234,7 +234,7 @@ pub(crate) async fn create_module(
 }
 
 /// Built-in and added modules.
-#[utoipa::path(tag = "modules", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(tag = "modules", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<ModuleOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 #[get("/v1/modules")]
@@ -243,7 +243,7 @@ pub(crate) async fn list_modules(
     _signed_in: SignedIn,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q: ListQuery = query(&req)?;
+    let q: PageQuery = query(&req)?;
     let mods: Vec<ModuleOut> = state
         .engine
         .modules()

@@ -13,7 +13,7 @@ use crate::dto::feeds::{
     FollowedPage, FollowsQuery, InactiveQuery, JobOut, MessagesQuery, PatchRule, Preferences,
     RuleOut,
 };
-use crate::dto::{parse_time, ErrorBody, ListPage, ListQuery, PageQuery};
+use crate::dto::{parse_time, ErrorBody, ListPage, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{id, json_body, query, read, read_body, run, Caller, SignedIn, State};
 use crate::wire::{self, FeedKindIo};
@@ -172,10 +172,7 @@ pub(crate) async fn group_feed(
 ) -> Result<HttpResponse, ApiError> {
     let gid = GroupId(id(&path, "group")?);
     let q: PageQuery = query(&req)?;
-    let page = PageRequest {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
+    let page = PageRequest::from(q);
     feed_page(
         caller
             .read(&state, move |engine, user| {
@@ -268,10 +265,7 @@ pub(crate) async fn record_feed(
 ) -> Result<HttpResponse, ApiError> {
     let iid = ItemId(id(&path, "item")?);
     let q: PageQuery = query(&req)?;
-    let page = PageRequest {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
+    let page = PageRequest::from(q);
     feed_page(read(&state, move |engine| engine.record_feed(iid, &page)).await?)
 }
 
@@ -390,7 +384,7 @@ pub(crate) async fn create_rule(
 }
 
 /// The caller's rules.
-#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(tag = "feeds", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<RuleOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 #[get("/v1/follow-rules")]
@@ -399,7 +393,7 @@ pub(crate) async fn list_rules(
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q: ListQuery = query(&req)?;
+    let q: PageQuery = query(&req)?;
     let rules: Vec<RuleOut> = state
         .engine
         .rules(caller.user())

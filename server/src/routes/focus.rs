@@ -32,13 +32,7 @@ pub(crate) async fn timeline(
     let iid = ItemId(id(&path, "item")?);
     let q: PageQuery = query(&req)?;
     let page = read(&state, move |engine| {
-        engine.timeline(
-            iid,
-            &PageRequest {
-                limit: q.limit,
-                cursor: q.cursor,
-            },
-        )
+        engine.timeline(iid, &PageRequest::from(q))
     })
     .await?;
     json(

@@ -27,14 +27,7 @@ pub(crate) async fn column_items(
     let bid = BoardId(id(&path.0, "board")?);
     let cid = ColumnId(id(&path.1, "column")?);
     let q: PageQuery = query(&req)?;
-    let page = state.engine.column_page(
-        bid,
-        cid,
-        &PageRequest {
-            limit: q.limit,
-            cursor: q.cursor,
-        },
-    )?;
+    let page = state.engine.column_page(bid, cid, &PageRequest::from(q))?;
     item_page(&page)
 }
 
