@@ -52,6 +52,7 @@ pub struct Config {
     pub(crate) timer_thread: bool,
     pub(crate) change_ring: usize,
     pub(crate) group_time: Duration,
+    pub(crate) salvage: bool,
 }
 
 impl Default for Config {
@@ -65,6 +66,7 @@ impl Default for Config {
             timer_thread: true,
             change_ring: 65_536,
             group_time: Duration::from_millis(50),
+            salvage: false,
         }
     }
 }
@@ -114,6 +116,16 @@ impl Config {
     /// two at a time instead of all together after the last one.
     pub fn with_group_time(mut self, t: Duration) -> Config {
         self.group_time = t;
+        self
+    }
+
+    /// What [`Engine::open`] does with a record that fails its check: by default it refuses
+    /// to open ([`Error::Damaged`], naming the record). Salvaging, it saves the record's
+    /// bytes under `salvaged/` in the data directory, removes the record, opens without it
+    /// and lists it in [`Engine::salvaged`]. What the record held is lost to the engine (an
+    /// item, an entry, a follow…); everything else opens as it was.
+    pub fn with_salvage(mut self, on: bool) -> Config {
+        self.salvage = on;
         self
     }
 
@@ -266,8 +278,14 @@ type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
 /// A command for the writer, and when it was queued.
 pub(crate) struct Job {
     queued: Instant,
-    run: Box<dyn FnOnce(&mut Tx<'_>) -> Completion + Send>,
+    /// Applies the command (`Some`), or refuses it unapplied (`None`: the writer stopped
+    /// after a storage failure). The completion answers the caller once the group's
+    /// commit is known.
+    run: RunFn,
 }
+
+/// See [`Job::run`].
+type RunFn = Box<dyn FnOnce(Option<&mut Tx<'_>>) -> Completion + Send>;
 
 /// Fires one due timer (`activity`'s, handed in by `open`, so the writer names no domain
 /// code): whether it still applied.
@@ -298,6 +316,8 @@ pub(crate) struct Shared {
     pub epoch: Instant,
     /// Wakes the jobs thread when a job is created.
     pub jobs_wake: Sender<()>,
+    /// Set once, when a group's commit failed: why the writer stopped (fail-stop).
+    pub failure: std::sync::OnceLock<String>,
 }
 
 /// An open Hoist data directory. Cheap to share across threads (`Arc` inside); every
@@ -308,6 +328,8 @@ pub struct Engine {
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) timer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     pub(crate) jobs: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    /// The damaged records a salvaging open skipped.
+    pub(crate) salvaged: Vec<crate::error::DamagedRecord>,
 }
 
 impl Engine {
@@ -341,6 +363,22 @@ impl Engine {
                 .elapsed()
                 .saturating_sub(Duration::from_micros(at - 1)),
         }
+    }
+
+    /// Whether the engine takes writes: [`Health::WritesStopped`] after a storage failure
+    /// (fail-stop), until the data directory is opened again. Reads keep working either way.
+    pub fn health(&self) -> Health {
+        match self.shared.failure.get() {
+            None => Health::Ok,
+            Some(reason) => Health::WritesStopped {
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    /// The damaged records this open skipped ([`Config::with_salvage`]), in key order.
+    pub fn salvaged(&self) -> &[crate::error::DamagedRecord] {
+        &self.salvaged
     }
 
     /// The data directory.
@@ -392,6 +430,9 @@ impl Engine {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
     ) -> Pending<T> {
+        if let Some(reason) = self.shared.failure.get() {
+            return Pending(PendingState::Failed(Error::Poisoned(reason.clone())));
+        }
         let Some(sender) = self.queue.lock().clone() else {
             return Pending(PendingState::Failed(Error::ShuttingDown));
         };
@@ -426,12 +467,14 @@ fn job<T: Send + 'static>(
     // `sched_yield` first, and with 64 callers waiting on two cores that spinning took a
     // third of all CPU time in the activity benchmark (18 % with the oneshot).
     let (reply_tx, reply_rx) = oneshot::channel::<Result<T>>();
-    let run = Box::new(move |tx: &mut Tx<'_>| -> Completion {
-        let result = tx.attempt(f);
+    let run = Box::new(move |tx: Option<&mut Tx<'_>>| -> Completion {
+        let result = tx.map(|tx| tx.attempt(f));
         Box::new(move |commit: Option<&Error>| {
             let r = match (commit, result) {
-                (Some(e), Ok(_)) => Err(Error::Poisoned(e.to_string())),
-                (_, r) => r,
+                // The group's commit failed, or the writer had stopped before this command.
+                (Some(e), Some(Ok(_)) | None) => Err(Error::Poisoned(e.to_string())),
+                (None, None) => Err(Error::ShuttingDown),
+                (_, Some(r)) => r,
             };
             let _ = reply_tx.send(r);
         })
@@ -658,6 +701,7 @@ impl Engine {
             focus_fired: self.shared.focus_fired.load(Ordering::Relaxed),
             rollbacks: self.shared.rollbacks.load(Ordering::Relaxed),
             queue_wait_us,
+            writes_stopped: self.shared.failure.get().is_some(),
         }
     }
 }
@@ -666,6 +710,20 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// What [`Engine::health`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Writes are taken.
+    Ok,
+    /// A group's write or flush failed: that group and every later write was answered
+    /// [`Error::Poisoned`]. Memory may hold the failed group's effects, which may or may
+    /// not be on disk; opening the directory again shows what is.
+    WritesStopped {
+        /// The storage failure, for a person.
+        reason: String,
+    },
 }
 
 /// A snapshot of engine-wide numbers.
@@ -696,6 +754,8 @@ pub struct Stats {
     pub rollbacks: u64,
     /// [`Engine::queue_wait`], in µs.
     pub queue_wait_us: u64,
+    /// Whether a storage failure has stopped the writes ([`Engine::health`]).
+    pub writes_stopped: bool,
 }
 
 pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
@@ -707,11 +767,12 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         let at = first.queued.saturating_duration_since(shared.epoch);
         let at = u64::try_from(at.as_micros()).unwrap_or(u64::MAX - 1);
         shared.oldest_queued_us.store(at + 1, Ordering::Relaxed);
-        if poisoned.is_some() {
-            // Fail-stop: memory may be ahead of disk, so nothing more is applied. Dropping
-            // a job drops its reply channel: its caller gets `ShuttingDown`.
-            drop(first);
-            while rx.try_recv().is_ok() {}
+        if let Some(e) = &poisoned {
+            // Fail-stop: memory may be ahead of disk, so nothing more is applied. What was
+            // queued before `Engine::submit` saw the failure is refused with its reason.
+            for job in std::iter::once(first).chain(rx.try_iter()) {
+                ((job.run)(None))(Some(e));
+            }
             shared.oldest_queued_us.store(0, Ordering::Relaxed);
             continue;
         }
@@ -740,7 +801,7 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
                 reload: shared.reload,
                 group: &mut status,
             };
-            completions.push((job.run)(&mut tx));
+            completions.push((job.run)(Some(&mut tx)));
             drop(st);
             // A group takes what is already queued, up to `max_group` commands and while it
             // has been applying for less than `group_time` (the command that crosses it is
@@ -769,6 +830,9 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         })();
         if let Err(e) = &commit {
             tracing::error!(error = %e, "write failed; the engine stops taking writes");
+            // Before anyone is answered, so a caller told of the failure finds the engine
+            // refusing at once.
+            let _ = shared.failure.set(e.to_string());
         }
         // The wheel learns of new timers before anyone is answered, so a caller that
         // fires due timers right after its write sees them.

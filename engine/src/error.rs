@@ -46,6 +46,10 @@ pub enum Error {
     /// A stored record failed validation.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A record found damaged on open. The store does not open, unless with
+    /// `Config::with_salvage`, which skips such records and lists them.
+    #[error("damaged record {0}; open with salvage to skip it (its bytes are saved aside)")]
+    Damaged(Box<DamagedRecord>),
     /// A storage failure, with the storage layer's own error as its source. After one, the
     /// engine refuses further writes (fail-stop).
     #[error("storage error: {0}")]
@@ -89,6 +93,29 @@ impl std::fmt::Debug for StorageError {
 impl std::error::Error for StorageError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
+    }
+}
+
+/// A stored record that failed its check when the data directory was opened.
+#[derive(Debug, Clone)]
+pub struct DamagedRecord {
+    /// Which record, for a person: its kind, its id(s) and its raw key (`item 42 (I 0…2a)`).
+    pub key: String,
+    /// What the check found wrong.
+    pub reason: String,
+    /// Where a salvaging open saved the record's bytes before removing it.
+    pub saved_to: Option<std::path::PathBuf>,
+    pub(crate) raw_key: Vec<u8>,
+    pub(crate) value: Vec<u8>,
+}
+
+impl std::fmt::Display for DamagedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)?;
+        if let Some(p) = &self.saved_to {
+            write!(f, " (bytes saved to {})", p.display())?;
+        }
+        Ok(())
     }
 }
 

@@ -31,7 +31,12 @@ use crate::walls::EntryMeta;
 /// The rest of the feed state, once items and entries are loaded: follows, rules, jobs,
 /// files, preferences, and from `items` (id, last update, responsible) the owners'
 /// follows and the records' last touch.
-pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)]) -> Result<()> {
+pub(crate) fn load(
+    st: &mut State,
+    store: &Store,
+    items: &[(ItemId, i64, UserId)],
+    checks: &records::Checks,
+) -> Result<()> {
     for kv in store.scan(store::FOLLOW) {
         let (k, v) = kv?;
         let user = k
@@ -45,7 +50,9 @@ pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)
         let (Some(user), Some(item)) = (user, item) else {
             return Err(Error::Corrupt("malformed follow key".into()));
         };
-        let f: records::FollowRec = records::decode(&v)?;
+        let Some(f) = checks.record(&k, &v, records::decode::<records::FollowRec>(&v))? else {
+            continue;
+        };
         let owner = st
             .slot(ItemId(item))
             .is_some_and(|s| s.responsible == UserId(user));
@@ -63,23 +70,31 @@ pub(crate) fn load(st: &mut State, store: &Store, items: &[(ItemId, i64, UserId)
             .insert(UserId(user), f);
     }
     for kv in store.scan(store::RULE) {
-        let (_, v) = kv?;
-        let r: records::RuleRec = records::decode(&v)?;
+        let (k, v) = kv?;
+        let Some(r) = checks.record(&k, &v, records::decode::<records::RuleRec>(&v))? else {
+            continue;
+        };
         st.feed.rules.insert(RuleId(r.id), r);
     }
     for kv in store.scan(store::JOB) {
-        let (_, v) = kv?;
-        let j: records::JobRec = records::decode(&v)?;
+        let (k, v) = kv?;
+        let Some(j) = checks.record(&k, &v, records::decode::<records::JobRec>(&v))? else {
+            continue;
+        };
         st.feed.jobs.insert(JobId(j.id), j);
     }
     for kv in store.scan(store::FILE_META) {
-        let (_, v) = kv?;
-        let f: FileRec = records::decode(&v)?;
+        let (k, v) = kv?;
+        let Some(f) = checks.record(&k, &v, records::decode::<FileRec>(&v))? else {
+            continue;
+        };
         st.feed.files.insert(FileId(f.id), f);
     }
-    if let Some(p) = store.get(store::PREFS)? {
-        let p: PrefsRec = records::decode(&p)?;
-        st.feed.disabled = p.disabled_modules.into_iter().collect();
+    if let Some(v) = store.get(store::PREFS)? {
+        let checked = records::decode::<PrefsRec>(&v);
+        if let Some(p) = checks.record(store::PREFS, &v, checked)? {
+            st.feed.disabled = p.disabled_modules.into_iter().collect();
+        }
     }
     // Items never commented on count as touched when last updated; the responsible
     // follows as owner unless they unfollowed (the owner reason is not stored). Built from

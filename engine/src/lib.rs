@@ -76,9 +76,9 @@ pub use board::{
 pub use changes::{Change, ChangeKind, ChangesAfter, Received, Subscription};
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use counters::{BoardCounters, ColumnCounters, Counters};
-pub use engine::{Config, Engine, Pending, Stats};
+pub use engine::{Config, Engine, Health, Pending, Stats};
 pub use entry::{FieldChange, Mentions, TimelineEntry, Value};
-pub use error::{Error, Result, StorageError};
+pub use error::{DamagedRecord, Error, Result, StorageError};
 pub use events::{IngestResult, IngestStatus, NewEvent};
 pub use feed::{FeedEntry, WallFilter};
 pub use follow::{FollowReason, Followed};

@@ -17,11 +17,11 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::changes::Hub;
 use crate::engine::{timer_loop, writer_loop, Config, Engine, Job, Shared};
-use crate::error::{Error, Result};
+use crate::error::{DamagedRecord, Error, Result};
 use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
-use crate::records::{self, ActivityRec, BoardRec, GroupRec, Meta, ModuleRec, UserRec};
+use crate::records::{self, ActivityRec, BoardRec, Checks, GroupRec, Meta, ModuleRec, UserRec};
 use crate::state::{
     email_key, phone_key, ActSlot, ColumnState, Count, ItemSlot, State, BUILTIN_MODULES,
 };
@@ -30,8 +30,14 @@ use crate::timer::{ActivityTimer, TimerSlot, Wheel};
 use crate::walls::{keep_newest, Redos};
 
 impl State {
-    /// Rebuilds the state from the store: one pass over every record.
+    /// Rebuilds the state from the store: one pass over every record. A damaged record is
+    /// an error naming it.
     pub(crate) fn load(store: &Store) -> Result<State> {
+        State::load_with(store, &Checks::strict())
+    }
+
+    /// [`State::load`], with `checks` deciding what a damaged record does.
+    pub(crate) fn load_with(store: &Store, checks: &Checks) -> Result<State> {
         let mut st = State {
             meta: match store.get(store::META)? {
                 Some(b) => records::decode::<Meta>(&b)?,
@@ -53,21 +59,27 @@ impl State {
             ..State::default()
         };
         for kv in store.scan(store::USER) {
-            let (_, v) = kv?;
-            let u: UserRec = records::decode(&v)?;
+            let (k, v) = kv?;
+            let Some(u) = checks.record(&k, &v, records::decode::<UserRec>(&v))? else {
+                continue;
+            };
             if u.active {
                 st.tokens.insert(u.token_hash, UserId(u.id));
             }
             st.users.insert(UserId(u.id), u);
         }
         for kv in store.scan(store::GROUP) {
-            let (_, v) = kv?;
-            let g: GroupRec = records::decode(&v)?;
+            let (k, v) = kv?;
+            let Some(g) = checks.record(&k, &v, records::decode::<GroupRec>(&v))? else {
+                continue;
+            };
             st.groups.insert(GroupId(g.id), g);
         }
         for kv in store.scan(store::MODULE) {
-            let (_, v) = kv?;
-            let m: ModuleRec = records::decode(&v)?;
+            let (k, v) = kv?;
+            let Some(m) = checks.record(&k, &v, records::decode::<ModuleRec>(&v))? else {
+                continue;
+            };
             st.modules.insert(m.key.clone(), m);
         }
         for (key, name) in BUILTIN_MODULES {
@@ -78,8 +90,10 @@ impl State {
             });
         }
         for kv in store.scan(store::BOARD) {
-            let (_, v) = kv?;
-            let b: BoardRec = records::decode(&v)?;
+            let (k, v) = kv?;
+            let Some(b) = checks.record(&k, &v, records::decode::<BoardRec>(&v))? else {
+                continue;
+            };
             for c in &b.columns {
                 st.columns.insert(
                     ColumnId(c.id),
@@ -100,12 +114,12 @@ impl State {
         let (feed, low, high, redos) = std::thread::scope(|scope| -> Result<_> {
             let modules = &modules;
             let entries_a =
-                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_a));
+                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_a, checks));
             let entries_b =
-                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_b));
+                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_b, checks));
             let hasher = st.contact_hasher.clone();
-            let high = scope.spawn(move || scan_items(store, &hasher, mid, u64::MAX));
-            let low = scan_items(store, &st.contact_hasher, 0, mid)?;
+            let high = scope.spawn(move || scan_items(store, &hasher, mid, u64::MAX, checks));
+            let low = scan_items(store, &st.contact_hasher, 0, mid, checks)?;
             let panicked = || Error::Corrupt("an open scan panicked".into());
             let high = high.join().map_err(|_| panicked())??;
             let (a, mut redos) = entries_a.join().map_err(|_| panicked())??;
@@ -133,39 +147,31 @@ impl State {
             }
         }
         for kv in store.scan(store::ACTIVITY) {
-            let (_, v) = kv?;
-            let a: ActivityRec = records::decode(&v)?;
+            let (k, v) = kv?;
+            let Some(a) = checks.record(&k, &v, records::decode::<ActivityRec>(&v))? else {
+                continue;
+            };
             st.insert_activity(ActivityId(a.id), ActSlot::from_rec(v, &a));
         }
         for kv in store.scan(store::TIMER) {
             let (k, v) = kv?;
-            let id = store::timer_key_activity(&k)
-                .ok_or_else(|| Error::Corrupt("malformed timer key".into()))?;
-            let row = records::access::<records::ArchivedTimersRec>(&v)?;
-            let due = row
-                .dues
-                .iter()
-                .map(|d| d.to_native())
-                .min()
-                .ok_or_else(|| Error::Corrupt(format!("empty timer row of activity {id}")))?;
-            for (slot, at) in row.slots.iter().zip(row.dues.iter()) {
-                let slot = TimerSlot::from_byte(*slot).ok_or_else(|| {
-                    Error::Corrupt(format!("timer row of activity {id}: slot {slot}"))
-                })?;
-                let timer = ActivityTimer {
-                    activity: ActivityId(id),
-                    slot,
-                };
-                st.armed.insert(timer, at.to_native());
+            let Some((id, due, timers)) = checks.record(&k, &v, timer_row(&k, &v))? else {
+                continue;
+            };
+            for (timer, at) in timers {
+                st.armed.insert(timer, at);
             }
-            st.timer_rows.insert(ActivityId(id), due);
+            st.timer_rows.insert(id, due);
         }
         for kv in store.scan(store::SEEN) {
-            let (_, v) = kv?;
-            let r = records::access::<records::ArchivedSeenRec>(&v)?;
+            let (k, v) = kv?;
+            let Some(r) = checks.record(&k, &v, records::access::<records::ArchivedSeenRec>(&v))?
+            else {
+                continue;
+            };
             st.seen.extend(r.hashes.iter().map(|h| h.to_native()));
         }
-        crate::feed::load(&mut st, store, &ids)?;
+        crate::feed::load(&mut st, store, &ids, checks)?;
         for (id, _, _) in ids {
             st.count_item(id, Count::Add);
         }
@@ -260,12 +266,40 @@ fn replay(loaded: &mut [Loaded], redos: Redos) {
     }
 }
 
+/// An activity, its earliest due time, and its timers with their due times.
+type TimerRow = (ActivityId, i64, Vec<(ActivityTimer, i64)>);
+
+/// A `T` row: its activity, its earliest due time and its timers with their due times.
+fn timer_row(k: &[u8], v: &[u8]) -> Result<TimerRow> {
+    let id =
+        store::timer_key_activity(k).ok_or_else(|| Error::Corrupt("malformed timer key".into()))?;
+    let row = records::access::<records::ArchivedTimersRec>(v)?;
+    let due = row
+        .dues
+        .iter()
+        .map(|d| d.to_native())
+        .min()
+        .ok_or_else(|| Error::Corrupt(format!("empty timer row of activity {id}")))?;
+    let mut timers = Vec::with_capacity(row.slots.len());
+    for (slot, at) in row.slots.iter().zip(row.dues.iter()) {
+        let slot = TimerSlot::from_byte(*slot)
+            .ok_or_else(|| Error::Corrupt(format!("timer row of activity {id}: slot {slot}")))?;
+        let timer = ActivityTimer {
+            activity: ActivityId(id),
+            slot,
+        };
+        timers.push((timer, at.to_native()));
+    }
+    Ok((ActivityId(id), due, timers))
+}
+
 /// Reads and validates the items with ids in `[lo, hi)`.
 fn scan_items(
     store: &Store,
     hasher: &std::collections::hash_map::RandomState,
     lo: u64,
     hi: u64,
+    checks: &Checks,
 ) -> Result<Vec<Loaded>> {
     let mut out = Vec::new();
     let (from, to) = (
@@ -273,8 +307,11 @@ fn scan_items(
         store::id_key(store::ITEM, hi),
     );
     for kv in store.range(&from, &to) {
-        let (_, v) = kv?;
-        let r = records::access::<records::ArchivedItemRec>(&v)?;
+        let (k, v) = kv?;
+        let Some(r) = checks.record(&k, &v, records::access::<records::ArchivedItemRec>(&v))?
+        else {
+            continue;
+        };
         let mut contacts = SmallVec::new();
         contacts.extend(
             r.phones
@@ -301,13 +338,53 @@ fn scan_items(
     Ok(out)
 }
 
+/// Saves the bytes of each damaged record a salvaging open skipped under
+/// `salvaged/<unix time>/<key in hex>.bin` in the data directory, then removes the records
+/// in one durable batch, so the next open (salvaging or not) finds a store without them.
+fn set_aside(store: &Store, mut damaged: Vec<DamagedRecord>) -> Result<Vec<DamagedRecord>> {
+    if damaged.is_empty() {
+        return Ok(damaged);
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let dir = store.dir().join("salvaged").join(stamp.to_string());
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut batch = store::Batch::default();
+    for d in &mut damaged {
+        let name: String = d.raw_key.iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join(format!("{name}.bin"));
+        std::fs::write(&path, &d.value).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::warn!(record = %d.key, reason = %d.reason, saved_to = %path.display(),
+            "salvage: a damaged record is skipped and removed");
+        d.saved_to = Some(path);
+        batch.delete(&d.raw_key);
+    }
+    store.apply(batch)?;
+    store.flush()?;
+    Ok(damaged)
+}
+
 impl Engine {
     /// Opens (or creates) the data directory `dir`: takes its lock, checks its format
     /// version and rebuilds the in-memory indexes from the records.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
         let store = Store::open(dir.as_ref(), config.cache_bytes)?;
         crate::upgrade::run(&store)?;
-        let state = State::load(&store)?;
+        let checks = if config.salvage {
+            Checks::salvaging()
+        } else {
+            Checks::strict()
+        };
+        let state = State::load_with(&store, &checks)?;
+        let salvaged = set_aside(&store, checks.into_damaged())?;
         // Re-arm every durable timer; those already due fire at the timer thread's
         // first poll.
         let mut wheel = Wheel::with_capacity(config.clock.now().0, state.armed.len());
@@ -337,6 +414,7 @@ impl Engine {
             oldest_queued_us: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
             jobs_wake: jobs_wake_tx,
+            failure: std::sync::OnceLock::new(),
         });
         let spawn_err = |source| Error::Io {
             path: dir.as_ref().to_path_buf(),
@@ -353,6 +431,7 @@ impl Engine {
             writer: Mutex::new(Some(writer)),
             timer: Mutex::new(None),
             jobs: Mutex::new(None),
+            salvaged,
         };
         let j = Arc::clone(&engine.shared);
         let jobs_tx = tx.clone();

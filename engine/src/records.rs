@@ -6,7 +6,7 @@
 use rkyv::rancor;
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{DamagedRecord, Error, Result};
 use crate::store::Bytes;
 
 /// The engine's counters, written with every group that changes them.
@@ -565,6 +565,67 @@ where
 {
     let archived = access::<T::Archived>(bytes)?;
     rkyv::deserialize::<T, rancor::Error>(archived).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+/// How an open treats a record that fails its check: refuse to open, naming the record
+/// ([`Error::Damaged`]), or, salvaging, skip it and list it.
+pub(crate) struct Checks {
+    salvage: bool,
+    damaged: parking_lot::Mutex<Vec<DamagedRecord>>,
+}
+
+impl Checks {
+    /// Every damaged record is an error.
+    pub(crate) fn strict() -> Checks {
+        Checks {
+            salvage: false,
+            damaged: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn salvaging() -> Checks {
+        Checks {
+            salvage: true,
+            ..Checks::strict()
+        }
+    }
+
+    /// `checked` (the record at `key`, `value` read through [`access`] or [`decode`]):
+    /// its value, or for a record that failed the check, [`Error::Damaged`], or when
+    /// salvaging `None` (skip it) with the record noted. Other errors (I/O) pass through.
+    pub(crate) fn record<T>(
+        &self,
+        key: &[u8],
+        value: &Bytes,
+        checked: Result<T>,
+    ) -> Result<Option<T>> {
+        match checked {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::Corrupt(reason)) => {
+                let d = DamagedRecord {
+                    key: crate::store::describe_key(key),
+                    reason,
+                    saved_to: None,
+                    raw_key: key.to_vec(),
+                    value: value.to_vec(),
+                };
+                if self.salvage {
+                    self.damaged.lock().push(d);
+                    Ok(None)
+                } else {
+                    Err(Error::Damaged(Box::new(d)))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The records skipped, in key order.
+    pub(crate) fn into_damaged(self) -> Vec<DamagedRecord> {
+        let mut d = self.damaged.into_inner();
+        d.sort_by(|a, b| a.raw_key.cmp(&b.raw_key));
+        d
+    }
 }
 
 #[cfg(test)]

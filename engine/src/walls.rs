@@ -224,6 +224,7 @@ pub(crate) fn load_entries(
     store: &Store,
     modules: &[String],
     ranges: &[(Vec<u8>, Vec<u8>)],
+    checks: &records::Checks,
 ) -> Result<(FeedState, Redos)> {
     let mut feed = FeedState::default();
     let mut redos = Redos::new();
@@ -234,8 +235,11 @@ pub(crate) fn load_entries(
     }
     for (lo, hi) in ranges {
         for kv in store.range(lo, hi) {
-            let (_, v) = kv?;
-            let r = records::access::<records::ArchivedTimelineRec>(&v)?;
+            let (k, v) = kv?;
+            let checked = records::access::<records::ArchivedTimelineRec>(&v);
+            let Some(r) = checks.record(&k, &v, checked)? else {
+                continue;
+            };
             feed.index_archived(r, &mut redos);
         }
     }

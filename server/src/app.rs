@@ -90,6 +90,11 @@ pub struct Args {
     #[arg(long, env = "HOIST_STREAM_TICKET_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stream_ticket_secs: u64,
+    /// Open even if records are damaged: each one is skipped, its bytes saved under
+    /// `<data>/salvaged/`, and it is removed from the store (logged, and listed on
+    /// stderr). Without it a damaged record stops the start, naming the record.
+    #[arg(long, env = "HOIST_SALVAGE")]
+    pub salvage: bool,
 }
 
 /// After SIGTERM/SIGINT the server keeps its listener and answers every new request 503
@@ -216,9 +221,17 @@ fn write_token_file(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
 pub async fn serve(args: Args) -> anyhow::Result<()> {
     let config = Config::default()
         .with_cache_mb(args.cache_mb)
-        .with_change_ring(usize::try_from(args.stream_ring).unwrap_or(usize::MAX));
-    let engine = Engine::open(&args.data, config)
-        .with_context(|| format!("cannot open data directory {}", args.data.display()))?;
+        .with_change_ring(usize::try_from(args.stream_ring).unwrap_or(usize::MAX))
+        .with_salvage(args.salvage);
+    let engine = Engine::open(&args.data, config).with_context(|| {
+        format!(
+            "cannot open data directory {} (a damaged record can be skipped with --salvage)",
+            args.data.display()
+        )
+    })?;
+    for d in engine.salvaged() {
+        eprintln!("salvage: skipped and removed {d}");
+    }
     let engine = Arc::new(engine);
     let given = read_admin_token(&args)?;
     let from_env = given.is_some();
@@ -253,12 +266,14 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     });
     let mut server = HttpServer::new(move || {
         let queries = Arc::clone(&queries);
-        App::new()
+        let app = App::new()
             .into_utoipa_app()
             .app_data(state.clone())
             .configure(routes::configure)
-            .into_app()
-            .default_service(web::to(not_found))
+            .into_app();
+        #[cfg(feature = "failpoints")]
+        let app = app.configure(routes::failpoints::configure);
+        app.default_service(web::to(not_found))
             .wrap(ErrorHandlers::new().default_handler(json_errors))
             .wrap_fn(move |req, srv| {
                 let start = Instant::now();

@@ -124,6 +124,11 @@ impl From<hoist_engine::Error> for ApiError {
             E::NotFound { .. } => ApiError::not_found(e.to_string()),
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             E::Overloaded | E::ShuttingDown => ApiError::unavailable(e.to_string()),
+            // Fail-stop after a storage failure: no write is taken until a restart; reads
+            // still answer (`/healthz` says `degraded`).
+            E::Poisoned(_) => ApiError::unavailable(format!(
+                "{e}; writes are refused until the server is restarted"
+            )),
             other => {
                 tracing::error!(error = %other, "engine failure");
                 ApiError::internal(other.to_string())

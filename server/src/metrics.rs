@@ -136,6 +136,11 @@ impl Metrics {
                 streams.resync_count(),
             ),
             (
+                "hoist_writes_stopped",
+                "1 once a storage failure has stopped the writes (fail-stop; restart to recover)",
+                u64::from(stats.writes_stopped),
+            ),
+            (
                 "hoist_rollbacks_total",
                 "Commands rolled back after they began to write (a bug when above 0)",
                 stats.rollbacks,

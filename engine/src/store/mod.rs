@@ -139,12 +139,59 @@ pub(crate) fn id_key(prefix: u8, id: u64) -> [u8; 9] {
     k
 }
 
+/// A key for a person: the kind of record, its id(s), and the raw key in hex
+/// (`item 42 (49 000000000000002a)`).
+pub(crate) fn describe_key(k: &[u8]) -> String {
+    let kind = match k.first().copied() {
+        Some(USER) => "user",
+        Some(GROUP) => "group",
+        Some(MODULE) => "module",
+        Some(BOARD) => "board",
+        Some(ITEM) => "item",
+        Some(ACTIVITY) => "activity",
+        Some(TIMER) => "timer row",
+        Some(SEEN) => "seen-events row",
+        Some(FEED) => "entry",
+        Some(FOLLOW) => "follow",
+        Some(RULE) => "rule",
+        Some(JOB) => "job",
+        Some(FILE_META) => "file",
+        Some(FILE_DATA) => "file chunk",
+        Some(b'P') => "preferences",
+        Some(b'M') => "meta",
+        _ => "record",
+    };
+    let ids: Vec<String> = k
+        .get(1..)
+        .unwrap_or_default()
+        .chunks(8)
+        .filter(|c| c.len() == 8)
+        .filter_map(|c| <[u8; 8]>::try_from(c).ok())
+        .map(|c| u64::from_be_bytes(c).to_string())
+        .collect();
+    let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+    if ids.is_empty() || k.first() == Some(&MODULE) {
+        format!("{kind} (key {hex})")
+    } else {
+        format!("{kind} {} (key {hex})", ids.join("/"))
+    }
+}
+
 /// `prefix` + raw bytes.
 pub(crate) fn str_key(prefix: u8, s: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + s.len());
     k.push(prefix);
     k.extend_from_slice(s.as_bytes());
     k
+}
+
+/// A sled iterator as the store's: an injected read fault (if armed) comes first.
+fn fault_first(inner: sled::Iter) -> impl Iterator<Item = Result<(Bytes, Bytes)>> {
+    injected(failpoint::READ)
+        .err()
+        .into_iter()
+        .map(Err)
+        .chain(inner.map(|r| r.map_err(storage)))
 }
 
 /// The open data directory.
@@ -271,6 +318,34 @@ fn storage(e: sled::Error) -> Error {
     Error::Storage(crate::error::StorageError::new(e))
 }
 
+/// The storage failpoints: every way the store touches the disk can be made to fail from a
+/// test (sled's own rule), with the error a real disk gives. Armed through the `fail`
+/// crate in builds with the `failpoints` feature (`fail::cfg("store::flush",
+/// "return(enospc)")`); in any other build [`injected`] is `Ok(())` and costs nothing.
+pub(crate) mod failpoint {
+    /// `apply_batch`: a group's rows reaching sled (and any single-row write of open).
+    pub(crate) const APPLY: &str = "store::apply";
+    /// `flush`: sled's log write and fsync, and the syncs of `sync.rs`.
+    pub(crate) const FLUSH: &str = "store::flush";
+    /// Every read of a record: `get`, scans, ranges, a file's bytes.
+    pub(crate) const READ: &str = "store::read";
+}
+
+/// `Err` if a test armed failpoint `point`: `return(enospc)` fails as a full disk does,
+/// `return` (or any other argument) as an I/O error.
+#[cfg_attr(not(feature = "failpoints"), allow(clippy::unnecessary_wraps))]
+fn injected(_point: &'static str) -> Result<()> {
+    fail::fail_point!(_point, |arg: Option<String>| {
+        let (kind, what) = match arg.as_deref() {
+            Some("enospc") => (std::io::ErrorKind::StorageFull, "no space left on device"),
+            _ => (std::io::ErrorKind::Other, "input/output error"),
+        };
+        let e = std::io::Error::new(kind, format!("{what} (injected by failpoint {_point})"));
+        Err(Error::Storage(crate::error::StorageError::new(e)))
+    });
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the data directory: takes its lock, opens sled and checks
     /// or writes the format version.
@@ -335,12 +410,13 @@ impl Store {
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        injected(failpoint::READ)?;
         self.db.get(key).map_err(storage)
     }
 
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     pub(crate) fn scan(&self, prefix: u8) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
-        self.db.scan_prefix([prefix]).map(|r| r.map_err(storage))
+        fault_first(self.db.scan_prefix([prefix]))
     }
 
     /// Values with keys in `[lo, hi)`, in key order.
@@ -349,14 +425,13 @@ impl Store {
         lo: &[u8],
         hi: &[u8],
     ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
-        self.db
-            .range(lo.to_vec()..hi.to_vec())
-            .map(|r| r.map_err(storage))
+        fault_first(self.db.range(lo.to_vec()..hi.to_vec()))
     }
 
     /// A group file's bytes (`size` of them, as its metadata says): its `Z` chunks in
     /// order, or `None` if it has none.
     pub(crate) fn file_bytes(&self, file: u64, size: usize) -> Result<Option<Vec<u8>>> {
+        injected(failpoint::READ)?;
         let mut out: Option<Vec<u8>> = None;
         for kv in self.db.scan_prefix(id_key(FILE_DATA, file)) {
             let (_, chunk) = kv.map_err(storage)?;
@@ -368,6 +443,7 @@ impl Store {
 
     /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].
     pub(crate) fn apply(&self, batch: Batch) -> Result<()> {
+        injected(failpoint::APPLY)?;
         let (inner, largest) = batch.into_sled();
         if largest > MAX_VALUE {
             // A bound on some input is missing. The write still goes through (the blob it
@@ -385,6 +461,7 @@ impl Store {
     /// the syncs sled leaves out (`sync.rs`). One flush serves a whole group.
     pub(crate) fn flush(&self) -> Result<()> {
         let mut durability = self.durability.lock();
+        injected(failpoint::FLUSH)?;
         self.db.flush().map_err(storage)?;
         durability.sync()
     }

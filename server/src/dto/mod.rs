@@ -22,10 +22,18 @@ pub(crate) fn time(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
-/// `{"status":"ok"}`.
+/// `{"status":"ok"}`; after a storage failure stopped the writes, 503 with
+/// `{"status":"degraded", "reason": …}` and the usual `error` (reads still answer).
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Health {
+    /// `ok` or `degraded`.
     pub status: &'static str,
+    /// Why writes are stopped (only when `degraded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The error body every non-2xx answer has (only when `degraded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInner>,
 }
 
 /// The error body of every non-2xx answer.

@@ -11,6 +11,8 @@ use hoist_engine::{ItemView, Page};
 mod boards;
 mod directory;
 mod events;
+#[cfg(feature = "failpoints")]
+pub(crate) mod failpoints;
 mod feeds;
 mod focus;
 mod items;

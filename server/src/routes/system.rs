@@ -6,11 +6,37 @@ use crate::dto::{ErrorBody, Health};
 use crate::error::ApiError;
 use crate::extract::{SignedIn, State};
 
-/// Liveness; the only route without a token.
-#[utoipa::path(tag = "system", responses((status = 200, body = Health)))]
+/// Liveness; the only route without a token. 503 `degraded` once a storage failure has
+/// stopped the writes (reads still answer; a restart recovers what was acknowledged).
+#[utoipa::path(tag = "system", responses((status = 200, body = Health),
+    (status = 503, body = Health, description = "degraded: writes stopped after a storage failure")))]
 #[get("/healthz")]
-pub(crate) async fn healthz() -> Result<HttpResponse, ApiError> {
-    super::json(actix_web::http::StatusCode::OK, &Health { status: "ok" })
+pub(crate) async fn healthz(state: State) -> Result<HttpResponse, ApiError> {
+    use actix_web::http::StatusCode;
+    match state.engine.health() {
+        hoist_engine::Health::Ok => super::json(
+            StatusCode::OK,
+            &Health {
+                status: "ok",
+                reason: None,
+                error: None,
+            },
+        ),
+        hoist_engine::Health::WritesStopped { reason } => {
+            let message = format!("writes are stopped after a storage failure: {reason}");
+            super::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &Health {
+                    status: "degraded",
+                    reason: Some(reason),
+                    error: Some(crate::dto::ErrorInner {
+                        code: "unavailable".into(),
+                        message,
+                    }),
+                },
+            )
+        }
+    }
 }
 
 /// Prometheus text format: requests by route, engine numbers.

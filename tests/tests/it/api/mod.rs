@@ -3,6 +3,7 @@
 mod basics;
 mod errors;
 mod events;
+mod faults;
 mod feeds;
 mod focus;
 mod items;

@@ -1,0 +1,234 @@
+//! Injected storage faults through the engine API (the `failpoints` feature of
+//! hoist-engine, which this crate's build enables). Failpoints are process-wide, so these
+//! tests live in their own binary, and each holds a `fail::FailScenario` (which serializes
+//! them) while it arms any.
+//!
+//! What they show: a failed write or flush fails the commands of its group and every later
+//! write with `Poisoned`, reads go on, `Engine::health` says why; reopening recovers every
+//! write acknowledged before the fault. A read error on open is an error, not a panic.
+//! A damaged record stops the open, naming it, unless salvaging, which sets it aside.
+
+use std::path::Path;
+
+use hoist_engine::{
+    Board, Config, Engine, Error, Health, ItemId, ManualClock, Millis, NewBoard, NewItem,
+    PageRequest, UserId,
+};
+
+const T0: Millis = Millis(1_767_225_600_000);
+
+fn open(dir: &Path, salvage: bool) -> Result<Engine, Error> {
+    Engine::open(
+        dir,
+        Config::default()
+            .with_clock(ManualClock::new(T0))
+            .with_timer_thread(false)
+            .with_salvage(salvage),
+    )
+}
+
+/// An engine with an admin and a one-column board.
+fn setup(dir: &Path) -> (Engine, UserId, Board) {
+    let engine = open(dir, false).expect("open");
+    engine
+        .bootstrap_admin(Some("faults-admin-token-0123456789".into()))
+        .expect("admin");
+    let admin = engine
+        .authenticate("faults-admin-token-0123456789")
+        .expect("admin token")
+        .user;
+    let board = engine
+        .create_board(NewBoard {
+            module: "deal".into(),
+            name: "Faults".into(),
+            columns: vec!["New".into()],
+            ..NewBoard::default()
+        })
+        .expect("board");
+    (engine, admin, board)
+}
+
+fn create(engine: &Engine, admin: UserId, board: &Board, title: &str) -> Result<ItemId, Error> {
+    engine
+        .create_item(
+            admin,
+            NewItem {
+                board: board.id,
+                title: title.into(),
+                ..NewItem::default()
+            },
+        )
+        .map(|v| v.get().expect("item decodes").id())
+}
+
+/// Every item id of the board's only column.
+fn column(engine: &Engine, board: &Board) -> Vec<ItemId> {
+    let page = engine
+        .column_page(
+            board.id,
+            board.columns[0].id,
+            &PageRequest {
+                limit: Some(500),
+                cursor: None,
+            },
+        )
+        .expect("page");
+    page.items
+        .iter()
+        .map(|v| v.get().expect("decodes").id())
+        .collect()
+}
+
+/// Arms `point` with `actions`, then writes: the write fails with `Poisoned`, so does the
+/// next, reads go on, and a reopen has exactly the acknowledged items.
+fn a_fault_stops_writes_and_reopen_recovers(point: &str, actions: &str, says: &str) {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, admin, board) = setup(dir.path());
+    let mut acked: Vec<ItemId> = (0..20)
+        .map(|i| create(&engine, admin, &board, &format!("acked {i}")).expect("acked write"))
+        .collect();
+    assert_eq!(engine.health(), Health::Ok);
+
+    fail::cfg(point, actions).expect("arm");
+    let failed = create(&engine, admin, &board, "during the fault");
+    match &failed {
+        Err(Error::Poisoned(why)) => assert!(why.contains(says), "{why}"),
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+    fail::remove(point);
+    // The writer stays stopped after the disk is fine again: memory may be ahead of disk.
+    let later = create(&engine, admin, &board, "after the fault");
+    assert!(matches!(later, Err(Error::Poisoned(_))), "{later:?}");
+    match engine.health() {
+        Health::WritesStopped { reason } => assert!(reason.contains(says), "{reason}"),
+        Health::Ok => panic!("health must say the writes stopped"),
+    }
+    // Reads go on.
+    let seen = column(&engine, &board);
+    for id in &acked {
+        assert!(seen.contains(id), "acknowledged item {id:?} readable");
+    }
+    engine.close();
+    drop(engine);
+
+    let engine = open(dir.path(), false).expect("reopen after the fault");
+    assert_eq!(engine.health(), Health::Ok);
+    let mut after = column(&engine, &board);
+    after.sort();
+    acked.sort();
+    // Every acknowledged write is there; the failed one may or may not be (a failed flush
+    // can leave its group on disk), and nothing else is.
+    after.retain(|id| !acked.contains(id));
+    assert!(
+        after.len() <= 1,
+        "only the failed write may be extra: {after:?}"
+    );
+    create(&engine, admin, &board, "after reopening").expect("writes again after reopening");
+    scenario.teardown();
+}
+
+#[test]
+fn a_failed_flush_fails_its_group_and_every_later_write_and_reopen_recovers() {
+    a_fault_stops_writes_and_reopen_recovers("store::flush", "return", "store::flush");
+}
+
+#[test]
+fn a_full_disk_on_write_behaves_the_same() {
+    a_fault_stops_writes_and_reopen_recovers("store::apply", "return(enospc)", "no space left");
+}
+
+#[test]
+fn a_read_error_on_open_is_an_error_not_a_panic() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, admin, board) = setup(dir.path());
+    let id = create(&engine, admin, &board, "kept").expect("write");
+    engine.close();
+    drop(engine);
+    fail::cfg("store::read", "return").expect("arm");
+    match open(dir.path(), false) {
+        Err(Error::Storage(e)) => assert!(e.to_string().contains("store::read"), "{e}"),
+        Err(other) => panic!("expected a storage error, got {other}"),
+        Ok(_) => panic!("the open must fail while reads fail"),
+    }
+    fail::remove("store::read");
+    let engine = open(dir.path(), false).expect("opens once reads work");
+    assert_eq!(column(&engine, &board), vec![id]);
+    scenario.teardown();
+}
+
+/// Overwrites the value at `key` in the store's sled tree with bytes that are no record,
+/// and the same for the first timeline entry (`E` row); returns that entry's key.
+fn damage(dir: &Path, key: &[u8]) -> Vec<u8> {
+    let db = sled::open(dir.join("db")).expect("open sled");
+    assert!(db.get(key).expect("get").is_some(), "the record exists");
+    db.insert(key, &b"\xffnot a record"[..]).expect("insert");
+    let (entry, _) = db
+        .scan_prefix(b"E")
+        .next()
+        .expect("an entry")
+        .expect("read");
+    db.insert(entry.clone(), &b"\xffnot a record"[..])
+        .expect("insert");
+    db.flush().expect("flush");
+    entry.to_vec()
+}
+
+fn item_key(id: ItemId) -> Vec<u8> {
+    let mut k = vec![b'I'];
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+#[test]
+fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, admin, board) = setup(dir.path());
+    let ids: Vec<ItemId> = (0..5)
+        .map(|i| create(&engine, admin, &board, &format!("item {i}")).expect("write"))
+        .collect();
+    engine.close();
+    drop(engine);
+    let victim = ids[2];
+    let entry = damage(dir.path(), &item_key(victim));
+
+    // The first damaged record the open meets stops it.
+    match open(dir.path(), false) {
+        Err(Error::Damaged(d)) => {
+            let seq = u64::from_be_bytes(entry[1..9].try_into().expect("8 bytes"));
+            assert!(
+                d.key.starts_with(&format!("item {} ", victim.0))
+                    || d.key.starts_with(&format!("entry {seq} ")),
+                "names the record: {}",
+                d.key
+            );
+        }
+        Err(other) => panic!("expected Damaged, got {other}"),
+        Ok(_) => panic!("a damaged record must stop the open"),
+    }
+
+    let engine = open(dir.path(), true).expect("a salvaging open");
+    let salvaged = engine.salvaged();
+    assert_eq!(salvaged.len(), 2, "the item and the entry: {salvaged:?}");
+    // In key order: `E` rows before `I` rows.
+    assert!(salvaged[0].key.starts_with("entry "), "{}", salvaged[0]);
+    assert!(salvaged[1].key.starts_with("item "), "{}", salvaged[1]);
+    for d in salvaged {
+        let saved = d.saved_to.clone().expect("bytes saved");
+        assert_eq!(std::fs::read(&saved).expect("saved"), b"\xffnot a record");
+    }
+    let mut left = column(&engine, &board);
+    left.sort();
+    let expect: Vec<ItemId> = ids.iter().copied().filter(|i| *i != victim).collect();
+    assert_eq!(left, expect);
+    assert!(matches!(engine.item(victim), Err(Error::NotFound { .. })));
+    create(&engine, admin, &board, "after salvage").expect("writes go on");
+    engine.close();
+    drop(engine);
+
+    // The record is gone from the store: a plain open works again.
+    let engine = open(dir.path(), false).expect("a plain open after salvage");
+    assert!(engine.salvaged().is_empty());
+    assert_eq!(column(&engine, &board).len(), 5);
+}
