@@ -776,6 +776,8 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
             shared.oldest_queued_us.store(0, Ordering::Relaxed);
             continue;
         }
+        // A group boundary: a backup's tap starts or closes here, never inside a group.
+        shared.store.tap_boundary();
         let started = Instant::now();
         let mut batch = Batch::default();
         let mut changes = Vec::new();

@@ -36,6 +36,7 @@
 mod activity;
 mod auth;
 mod autofollow;
+mod backup;
 mod board;
 mod changes;
 mod clock;
@@ -70,6 +71,7 @@ mod walls;
 pub use activity::{Activity, ActivityFilter, ActivityPatch, ActivityState, NewActivity};
 pub use auth::{Group, NewGroup, NewUser, Principal, User};
 pub use autofollow::{NewRule, Rule, RulePatch};
+pub use backup::BackupInfo;
 pub use board::{
     Board, BoardPatch, Column, ColumnPatch, ColumnPosition, Module, NewBoard, NewModule,
 };

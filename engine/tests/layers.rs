@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shapes", &["item_view", "changes", "page", "walls"]),
     ("state", &["state"]),
     ("writer", &["engine"]),
+    ("backup", &["backup"]),
     ("entries and rules", &["entry", "rules"]),
     ("follows", &["follow"]),
     ("feed", &["feed"]),

@@ -35,6 +35,9 @@ group of writes is flushed by sled, then its log is fdatasync'ed (docs/format.md
 \"Durability\"). Many concurrent writes share one sync."
 )]
 pub struct Args {
+    /// A command instead of serving (`hoist backup …`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Where to listen (port 0: any free port, printed on start).
     #[arg(long, env = "HOIST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -97,6 +100,15 @@ pub struct Args {
     pub salvage: bool,
 }
 
+/// What `hoist` does instead of serving.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Copies a store, consistent at one change number, into a new data directory while
+    /// its server keeps serving (`--url`, or `--data` of a running server), or from a
+    /// directory no server holds (`--data`).
+    Backup(crate::cli::BackupArgs),
+}
+
 /// After SIGTERM/SIGINT the server keeps its listener and answers every new request 503
 /// until the requests in flight are done, for at most this long (PRODUCT §9 wants new
 /// requests answered, not cut off)...
@@ -122,40 +134,168 @@ pub fn openapi_json() -> String {
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
-    api.to_json().unwrap_or_else(|_| "{}".into())
+    declare_common_statuses(&mut api);
+    let Ok(mut doc) = serde_json::to_value(&api) else {
+        return "{}".into();
+    };
+    declare_empty_query_values(&mut doc);
+    serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into())
+}
+
+/// Marks every optional query parameter `allowEmptyValue: true`: the server reads
+/// `?responsible=` (what a form sends for a field left blank) as the parameter left out
+/// (`extract::query`), and the document says so. utoipa has no attribute for it, so it is
+/// set on the JSON, once at start-up.
+fn declare_empty_query_values(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for ops in paths.values_mut().filter_map(|o| o.as_object_mut()) {
+        for op in ops.values_mut() {
+            let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) else {
+                continue;
+            };
+            for p in params.iter_mut().filter_map(|p| p.as_object_mut()) {
+                let optional_query = p.get("in").and_then(|v| v.as_str()) == Some("query")
+                    && p.get("required").and_then(serde_json::Value::as_bool) != Some(true);
+                if optional_query {
+                    p.insert("allowEmptyValue".into(), serde_json::Value::Bool(true));
+                }
+            }
+        }
+    }
+}
+
+/// Adds to every operation the answers the server gives outside its handler, so the
+/// document declares every status the server sends: 400 (a query string on a route that
+/// takes none, a malformed path id), 503 (overload, shutdown, writes stopped after a
+/// storage failure) and, for a route with a body, 413 (over the size limit) and 415 (the
+/// wrong `Content-Type`). A handler's own declaration of one of them is kept.
+fn declare_common_statuses(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+    let error = |description: &str| -> RefOr<Response> {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let with_body = op.request_body.is_some();
+            let r = &mut op.responses.responses;
+            r.entry("400".into())
+                .or_insert_with(|| error("invalid: a malformed request"));
+            r.entry("503".into()).or_insert_with(|| {
+                error("unavailable: overloaded, shutting down, or writes stopped (Retry-After)")
+            });
+            if with_body {
+                r.entry("413".into())
+                    .or_insert_with(|| error("too_large: the body is over the limit"));
+                r.entry("415".into())
+                    .or_insert_with(|| error("unsupported_media_type: send the declared type"));
+            }
+        }
+    }
 }
 
 /// The routes that take query parameters, from the OpenAPI document: every other route
 /// answers a query string with 400, so an unknown parameter is never silently ignored
 /// (routes that take some refuse the unknown ones themselves, `extract::query`). Built
 /// from the document, so what the server enforces is what it declares.
-struct QueryRoutes(std::collections::HashSet<(String, String)>);
+///
+/// The same document gives the methods of each path, so a request with a method a path does
+/// not have is a 405 with `Allow`, not a 404.
+struct QueryRoutes {
+    takes_query: std::collections::HashSet<(String, String)>,
+    /// Every documented (method, path template).
+    operations: std::collections::HashSet<(String, String)>,
+    /// The methods of each path without parameters: such a path wins over a template
+    /// that also matches it (`/v1/items/batch` over `/v1/items/{id}`), as in the router.
+    literal: std::collections::HashMap<String, String>,
+    /// Each path's template split at `/`, and its methods (`GET, POST`).
+    paths: Vec<(Vec<String>, String)>,
+}
 
 impl QueryRoutes {
     fn from_openapi(doc: &str) -> QueryRoutes {
-        let mut set = std::collections::HashSet::new();
+        let mut takes_query = std::collections::HashSet::new();
+        let mut operations = std::collections::HashSet::new();
+        let mut literal = std::collections::HashMap::new();
+        let mut paths = Vec::new();
         // Once at start-up, from our own document: a `Value` walk is fine here.
         let v: serde_json::Value = serde_json::from_str(doc).unwrap_or_default();
-        if let Some(paths) = v["paths"].as_object() {
-            for (path, ops) in paths {
+        if let Some(all) = v["paths"].as_object() {
+            for (path, ops) in all {
                 let Some(ops) = ops.as_object() else { continue };
+                let mut methods = Vec::new();
                 for (method, op) in ops {
+                    let method = method.to_ascii_uppercase();
                     let takes = op["parameters"]
                         .as_array()
                         .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
                     if takes {
-                        set.insert((method.to_ascii_uppercase(), path.clone()));
+                        takes_query.insert((method.clone(), path.clone()));
                     }
+                    operations.insert((method.clone(), path.clone()));
+                    methods.push(method);
                 }
+                if !path.contains('{') {
+                    literal.insert(path.clone(), methods.join(", "));
+                }
+                let template = path.split('/').map(str::to_string).collect();
+                paths.push((template, methods.join(", ")));
             }
         }
-        QueryRoutes(set)
+        QueryRoutes {
+            takes_query,
+            operations,
+            literal,
+            paths,
+        }
+    }
+
+    /// The methods of `path` when it is a documented path without parameters that does not
+    /// take `method`: the request is a 405 whatever template it also matches.
+    fn literal_refuses(&self, method: &str, path: &str) -> Option<&str> {
+        let methods = self.literal.get(path)?;
+        (!methods.split(", ").any(|m| m == method)).then_some(methods.as_str())
+    }
+
+    /// The methods of the documented path `path` matches (`GET, POST`), if any.
+    fn allowed(&self, path: &str) -> Option<&str> {
+        if let Some(methods) = self.literal.get(path) {
+            return Some(methods);
+        }
+        let segments: Vec<&str> = path.split('/').collect();
+        self.paths.iter().find_map(|(template, methods)| {
+            let fits = template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                });
+            fits.then_some(methods.as_str())
+        })
     }
 
     /// The 400 for a query string on a route that takes none.
     fn refuse(&self, method: &str, route: &str, query: &str) -> Option<ApiError> {
         let (name, _) = form_urlencoded::parse(query.as_bytes()).next()?;
-        if self.0.contains(&(method.to_string(), route.to_string())) {
+        let op = (method.to_string(), route.to_string());
+        // A method the route does not have is the router's 405, whatever the query.
+        if self.takes_query.contains(&op) || !self.operations.contains(&op) {
             return None;
         }
         Some(ApiError::invalid(format!(
@@ -182,8 +322,28 @@ fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResp
     ))
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such route"))
+/// A request no route took: 405 with `Allow` if its path is a route's with another
+/// method, else 404.
+fn not_routed(routes: &QueryRoutes, req: &actix_web::HttpRequest) -> HttpResponse {
+    match routes.allowed(req.path()) {
+        Some(methods) => {
+            let mut res = ApiError::new(
+                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{} {} is not a route; it takes {methods}",
+                    req.method(),
+                    req.path()
+                ),
+            )
+            .error_response();
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(methods) {
+                res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+            }
+            res
+        }
+        None => ApiError::not_found("no such route").error_response(),
+    }
 }
 
 fn read_admin_token(args: &Args) -> anyhow::Result<Option<String>> {
@@ -273,40 +433,46 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
             .into_app();
         #[cfg(feature = "failpoints")]
         let app = app.configure(routes::failpoints::configure);
-        app.default_service(web::to(not_found))
-            .wrap(ErrorHandlers::new().default_handler(json_errors))
-            .wrap_fn(move |req, srv| {
-                let start = Instant::now();
-                let pattern = req.match_pattern();
-                let route = pattern.clone().unwrap_or_else(|| "unmatched".into());
-                let method = req.method().as_str().to_owned();
-                let st = req.app_data::<State>().cloned();
-                // Shutting down: every new request is refused; those already in are
-                // finished.
-                let closing = st.as_ref().is_some_and(|s| s.admission.is_closing());
-                let refusal = if closing {
-                    Some(ApiError::unavailable("the server is shutting down"))
-                } else {
-                    pattern.and_then(|p| queries.refuse(&method, &p, req.query_string()))
+        let routes = Arc::clone(&queries);
+        app.default_service(web::to(move |req: actix_web::HttpRequest| {
+            let res = not_routed(&routes, &req);
+            async move { res }
+        }))
+        .wrap(ErrorHandlers::new().default_handler(json_errors))
+        .wrap_fn(move |req, srv| {
+            let start = Instant::now();
+            let pattern = req.match_pattern();
+            let route = pattern.clone().unwrap_or_else(|| "unmatched".into());
+            let method = req.method().as_str().to_owned();
+            let st = req.app_data::<State>().cloned();
+            // Shutting down: every new request is refused; those already in are
+            // finished.
+            let closing = st.as_ref().is_some_and(|s| s.admission.is_closing());
+            let refusal = if closing {
+                Some(ApiError::unavailable("the server is shutting down").error_response())
+            } else if queries.literal_refuses(&method, req.path()).is_some() {
+                Some(not_routed(&queries, req.request()))
+            } else {
+                pattern
+                    .and_then(|p| queries.refuse(&method, &p, req.query_string()))
+                    .map(|e| e.error_response())
+            };
+            let call = match refusal {
+                Some(res) => Err((req, res)),
+                None => Ok(srv.call(req)),
+            };
+            async move {
+                let res = match call {
+                    Ok(fut) => fut.await?.map_into_left_body(),
+                    Err((req, res)) => req.into_response(res).map_into_right_body(),
                 };
-                let call = match refusal {
-                    Some(e) => Err((req, e)),
-                    None => Ok(srv.call(req)),
-                };
-                async move {
-                    let res = match call {
-                        Ok(fut) => fut.await?.map_into_left_body(),
-                        Err((req, e)) => {
-                            req.into_response(e.error_response()).map_into_right_body()
-                        }
-                    };
-                    if let Some(st) = st {
-                        st.metrics
-                            .observe(&method, &route, res.status().as_u16(), start.elapsed());
-                    }
-                    Ok(res)
+                if let Some(st) = st {
+                    st.metrics
+                        .observe(&method, &route, res.status().as_u16(), start.elapsed());
                 }
-            })
+                Ok(res)
+            }
+        })
     })
     // Signals are ours (below): the server must refuse new requests before it stops.
     .disable_signals()
@@ -318,6 +484,7 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         .bind(&args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addrs = server.addrs();
+    let data_dir = args.data.clone();
     // The handlers are installed before the ready line: a SIGTERM right after it is ours.
     let signals = Signals::install()?;
     let running = server.run();
@@ -341,6 +508,14 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
             writeln!(out, "hoist listening on http://{a}")?;
         }
         out.flush()?;
+    }
+    // For `hoist backup --data <this directory>`, which cannot open a directory a server
+    // holds and goes through the server instead.
+    if let Some(a) = addrs.first() {
+        let path = data_dir.join(crate::cli::URL_FILE);
+        if let Err(e) = std::fs::write(&path, format!("http://{a}\n")) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the server's address");
+        }
     }
     running.await?;
     tracing::info!("HTTP server stopped; flushing the engine");
@@ -392,6 +567,9 @@ impl Signals {
 /// The `hoist` binary's whole life: parse flags, log to stderr, serve.
 pub fn main_entry() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Backup(b)) = &args.command {
+        return crate::cli::backup(b);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

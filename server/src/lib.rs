@@ -5,6 +5,7 @@
 
 mod admission;
 mod app;
+mod cli;
 mod dto;
 mod error;
 mod extract;
@@ -13,6 +14,7 @@ mod routes;
 mod streams;
 mod wire;
 
-pub use app::{main_entry, openapi_json, serve, Args};
+pub use app::{main_entry, openapi_json, serve, Args, Command};
+pub use cli::BackupArgs;
 pub use dto::items::ITEM_FIELDS;
 pub use routes::item_page_bytes;

@@ -194,9 +194,35 @@ fn fault_first(inner: sled::Iter) -> impl Iterator<Item = Result<(Bytes, Bytes)>
         .chain(inner.map(|r| r.map_err(storage)))
 }
 
+/// What a running backup (`backup.rs`) needs from the writes: a copy of every row applied
+/// between two group boundaries, in order. Moves Off → Starting → On → Stopping → Closed →
+/// Off; the writer turns Starting into On and Stopping into Closed at the start of a group
+/// ([`Store::tap_boundary`]), so the copy holds whole groups only.
+enum Tap {
+    Off,
+    Starting,
+    On(Tapped),
+    Stopping(Tapped),
+    Closed(Tapped),
+}
+
+/// The rows applied while a tap was on.
+#[derive(Default)]
+pub(crate) struct Tapped {
+    pub ops: Vec<(Bytes, Option<Bytes>)>,
+    bytes: usize,
+    /// More than [`TAP_LIMIT`] bytes were written: the copy is incomplete.
+    pub overflowed: bool,
+}
+
+/// The most bytes of rows a backup holds in memory while it copies the store (the writes
+/// of about a minute of heavy traffic); past it the backup fails instead of growing.
+const TAP_LIMIT: usize = 512 << 20;
+
 /// The open data directory.
 pub(crate) struct Store {
     db: sled::Db,
+    tap: Mutex<Tap>,
     /// What sled leaves unsynced, synced after each flush (see `sync.rs`).
     durability: Mutex<Durability>,
     dir: PathBuf,
@@ -389,6 +415,7 @@ impl Store {
         let durability = Durability::open(dir, &sled_dir)?;
         Ok(Store {
             db,
+            tap: Mutex::new(Tap::Off),
             durability: Mutex::new(durability),
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -444,6 +471,17 @@ impl Store {
     /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].
     pub(crate) fn apply(&self, batch: Batch) -> Result<()> {
         injected(failpoint::APPLY)?;
+        if let Tap::On(t) = &mut *self.tap.lock() {
+            if !t.overflowed {
+                t.bytes += batch
+                    .ops
+                    .iter()
+                    .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()))
+                    .sum::<usize>();
+                t.overflowed = t.bytes > TAP_LIMIT;
+                t.ops.extend(batch.ops.iter().cloned());
+            }
+        }
         let (inner, largest) = batch.into_sled();
         if largest > MAX_VALUE {
             // A bound on some input is missing. The write still goes through (the blob it
@@ -464,6 +502,63 @@ impl Store {
         injected(failpoint::FLUSH)?;
         self.db.flush().map_err(storage)?;
         durability.sync()
+    }
+
+    /// Every row, in key order. Not a snapshot: see `backup.rs` for how a tap makes the
+    /// copy consistent.
+    pub(crate) fn scan_all(&self) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
+        fault_first(self.db.iter())
+    }
+
+    /// Asks for a tap from the next group on; `false` if one is already running.
+    pub(crate) fn tap_start(&self) -> bool {
+        let mut tap = self.tap.lock();
+        if matches!(*tap, Tap::Off) {
+            *tap = Tap::Starting;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a tap is in any state but off.
+    pub(crate) fn tap_running(&self) -> bool {
+        !matches!(*self.tap.lock(), Tap::Off)
+    }
+
+    /// Asks for the tap to close at the next group's start.
+    pub(crate) fn tap_stop(&self) {
+        let mut tap = self.tap.lock();
+        if let Tap::On(t) = std::mem::replace(&mut *tap, Tap::Off) {
+            *tap = Tap::Stopping(t);
+        }
+    }
+
+    /// The writer, before the first command of each group.
+    pub(crate) fn tap_boundary(&self) {
+        let mut tap = self.tap.lock();
+        match std::mem::replace(&mut *tap, Tap::Off) {
+            Tap::Starting => *tap = Tap::On(Tapped::default()),
+            Tap::Stopping(t) => *tap = Tap::Closed(t),
+            other => *tap = other,
+        }
+    }
+
+    /// The rows of a closed tap (and the tap off); `None` if it is not closed.
+    pub(crate) fn tap_take(&self) -> Option<Tapped> {
+        let mut tap = self.tap.lock();
+        match std::mem::replace(&mut *tap, Tap::Off) {
+            Tap::Closed(t) => Some(t),
+            other => {
+                *tap = other;
+                None
+            }
+        }
+    }
+
+    /// Turns the tap off, whatever its state (a backup that failed).
+    pub(crate) fn tap_cancel(&self) {
+        *self.tap.lock() = Tap::Off;
     }
 
     /// Bytes sled uses on disk.

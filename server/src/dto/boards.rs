@@ -6,6 +6,11 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ColumnIn {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
 }
 
@@ -13,18 +18,31 @@ pub(crate) struct ColumnIn {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateBoard {
     pub module: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
+    #[schema(min_items = 1, max_items = 100)]
     pub columns: Vec<ColumnIn>,
     pub focus_enabled: Option<bool>,
     /// 0–10080, default 15.
+    #[schema(minimum = 0, maximum = 10080)]
     pub focus_lead_minutes: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchBoard {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
     pub focus_enabled: Option<bool>,
+    #[schema(minimum = 0, maximum = 10080)]
     pub focus_lead_minutes: Option<i64>,
 }
 
@@ -68,6 +86,11 @@ impl From<hoist_engine::Board> for BoardOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateColumn {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     pub after: Option<u64>,
 }
@@ -76,6 +99,11 @@ pub(crate) struct CreateColumn {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchColumn {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
     pub after: Option<u64>,
 }

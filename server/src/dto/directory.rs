@@ -6,9 +6,16 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUser {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
+    #[schema(value_type = Option<super::Email>)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub roles: Vec<String>,
     #[serde(default)]
     pub admin: bool,
@@ -56,6 +63,11 @@ pub(crate) struct TokenOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateGroup {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     #[serde(default)]
     pub members: Vec<u64>,
@@ -82,7 +94,13 @@ impl From<hoist_engine::Group> for GroupOut {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateModule {
     /// `[a-z][a-z0-9_]{1,31}`
+    #[schema(pattern = "^[a-z][a-z0-9_]{1,31}$")]
     pub key: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
 }
 

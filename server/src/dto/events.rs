@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ContactIn {
+    #[schema(value_type = Option<super::Phone>)]
     pub phone: Option<String>,
+    #[schema(value_type = Option<super::Email>)]
     pub email: Option<String>,
 }
 
@@ -17,12 +19,15 @@ pub(crate) struct ContactIn {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventIn {
     /// 1–128 characters; a second event with the same id is a duplicate for ever.
+    #[schema(min_length = 1, max_length = 128)]
     pub id: String,
     pub kind: EventKindIo,
     pub item: Option<u64>,
     pub contact: Option<ContactIn>,
     /// RFC 3339
+    #[schema(format = DateTime)]
     pub at: Option<String>,
+    #[schema(max_length = 20000)]
     pub summary: Option<String>,
 }
 
@@ -33,6 +38,13 @@ impl EventIn {
             .as_deref()
             .map(|a| parse_time("at", a))
             .transpose()?;
+        // An unknown item leaves an event unmatched, by design; an id no item can have
+        // (past the document's `int64`) is a mistake, refused.
+        if self.item.is_some_and(|i| i64::try_from(i).is_err()) {
+            return Err(crate::error::ApiError::invalid(
+                "item: out of range (at most 9223372036854775807)",
+            ));
+        }
         let (phone, email) = match self.contact {
             Some(c) => (c.phone, c.email),
             None => (None, None),

@@ -60,6 +60,7 @@ pub(crate) struct FeedPage {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreatePost {
+    #[schema(min_length = 1, max_length = 20000)]
     pub text: String,
     pub group: Option<u64>,
     pub mentions: Option<MentionsIo>,
@@ -68,6 +69,7 @@ pub(crate) struct CreatePost {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateMessage {
+    #[schema(min_length = 1, max_length = 20000)]
     pub text: String,
     #[serde(default)]
     pub to_users: Vec<u64>,
@@ -182,6 +184,7 @@ impl From<hoist_engine::RuleValue> for RuleValueIo {
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CriterionIo {
+    #[schema(value_type = super::FieldKey)]
     pub field: String,
     pub op: OpIo,
     pub value: RuleValueIo,
@@ -200,8 +203,14 @@ impl From<CriterionIo> for hoist_engine::Criterion {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRule {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     pub module: String,
+    #[schema(min_items = 1, max_items = 20)]
     pub criteria: Vec<CriterionIo>,
     #[serde(default)]
     pub apply_to_existing: bool,
@@ -210,7 +219,13 @@ pub(crate) struct CreateRule {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchRule {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
+    #[schema(min_items = 1, max_items = 20)]
     pub criteria: Option<Vec<CriterionIo>>,
 }
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateComment {
+    #[schema(min_length = 1, max_length = 20000)]
     pub text: String,
     pub mentions: Option<MentionsIo>,
 }
@@ -15,6 +16,7 @@ pub(crate) struct CreateComment {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateNote {
+    #[schema(min_length = 1, max_length = 20000)]
     pub text: String,
 }
 
@@ -66,19 +68,33 @@ pub(crate) struct TimelinePage {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateActivity {
     pub kind: ActivityKindIo,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub subject: String,
     /// RFC 3339
+    #[schema(format = DateTime)]
     pub deadline: String,
     pub responsible: Option<u64>,
     /// Up to 5 offsets, 0–10080 minutes; absent: the board's `focus_lead_minutes`.
+    #[schema(max_items = 5, minimum = 0, maximum = 10080)]
     pub remind_before_minutes: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchActivity {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub subject: Option<String>,
+    #[schema(format = DateTime)]
     pub deadline: Option<String>,
+    #[schema(max_items = 5, minimum = 0, maximum = 10080)]
     pub remind_before_minutes: Option<Vec<i64>>,
 }
 
@@ -119,6 +135,17 @@ impl From<hoist_engine::Activity> for ActivityOut {
 pub(crate) struct ActivityPage {
     pub items: Vec<ActivityOut>,
     pub next_cursor: Option<String>,
+}
+
+/// The open states an activity list filters by.
+// The schema of `?state=` only: the route reads that parameter by hand.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum ActivityStateFilter {
+    Overdue,
+    DueSoon,
+    Planned,
 }
 
 #[derive(Deserialize)]

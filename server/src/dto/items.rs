@@ -7,7 +7,9 @@ use hoist_engine::{FieldRef, FieldValue, ItemRef, ItemView};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// A free field's value: a string, a number or a boolean.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
@@ -15,7 +17,46 @@ use utoipa::ToSchema;
 pub(crate) enum FieldIn {
     Bool(bool),
     Num(f64),
-    Str(String),
+    #[schema(value_type = FieldText)]
+    Str(#[schema(inline)] String),
+}
+
+/// A free field's text: at most 20,000 characters (`item::check_field_value`); the schema
+/// of `FieldIn::Str`, which the derive cannot give a `max_length`.
+pub(crate) struct FieldText;
+
+impl PartialSchema for FieldText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(20_000))
+            .into()
+    }
+}
+
+impl ToSchema for FieldText {}
+
+/// `fields` of a new item: at most 100 (`item::check_fields`).
+fn new_fields() -> Object {
+    fields(FieldIn::schema()).max_properties(Some(100)).build()
+}
+
+/// `fields` of a patch, where `null` removes a key (how many keys an item may gain depends
+/// on the item, so no count).
+fn patch_fields() -> Object {
+    let value = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(FieldIn::schema());
+    fields(value.into()).build()
+}
+
+/// A nullable object of free fields holding `value`s, keys `FieldKey`. By hand: the derive
+/// takes no `max_properties` on a map and cannot render `Option` map values.
+fn fields(value: RefOr<Schema>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .property_names(Some(super::FieldKey::schema()))
+        .additional_properties(Some(value))
 }
 
 impl From<FieldIn> for FieldValue {
@@ -32,8 +73,10 @@ impl From<FieldIn> for FieldValue {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ContactsIo {
     #[serde(default)]
+    #[schema(value_type = Vec<super::Phone>, max_items = 20)]
     pub phones: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<super::Email>, max_items = 20)]
     pub emails: Vec<String>,
 }
 
@@ -51,10 +94,15 @@ impl From<ContactsIo> for hoist_engine::Contacts {
 pub(crate) struct CreateItem {
     pub board: u64,
     pub column: Option<u64>,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub title: String,
     pub responsible: Option<u64>,
     pub amount: Option<f64>,
-    #[schema(value_type = Option<BTreeMap<String, FieldIn>>)]
+    #[schema(schema_with = new_fields)]
     pub fields: Option<BTreeMap<String, FieldIn>>,
     pub contacts: Option<ContactsIo>,
 }
@@ -63,10 +111,15 @@ pub(crate) struct CreateItem {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchItem {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub title: Option<String>,
     pub responsible: Option<u64>,
     pub amount: Option<f64>,
-    #[schema(value_type = Option<BTreeMap<String, FieldIn>>)]
+    #[schema(schema_with = patch_fields)]
     pub fields: Option<BTreeMap<String, Option<FieldIn>>>,
     pub contacts: Option<ContactsIo>,
 }

@@ -102,6 +102,38 @@ pub(crate) fn parse_time(field: &str, s: &str) -> Result<Millis, crate::error::A
         })
 }
 
+// Schema-only string types, named by `value_type` on a `String` field: each declares the
+// rule of an engine check once. The class `[\t-\r …\u3000]` in them is exactly the
+// whitespace Rust's `trim` strips (`char::is_whitespace`), unlike either regex's `\s`.
+
+/// An e-mail address: one `@` between non-empty parts and no whitespace; whitespace around
+/// it is trimmed.
+// `validate::email`; its limit of 320 bytes (after trimming) has no schema.
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]+@[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]+[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+)]
+#[allow(dead_code)]
+pub(crate) struct Email(String);
+
+/// A phone number: 3–32 digits, an optional leading `+`, and spaces, dashes, dots or
+/// parentheses; whitespace around it is trimmed.
+// `validate::phone`.
+#[derive(ToSchema)]
+#[schema(
+    pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\+?[ ().-]*(?:[0-9][ ().-]*){3,32}[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+)]
+#[allow(dead_code)]
+pub(crate) struct Phone(String);
+
+/// A free field's key: 1–64 letters, digits, `_`, `-` or `.`.
+// `validate::field_key`. Not declared, for want of a portable regex: which non-ASCII
+// characters are letters or digits, and that the 64 are bytes of UTF-8.
+#[derive(ToSchema)]
+#[schema(pattern = r"^(?:[0-9A-Za-z_.-]|[^\x00-\x7f]){1,64}$")]
+#[allow(dead_code)]
+pub(crate) struct FieldKey(String);
+
 /// Whom a comment or post mentions.
 #[derive(Deserialize, Serialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +143,7 @@ pub(crate) struct MentionsIo {
     #[serde(default)]
     pub groups: Vec<u64>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub roles: Vec<String>,
 }
 
@@ -125,7 +158,7 @@ impl From<MentionsIo> for hoist_engine::Mentions {
 }
 
 /// A changed field's value, before or after.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize)]
 #[serde(untagged)]
 pub(crate) enum ValueOut {
     Null(Option<bool>),
@@ -135,6 +168,28 @@ pub(crate) enum ValueOut {
     Id(u64),
     List(Vec<String>),
 }
+
+/// `anyOf` null, string, number, boolean, list of strings: written by hand because the
+/// derive makes a `oneOf` of the variants, which overlap (an integer is a number, and
+/// `Null(Option<bool>)` is a boolean too), so a value would match two and break `oneOf`.
+impl utoipa::PartialSchema for ValueOut {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
+        let of = |t: Type| ObjectBuilder::new().schema_type(t);
+        AnyOfBuilder::new()
+            .item(of(Type::Null))
+            .item(of(Type::String))
+            .item(of(Type::Number))
+            .item(of(Type::Boolean))
+            .item(ArrayBuilder::new().items(of(Type::String)))
+            .description(Some(
+                "A field's value: null, a string, a number, a boolean or a list of strings",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ValueOut {}
 
 impl From<hoist_engine::Value> for ValueOut {
     fn from(v: hoist_engine::Value) -> ValueOut {

@@ -21,3 +21,18 @@ pub(crate) struct TicketOut {
     pub ticket: String,
     pub expires_at: String,
 }
+
+/// One server-sent event as a client's parser sees it (the OpenAPI schema of each event of
+/// a `text/event-stream` answer; the server writes the text form, never this struct).
+/// `data` is the JSON of the event's object; a keepalive carries only `id`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct StreamEvent {
+    /// The change number (`id:`).
+    pub id: Option<String>,
+    /// `item.created`, `item.updated`, `item.focused`, `item.moved`, `item.read`,
+    /// `item.deleted`, `entry`, `counters` or `resync`.
+    pub event: Option<String>,
+    /// The event's JSON.
+    pub data: Option<String>,
+}

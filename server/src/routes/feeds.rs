@@ -36,7 +36,7 @@ fn wall_query(req: &HttpRequest) -> Result<(WallFilter, PageRequest), ApiError> 
     let mut f = WallFilter::default();
     let mut p = PageRequest::default();
     for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if v.trim().is_empty() {
+        if v.is_empty() {
             continue;
         }
         match k.as_ref() {
@@ -69,9 +69,9 @@ fn wall_query(req: &HttpRequest) -> Result<(WallFilter, PageRequest), ApiError> 
 
 /// The caller's wall, newest first; `module` and `kind` may repeat.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    params(("module" = Option<Vec<String>>, Query), ("kind" = Option<Vec<String>>, Query),
-           ("since" = Option<String>, Query), ("until" = Option<String>, Query),
-           ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("module" = Option<Vec<String>>, Query), ("kind" = Option<Vec<FeedKindIo>>, Query),
+           ("since" = Option<String>, Query, format = DateTime), ("until" = Option<String>, Query, format = DateTime),
+           ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/v1/feed")]
 pub(crate) async fn wall(
@@ -137,7 +137,7 @@ pub(crate) async fn send_message(
 
 /// The caller's direct messages, optionally only those with one user.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    params(("with" = Option<u64>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("with" = Option<u64>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/v1/messages")]
 pub(crate) async fn messages(
@@ -161,7 +161,7 @@ pub(crate) async fn messages(
 
 /// A group's entries: members only (others get 404).
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    params(("id" = u64, Path), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = u64, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/v1/groups/{id}/feed")]
 pub(crate) async fn group_feed(
@@ -184,8 +184,9 @@ pub(crate) async fn group_feed(
 
 /// Shares a file (raw body, up to 8 MiB) in a group the caller is in.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    params(("id" = u64, Path), ("name" = String, Query)),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    params(("id" = u64, Path), ("name" = String, Query, min_length = 1, max_length = 255)),
+    request_body(content = Option<Vec<u8>>, content_type = "application/octet-stream",
+        description = "the file's bytes; none is an empty file"),
     responses((status = 201, body = FileOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
 #[post("/v1/groups/{id}/files")]
@@ -223,7 +224,7 @@ pub(crate) async fn upload(
 
 /// A group file's bytes: members only.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path), ("file" = u64, Path)),
-    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+    responses((status = 200, description = "the file's bytes, with the content type it was uploaded with", content_type = "*/*"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/v1/groups/{id}/files/{file}")]
 pub(crate) async fn download(
@@ -254,7 +255,7 @@ pub(crate) async fn download(
 
 /// Record peek: the record's latest entries.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    params(("id" = u64, Path), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = u64, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/v1/items/{id}/feed")]
 pub(crate) async fn record_feed(
@@ -303,7 +304,7 @@ pub(crate) async fn unfollow(
 
 /// "Followed by me", with every reason.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    params(("module" = Option<String>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("module" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FollowedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/v1/follows")]
 pub(crate) async fn follows(
@@ -331,7 +332,7 @@ pub(crate) async fn follows(
 
 /// Followed records not updated for more than `days` days (1–180), oldest first.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
-    params(("days" = i64, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("days" = i64, Query, minimum = 1, maximum = 180), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FollowedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/v1/follows/inactive")]
 pub(crate) async fn inactive(

@@ -9,8 +9,8 @@ use hoist_engine::{
 
 use super::json;
 use crate::dto::focus::{
-    ActivitiesQuery, ActivityOut, ActivityPage, CountersOut, CountersQuery, CreateActivity,
-    CreateComment, CreateNote, PatchActivity, TimelineEntryOut, TimelinePage,
+    ActivitiesQuery, ActivityOut, ActivityPage, ActivityStateFilter, CountersOut, CountersQuery,
+    CreateActivity, CreateComment, CreateNote, PatchActivity, TimelineEntryOut, TimelinePage,
 };
 use crate::dto::{parse_time, ErrorBody, PageQuery};
 use crate::error::ApiError;
@@ -19,7 +19,7 @@ use crate::wire::{self, ActivityStateIo};
 
 /// An item's timeline, newest first.
 #[utoipa::path(tag = "focus", security(("bearer" = [])),
-    params(("id" = u64, Path), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = u64, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = TimelinePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[get("/v1/items/{id}/timeline")]
@@ -196,8 +196,8 @@ pub(crate) async fn delete_activity(
 /// the caller's own.
 #[utoipa::path(tag = "focus", security(("bearer" = [])),
     params(("responsible" = Option<u64>, Query), ("board" = Option<u64>, Query),
-           ("state" = Option<String>, Query, description = "overdue | due_soon | planned"),
-           ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+           ("state" = inline(Option<ActivityStateFilter>), Query, description = "overdue | due_soon | planned"),
+           ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ActivityPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/v1/activities")]
 pub(crate) async fn list_activities(

@@ -24,6 +24,7 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(system::healthz)
         .service(system::metrics)
         .service(system::openapi)
+        .service(system::backup)
         .service(directory::create_user)
         .service(directory::list_users)
         .service(directory::me)

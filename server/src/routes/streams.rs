@@ -40,8 +40,8 @@ pub(crate) async fn ticket(
 /// `item.focused`, `item.moved`, `item.read` (data: the item) and `item.deleted` (data:
 /// `{id, board}`), each with `id:` its change number.
 #[utoipa::path(tag = "streams", security(("bearer" = [])), params(("id" = u64, Path), StreamQuery,
-        ("Last-Event-ID" = Option<u64>, Header, description = "resume after this change number")),
-    responses((status = 200, content_type = "text/event-stream", body = String),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "resume after this change number")),
+    responses((status = 200, content_type = "text/event-stream", body = crate::dto::streams::StreamEvent),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[get("/v1/boards/{id}/stream")]
@@ -61,8 +61,8 @@ pub(crate) async fn board_stream(
 /// it), and `event: counters` with the caller's counters when they change (at most every
 /// 250 ms).
 #[utoipa::path(tag = "streams", security(("bearer" = [])), params(StreamQuery,
-        ("Last-Event-ID" = Option<u64>, Header, description = "resume after this change number")),
-    responses((status = 200, content_type = "text/event-stream", body = String),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "resume after this change number")),
+    responses((status = 200, content_type = "text/event-stream", body = crate::dto::streams::StreamEvent),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/v1/feed/stream")]
 pub(crate) async fn feed_stream(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -101,7 +101,8 @@ fn open(state: &State, req: &HttpRequest) -> Result<Opening, ApiError> {
         .map(|v| {
             v.to_str()
                 .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| ApiError::invalid("Last-Event-ID: expected a change number"))
         })
         .transpose()?;

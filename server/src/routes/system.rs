@@ -1,10 +1,13 @@
 //! Health, metrics and the OpenAPI document.
 
-use actix_web::{get, HttpResponse};
+use std::sync::Arc;
+
+use actix_web::web::Bytes;
+use actix_web::{get, post, HttpResponse};
 
 use crate::dto::{ErrorBody, Health};
 use crate::error::ApiError;
-use crate::extract::{SignedIn, State};
+use crate::extract::{Caller, SignedIn, State};
 
 /// Liveness; the only route without a token. 503 `degraded` once a storage failure has
 /// stopped the writes (reads still answer; a restart recovers what was acknowledged).
@@ -62,4 +65,82 @@ pub(crate) async fn openapi(state: State, _signed_in: SignedIn) -> Result<HttpRe
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(state.openapi.clone()))
+}
+
+/// A copy of the whole store, consistent at one change number, taken while writes go on
+/// and streamed as it is read (admin). The stream's format is in docs/format.md ("Backup
+/// stream"); `hoist backup --url … --to DIR` turns it into a data directory to start on.
+/// A stream that ends without its trailer failed (the restore says so); one backup at a
+/// time (409).
+#[utoipa::path(tag = "system", security(("bearer" = [])),
+    responses((status = 200, description = "the backup stream", content_type = "application/octet-stream"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+#[post("/v1/admin/backup")]
+pub(crate) async fn backup(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    if state.engine.backup_running() {
+        return Err(ApiError::conflict("a backup is already running"));
+    }
+    // The copy is read on a thread of its own and handed over in chunks through a short
+    // queue: a slow client slows the copy, never a worker.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let engine = Arc::clone(&state.engine);
+    std::thread::Builder::new()
+        .name("hoist-backup".into())
+        .spawn(move || {
+            let mut out = ChunkWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            match engine.backup(&mut out) {
+                Ok(info) => tracing::info!(
+                    change = info.change,
+                    rows = info.records,
+                    bytes = info.bytes,
+                    "backup streamed"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "backup failed");
+                    // Ends the response early: the client finds no trailer.
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                }
+            }
+        })
+        .map_err(|e| ApiError::internal(format!("cannot start the backup: {e}")))?;
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .streaming(body))
+}
+
+/// Bytes per chunk of a backup response.
+const CHUNK: usize = 256 << 10;
+
+/// A `Write` that hands full chunks to the response's queue, waiting while it is full.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))
+    }
 }

@@ -13,7 +13,7 @@ use crate::extract::{id, query, SignedIn, State};
 
 /// A page of one column in focus order (top first).
 #[utoipa::path(tag = "views", security(("bearer" = [])),
-    params(("id" = u64, Path), ("col" = u64, Path), ("limit" = Option<usize>, Query, description = "1–500, default 50"),
+    params(("id" = u64, Path), ("col" = u64, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500, description = "1–500, default 50"),
            ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ItemPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
@@ -33,7 +33,7 @@ pub(crate) async fn column_items(
 
 /// Every column with its counts and first `per_column` items (default 20).
 #[utoipa::path(tag = "views", security(("bearer" = [])),
-    params(("id" = u64, Path), ("per_column" = Option<usize>, Query, description = "1–500, default 20")),
+    params(("id" = u64, Path), ("per_column" = Option<usize>, Query, minimum = 1, maximum = 500, description = "1–500, default 20")),
     responses((status = 200, body = Kanban), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[get("/v1/boards/{id}/kanban")]
@@ -67,7 +67,7 @@ pub(crate) async fn kanban(
 /// The List view: the board in focus order, filtered by responsible, unread, column.
 #[utoipa::path(tag = "views", security(("bearer" = [])),
     params(("id" = u64, Path), ("responsible" = Option<u64>, Query), ("unread" = Option<bool>, Query),
-           ("column" = Option<u64>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+           ("column" = Option<u64>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ItemPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 #[get("/v1/boards/{id}/items")]

@@ -345,3 +345,56 @@ fn every_directory_list_is_a_page_and_a_route_without_parameters_refuses_any() {
     );
     assert_eq!(s.post("/v1/users/999/token", ADMIN, &json!({})).0, 404);
 }
+
+/// What the contract test (schemathesis) holds the server to, checked directly: a method a
+/// path does not have is a 405 with `Allow` (a literal path wins over a template), an
+/// integer written `2.0` is an integer, an empty query value is the parameter left out
+/// while a padded one is read as sent, and a number past 2^63 − 1 is a 400.
+#[test]
+fn methods_integers_and_query_values_as_the_document_declares_them() {
+    let s = TestServer::spawn();
+    let (board, cols) = s.board(&["New", "Won"]);
+    let item = s.item(board, "x");
+
+    let (st, v) = s.call("PATCH", "/v1/items/batch", Some(ADMIN), None);
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{v}"
+    );
+    let res = ureq::request("TRACE", &s.url("/v1/boards?limit=1"))
+        .set("Authorization", &format!("Bearer {ADMIN}"))
+        .call();
+    let Err(ureq::Error::Status(405, r)) = res else {
+        panic!("TRACE /v1/boards: {res:?}");
+    };
+    assert_eq!(r.header("Allow"), Some("GET, POST"));
+    assert_eq!(s.call("GET", "/v1/nothing-here", Some(ADMIN), None).0, 404);
+
+    // `2.0` is the integer 2, where an integer is declared; `2.5` is not.
+    let (st, v) = s.post(
+        &format!("/v1/items/{item}/move"),
+        ADMIN,
+        &json!({"column": cols[1] as f64, "position": "top"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["column"], cols[1], "{v}");
+    let (st, v) = s.post("/v1/items", ADMIN, &json!({"board": 1.5, "title": "y"}));
+    assert_eq!(st, 400, "{v}");
+
+    // Empty is absent; padded is read as sent; past 2^63 - 1 is refused.
+    let base = format!("/v1/boards/{board}/columns/{}/items", cols[1]);
+    assert_eq!(s.get(&format!("{base}?limit="), ADMIN).0, 200);
+    assert_error(
+        s.get(&format!("{base}?limit=%2010"), ADMIN),
+        400,
+        "invalid",
+        "limit",
+    );
+    assert_error(
+        s.get("/v1/activities?responsible=9223372036854775808", ADMIN),
+        400,
+        "invalid",
+        "responsible",
+    );
+}

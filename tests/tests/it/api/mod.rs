@@ -1,5 +1,6 @@
 //! HTTP tests against a real server process on a loopback port.
 
+mod backup;
 mod basics;
 mod errors;
 mod events;

@@ -3,6 +3,7 @@
 //! change stream is complete and in commit order. Items and views are in `items`; the
 //! model-based property test is in `model`.
 
+mod backup;
 mod items;
 mod model;
 mod upgrade;

@@ -1,0 +1,121 @@
+//! `hoist backup`: a copy of a store as a data directory to start on, taken from a running
+//! server (through `POST /v1/admin/backup`) or from a directory no server holds.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hoist_engine::{BackupInfo, Config, Engine, Error};
+
+/// `hoist backup`: `--to DIR` from `--url` (a running server) or `--data DIR`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// Where the copy goes: a new data directory (it must not exist, or be empty). Start
+    /// `hoist --data DIR` on it to restore.
+    #[arg(long)]
+    pub to: PathBuf,
+    /// A running server to copy through `POST /v1/admin/backup`.
+    #[arg(long, conflicts_with = "data")]
+    pub url: Option<String>,
+    /// A data directory. If a running server holds it, the copy goes through that server
+    /// (its address from `<data>/server.url`); else the directory is opened directly.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// An admin token for the server (default: `<data>/admin.token` when `--data` is given).
+    #[arg(long, env = "HOIST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// The file a server writes in its data directory with the address it listens on.
+pub(crate) const URL_FILE: &str = "server.url";
+
+pub(crate) fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    let info = match (&args.url, &args.data) {
+        (Some(url), _) => through_server(url, token(args)?.as_deref(), &args.to)?,
+        (None, Some(data)) => from_directory(data, args)?,
+        (None, None) => anyhow::bail!("give --url of a running server or --data of a directory"),
+    };
+    println!(
+        "backup at change {}: {} rows, {} bytes, in {} (start `hoist --data {}` on it)",
+        info.change,
+        info.records,
+        info.bytes,
+        args.to.display(),
+        args.to.display()
+    );
+    Ok(())
+}
+
+/// `--token`, else the admin token file of `--data`.
+fn token(args: &BackupArgs) -> anyhow::Result<Option<String>> {
+    if let Some(t) = &args.token {
+        return Ok(Some(t.clone()));
+    }
+    let Some(data) = &args.data else {
+        return Ok(None);
+    };
+    let path = data.join("admin.token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(Some(t.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn through_server(url: &str, token: Option<&str>, to: &Path) -> anyhow::Result<BackupInfo> {
+    let token = token.context("an admin token is needed: --token or HOIST_TOKEN")?;
+    let url = format!("{}/v1/admin/backup", url.trim_end_matches('/'));
+    let res = match ureq::post(&url)
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, r)) => {
+            let body = r.into_string().unwrap_or_default();
+            anyhow::bail!("{url}: {code} {body}");
+        }
+        Err(e) => return Err(e).with_context(|| format!("POST {url}")),
+    };
+    let mut reader = res.into_reader();
+    Engine::restore(&mut reader, to).with_context(|| format!("restoring into {}", to.display()))
+}
+
+fn from_directory(data: &Path, args: &BackupArgs) -> anyhow::Result<BackupInfo> {
+    if !data.join("db").is_dir() {
+        anyhow::bail!(
+            "{} is not a Hoist data directory (no db/ in it)",
+            data.display()
+        );
+    }
+    let config = Config::default().with_timer_thread(false);
+    let engine = match Engine::open(data, config) {
+        Ok(e) => e,
+        Err(Error::Locked(_)) => {
+            // A running server holds it: go through that server.
+            let path = data.join(URL_FILE);
+            let url = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "a server holds {} but {} is unreadable",
+                    data.display(),
+                    path.display()
+                )
+            })?;
+            return through_server(url.trim(), token(args)?.as_deref(), &args.to);
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {}", data.display())),
+    };
+    let (mut reader, mut writer) = std::io::pipe().context("a pipe")?;
+    std::thread::scope(|s| {
+        let copy = s.spawn(move || {
+            let r = engine.backup(&mut writer);
+            drop(writer);
+            r
+        });
+        let restored = Engine::restore(&mut reader as &mut dyn Read, &args.to);
+        let copied = copy
+            .join()
+            .map_err(|_| anyhow::anyhow!("the backup thread panicked"))?;
+        copied.context("reading the store")?;
+        restored.with_context(|| format!("restoring into {}", args.to.display()))
+    })
+}
