@@ -3,7 +3,10 @@
 //!
 //! How the copy is consistent without stopping the writer:
 //! 1. A *tap* starts at a group boundary (the writer's, `Store::tap_boundary`): from then
-//!    on every row the writer applies is also kept, in order, whole groups only.
+//!    on every row the writer applies is also kept, in order. It starts and ends at group
+//!    boundaries; a rolled-back step's rows (applied mid-group by `Tx::rebuild`) are kept
+//!    in order with the rest, and the `M` row goes first in them, so even a group cut by
+//!    the tap's end leaves the copy consistent with its change number.
 //! 2. Every row of the store is scanned, in key order, and streamed. sled's iterator is not
 //!    a snapshot: a row may be read before or after a write of the group being applied.
 //! 3. The tap closes at a later group boundary, and its rows are streamed after the scan.
@@ -148,35 +151,64 @@ impl<W: Write> StreamWriter<W> {
     }
 }
 
-/// Turns the tap off if a backup ends early.
-struct TapGuard<'a>(&'a Store);
+/// A backup's claim on the store's tap, from [`Engine::reserve_backup`] to the end of
+/// [`Engine::backup_reserved`]. Dropped unused (or on a failed backup), it gives the tap
+/// back, so the next backup can start.
+#[must_use = "a reservation is released when dropped"]
+pub struct BackupSlot {
+    shared: Option<std::sync::Arc<crate::engine::Shared>>,
+}
 
-impl Drop for TapGuard<'_> {
+impl Drop for BackupSlot {
     fn drop(&mut self) {
-        self.0.tap_cancel();
+        if let Some(shared) = self.shared.take() {
+            shared.store.tap_cancel();
+        }
     }
 }
 
 impl Engine {
-    /// Whether a backup is being taken now.
-    pub fn backup_running(&self) -> bool {
-        self.shared.store.tap_running()
-    }
-
     /// Writes a copy of the whole store to `out`, consistent at one change number, while
     /// writes go on (see the module's header for how). Returns that change number. One
     /// backup at a time: a second one meanwhile is [`Error::Conflict`]. `out` is written as
     /// the store is read: a slow `out` makes the backup last longer and hold more of the
     /// writes made meanwhile in memory (past 512 MiB of them it fails).
     pub fn backup(&self, out: &mut dyn Write) -> Result<BackupInfo> {
-        let store = &self.shared.store;
-        if !store.tap_start() {
+        let slot = self.reserve_backup()?;
+        self.backup_reserved(slot, out)
+    }
+
+    /// Claims the one backup slot now, so a caller can refuse a second backup (or one on a
+    /// store whose writes stopped) before it answers anything, and take the copy later,
+    /// on another thread, with [`Engine::backup_reserved`].
+    pub fn reserve_backup(&self) -> Result<BackupSlot> {
+        if let Some(reason) = self.shared.failure.get() {
+            return Err(Error::Poisoned(reason.clone()));
+        }
+        if !self.shared.store.tap_start() {
             return Err(Error::Conflict("a backup is already running".into()));
         }
-        let _guard = TapGuard(store);
-        // An empty command: its group's start is the boundary where the tap begins, and it
-        // is answered after every group before it is on disk.
-        self.call(|_| Ok(()))?;
+        Ok(BackupSlot {
+            shared: Some(std::sync::Arc::clone(&self.shared)),
+        })
+    }
+
+    /// [`Engine::backup`] with a slot [`Engine::reserve_backup`] gave.
+    pub fn backup_reserved(&self, mut slot: BackupSlot, out: &mut dyn Write) -> Result<BackupInfo> {
+        let store = &self.shared.store;
+        // An empty command: the start of the group that takes it is a boundary where the
+        // tap begins. It may join a group that had already started (before the tap was
+        // asked for), so the tap may still be waiting when it is answered; a second one
+        // sent after that answer lands in a group that starts later.
+        for _ in 0..3 {
+            self.call(|_| Ok(()))?;
+            if store.tap_is_on() {
+                break;
+            }
+        }
+        if !store.tap_is_on() {
+            return Err(Error::Conflict("the backup's tap did not start".into()));
+        }
         let io = |source| Error::Io {
             path: PathBuf::from("<backup stream>"),
             source,
@@ -188,11 +220,21 @@ impl Engine {
             w.row(&k, Some(&v)).map_err(io)?;
         }
         store.tap_stop();
-        // The next group's start closes the tap: it holds whole groups only.
-        self.call(|_| Ok(()))?;
-        let tapped = store
-            .tap_take()
-            .ok_or_else(|| Error::Conflict("the backup's tap was lost".into()))?;
+        // The next group's start closes the tap (as above, an empty command that joined a
+        // running group is answered before it; one more lands after a boundary).
+        let mut tapped = None;
+        for _ in 0..3 {
+            self.call(|_| Ok(()))?;
+            tapped = store.tap_take();
+            if tapped.is_some() {
+                break;
+            }
+        }
+        let tapped =
+            tapped.ok_or_else(|| Error::Conflict("the backup's tap did not close".into()))?;
+        // The tap is off and ours is taken: a backup that starts now must not be cancelled
+        // by this one's end.
+        slot.shared = None;
         if tapped.overflowed {
             return Err(Error::Overloaded);
         }

@@ -133,7 +133,8 @@ pub(crate) fn jobs_loop(
         for id in running {
             match submit(sender, Duration::from_secs(3600), move |tx| step(tx, id)) {
                 Ok(more) => busy |= more,
-                Err(Error::ShuttingDown) => return,
+                // Closed, or stopped after a storage failure: nothing more will be taken.
+                Err(Error::ShuttingDown | Error::Poisoned(_)) => return,
                 Err(e) => tracing::warn!(job = id.0, error = %e, "job step failed"),
             }
             if stop.try_recv().is_err_and(|e| e.is_disconnected()) {

@@ -71,7 +71,7 @@ mod walls;
 pub use activity::{Activity, ActivityFilter, ActivityPatch, ActivityState, NewActivity};
 pub use auth::{Group, NewGroup, NewUser, Principal, User};
 pub use autofollow::{NewRule, Rule, RulePatch};
-pub use backup::BackupInfo;
+pub use backup::{BackupInfo, BackupSlot};
 pub use board::{
     Board, BoardPatch, Column, ColumnPatch, ColumnPosition, Module, NewBoard, NewModule,
 };

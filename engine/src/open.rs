@@ -131,7 +131,7 @@ impl State {
         })?;
         let mut loaded: Vec<Loaded> = low.into_iter().chain(high).collect();
         replay(&mut loaded, redos);
-        let ids = st.add_loaded(loaded)?;
+        let ids = st.add_loaded(loaded, checks)?;
         st.feed = feed;
         // Each item's timeline: the seqs of its entries, in order.
         for (seq, meta) in st.feed.entries.iter().enumerate() {
@@ -151,6 +151,13 @@ impl State {
             let Some(a) = checks.record(&k, &v, records::decode::<ActivityRec>(&v))? else {
                 continue;
             };
+            // Salvaging: an activity whose item was set aside goes with it (its timers
+            // would fire on an item that is not there).
+            if st.slot(ItemId(a.item)).is_none()
+                && checks.set_aside(&k, &v, &format!("its item {} was set aside", a.item))
+            {
+                continue;
+            }
             st.insert_activity(ActivityId(a.id), ActSlot::from_rec(v, &a));
         }
         for kv in store.scan(store::TIMER) {
@@ -158,6 +165,11 @@ impl State {
             let Some((id, due, timers)) = checks.record(&k, &v, timer_row(&k, &v))? else {
                 continue;
             };
+            if !st.activities.contains_key(&id)
+                && checks.set_aside(&k, &v, &format!("its activity {} was set aside", id.0))
+            {
+                continue;
+            }
             for (timer, at) in timers {
                 st.armed.insert(timer, at);
             }
@@ -181,7 +193,11 @@ impl State {
     /// Files the scanned items: slots, column indexes, contacts. The indexes are built
     /// from sorted runs (`BTreeMap`'s bulk build), which is several times cheaper than a
     /// million single inserts. Returns (id, last update, responsible) for the feed state.
-    fn add_loaded(&mut self, loaded: Vec<Loaded>) -> Result<Vec<(ItemId, i64, UserId)>> {
+    fn add_loaded(
+        &mut self,
+        loaded: Vec<Loaded>,
+        checks: &Checks,
+    ) -> Result<Vec<(ItemId, i64, UserId)>> {
         let contacts: Vec<(u64, ItemId)> = loaded
             .iter()
             .flat_map(|l| l.contacts.iter().map(move |k| (*k, l.id)))
@@ -207,6 +223,12 @@ impl State {
                         .focus_clock
                         .max(crate::order::tick_of(&l.slot.key));
                     if !self.columns.contains_key(&l.slot.column) {
+                        // Salvaging, an item whose board was set aside goes with it.
+                        let why = format!("its column {} is on no board", l.slot.column);
+                        let key = store::id_key(store::ITEM, l.id.0);
+                        if checks.set_aside(&key, &l.slot.rec, &why) {
+                            continue;
+                        }
                         return Err(Error::Corrupt(format!(
                             "item {} is in unknown column {}",
                             l.id, l.slot.column

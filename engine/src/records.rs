@@ -620,6 +620,21 @@ impl Checks {
         }
     }
 
+    /// Salvaging: notes the sound record at `key` as set aside with the damaged one it
+    /// depends on (`why`) and answers `true` (skip it); else `false` (keep it).
+    pub(crate) fn set_aside(&self, key: &[u8], value: &Bytes, why: &str) -> bool {
+        if self.salvage {
+            self.damaged.lock().push(DamagedRecord {
+                key: crate::store::describe_key(key),
+                reason: why.to_string(),
+                saved_to: None,
+                raw_key: key.to_vec(),
+                value: value.to_vec(),
+            });
+        }
+        self.salvage
+    }
+
     /// The records skipped, in key order.
     pub(crate) fn into_damaged(self) -> Vec<DamagedRecord> {
         let mut d = self.damaged.into_inner();

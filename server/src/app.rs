@@ -220,7 +220,8 @@ fn declare_common_statuses(api: &mut utoipa::openapi::OpenApi) {
 /// The same document gives the methods of each path, so a request with a method a path does
 /// not have is a 405 with `Allow`, not a 404.
 struct QueryRoutes {
-    takes_query: std::collections::HashSet<(String, String)>,
+    /// The operations that take query parameters, and which of those are integers.
+    takes_query: std::collections::HashMap<(String, String), Vec<String>>,
     /// Every documented (method, path template).
     operations: std::collections::HashSet<(String, String)>,
     /// The methods of each path without parameters: such a path wins over a template
@@ -232,7 +233,7 @@ struct QueryRoutes {
 
 impl QueryRoutes {
     fn from_openapi(doc: &str) -> QueryRoutes {
-        let mut takes_query = std::collections::HashSet::new();
+        let mut takes_query = std::collections::HashMap::new();
         let mut operations = std::collections::HashSet::new();
         let mut literal = std::collections::HashMap::new();
         let mut paths = Vec::new();
@@ -244,11 +245,17 @@ impl QueryRoutes {
                 let mut methods = Vec::new();
                 for (method, op) in ops {
                     let method = method.to_ascii_uppercase();
-                    let takes = op["parameters"]
+                    let query: Vec<&serde_json::Value> = op["parameters"]
                         .as_array()
-                        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
-                    if takes {
-                        takes_query.insert((method.clone(), path.clone()));
+                        .map(|ps| ps.iter().filter(|p| p["in"] == "query").collect())
+                        .unwrap_or_default();
+                    if !query.is_empty() {
+                        let integers = query
+                            .iter()
+                            .filter(|p| p["schema"]["type"] == "integer")
+                            .filter_map(|p| p["name"].as_str().map(str::to_string))
+                            .collect();
+                        takes_query.insert((method.clone(), path.clone()), integers);
                     }
                     operations.insert((method.clone(), path.clone()));
                     methods.push(method);
@@ -294,8 +301,23 @@ impl QueryRoutes {
     fn refuse(&self, method: &str, route: &str, query: &str) -> Option<ApiError> {
         let (name, _) = form_urlencoded::parse(query.as_bytes()).next()?;
         let op = (method.to_string(), route.to_string());
+        if let Some(integers) = self.takes_query.get(&op) {
+            // Its integers are the document's `int64`: a longer number is refused here,
+            // not read as a `u64` that matches nothing.
+            let too_big = form_urlencoded::parse(query.as_bytes()).find(|(k, v)| {
+                !v.is_empty()
+                    && v.bytes().all(|b| b.is_ascii_digit())
+                    && v.parse::<i64>().is_err()
+                    && integers.iter().any(|i| i == k)
+            });
+            return too_big.map(|(k, _)| {
+                ApiError::invalid(format!(
+                    "query {k}: out of range (at most 9223372036854775807)"
+                ))
+            });
+        }
         // A method the route does not have is the router's 405, whatever the query.
-        if self.takes_query.contains(&op) || !self.operations.contains(&op) {
+        if !self.operations.contains(&op) {
             return None;
         }
         Some(ApiError::invalid(format!(
@@ -532,6 +554,8 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     {
         tracing::error!("the engine did not finish flushing in {CLOSE_SECS} s; exiting");
     }
+    // Nobody listens there any more: `hoist backup --data` must not find this address.
+    let _ = std::fs::remove_file(data_dir.join(crate::cli::URL_FILE));
     Ok(())
 }
 

@@ -112,10 +112,15 @@ fn from_directory(data: &Path, args: &BackupArgs) -> anyhow::Result<BackupInfo> 
             r
         });
         let restored = Engine::restore(&mut reader as &mut dyn Read, &args.to);
+        // A restore that stopped early (a non-empty `--to`) must not leave the copy
+        // blocked on a full pipe: closing our end fails its writes.
+        drop(reader);
         let copied = copy
             .join()
             .map_err(|_| anyhow::anyhow!("the backup thread panicked"))?;
+        // The restore's own error first: the copy's (a closed pipe) follows from it.
+        let restored = restored.with_context(|| format!("restoring into {}", args.to.display()))?;
         copied.context("reading the store")?;
-        restored.with_context(|| format!("restoring into {}", args.to.display()))
+        Ok(restored)
     })
 }

@@ -314,15 +314,6 @@ pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
     } else {
         pairs
     };
-    // Ids and counts are below 2^63 (the document's `int64`): a longer number is refused
-    // here, not read as a `u64` that matches nothing.
-    if let Some((k, _)) = pairs.clone().find(|(_, v)| {
-        v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() && v.parse::<i64>().is_err()
-    }) {
-        return Err(ApiError::invalid(format!(
-            "query {k}: out of range (at most 9223372036854775807)"
-        )));
-    }
     let de = serde_urlencoded::Deserializer::new(pairs);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -232,3 +232,74 @@ fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside(
     assert!(engine.salvaged().is_empty());
     assert_eq!(column(&engine, &board).len(), 5);
 }
+
+#[test]
+fn salvaging_a_damaged_board_sets_aside_its_items_and_their_activities_and_timers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, admin, board) = setup(dir.path());
+    let other = engine
+        .create_board(NewBoard {
+            module: "deal".into(),
+            name: "Other".into(),
+            columns: vec!["New".into()],
+            ..NewBoard::default()
+        })
+        .expect("board");
+    let lost: Vec<ItemId> = (0..3)
+        .map(|i| create(&engine, admin, &board, &format!("lost {i}")).expect("write"))
+        .collect();
+    let kept = create(&engine, admin, &other, "kept").expect("write");
+    engine
+        .create_activity(
+            admin,
+            lost[0],
+            hoist_engine::NewActivity {
+                kind: hoist_engine::ActivityKind::Call,
+                subject: "call back".into(),
+                deadline: Millis(T0.0 + 3_600_000),
+                responsible: None,
+                remind_before_minutes: Some(vec![10]),
+            },
+        )
+        .expect("activity");
+    engine.close();
+    drop(engine);
+    let mut key = vec![b'B'];
+    key.extend_from_slice(&board.id.0.to_be_bytes());
+    {
+        let db = sled::open(dir.path().join("db")).expect("open sled");
+        db.insert(key, &b"\xffnot a board"[..]).expect("damage");
+        db.flush().expect("flush");
+    }
+    assert!(matches!(open(dir.path(), false), Err(Error::Damaged(_))));
+
+    let clock = ManualClock::new(T0);
+    let engine = Engine::open(
+        dir.path(),
+        Config::default()
+            .with_clock(clock.clone())
+            .with_timer_thread(false)
+            .with_salvage(true),
+    )
+    .expect("a salvaging open");
+    let kinds: Vec<&str> = engine
+        .salvaged()
+        .iter()
+        .map(|d| d.key.split(' ').next().unwrap_or(""))
+        .collect();
+    // The board, its three items, the activity and its timer row.
+    assert_eq!(
+        kinds,
+        ["activity", "board", "item", "item", "item", "timer"],
+        "{:?}",
+        engine.salvaged()
+    );
+    assert_eq!(column(&engine, &other), vec![kept]);
+    // The activity's timers went with it: nothing fires on an item that is not there.
+    clock.advance(7_200_000);
+    assert_eq!(engine.fire_due_timers().expect("fire"), 0);
+    engine.close();
+    drop(engine);
+    let engine = open(dir.path(), false).expect("a plain open after salvage");
+    assert_eq!(column(&engine, &other), vec![kept]);
+}

@@ -521,9 +521,9 @@ impl Store {
         }
     }
 
-    /// Whether a tap is in any state but off.
-    pub(crate) fn tap_running(&self) -> bool {
-        !matches!(*self.tap.lock(), Tap::Off)
+    /// Whether the tap is on: rows applied now are kept.
+    pub(crate) fn tap_is_on(&self) -> bool {
+        matches!(*self.tap.lock(), Tap::On(_))
     }
 
     /// Asks for the tap to close at the next group's start.

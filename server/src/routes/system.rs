@@ -75,13 +75,13 @@ pub(crate) async fn openapi(state: State, _signed_in: SignedIn) -> Result<HttpRe
 #[utoipa::path(tag = "system", security(("bearer" = [])),
     responses((status = 200, description = "the backup stream", content_type = "application/octet-stream"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/v1/admin/backup")]
 pub(crate) async fn backup(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    if state.engine.backup_running() {
-        return Err(ApiError::conflict("a backup is already running"));
-    }
+    // Claimed here, so a second backup (or one after a storage failure) is refused before
+    // the 200 is sent.
+    let slot = state.engine.reserve_backup()?;
     // The copy is read on a thread of its own and handed over in chunks through a short
     // queue: a slow client slows the copy, never a worker.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
@@ -93,7 +93,7 @@ pub(crate) async fn backup(state: State, caller: Caller) -> Result<HttpResponse,
                 tx: tx.clone(),
                 buf: Vec::with_capacity(CHUNK),
             };
-            match engine.backup(&mut out) {
+            match engine.backup_reserved(slot, &mut out) {
                 Ok(info) => tracing::info!(
                     change = info.change,
                     rows = info.records,

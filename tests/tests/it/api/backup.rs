@@ -111,10 +111,56 @@ fn a_backup_of_a_live_servers_directory_goes_through_the_server() {
         have.sort_unstable();
         assert_eq!(have, ids);
     }
+    // Into a directory that holds something: refused (and the copy thread is not left
+    // blocked on the pipe).
+    let (ok, out) = hoist_backup(&["--data", &data, "--to", dest_s]);
+    assert!(!ok && out.contains("not empty"), "{out}");
     // A directory that is no store is refused, not created.
     let none = dir.path().join("none");
     let (ok, out) = hoist_backup(&["--data", none.to_str().expect("utf-8"), "--to", dest_s]);
     assert!(!ok && out.contains("not a Hoist data directory"), "{out}");
     assert!(!none.exists());
     drop(keep);
+}
+
+#[test]
+fn one_backup_at_a_time_and_a_slow_reader_does_not_stop_writes() {
+    let s = TestServer::spawn();
+    let (board, _) = s.board(&["New"]);
+    // Enough rows that the stream outgrows the server's small queue and the socket.
+    let batch: Vec<serde_json::Value> = (0..5000)
+        .map(|i| json!({"board": board, "title": format!("bulk {i} {}", "x".repeat(200))}))
+        .collect();
+    for _ in 0..4 {
+        let (st, v) = s.post("/v1/items/batch", ADMIN, &json!(batch));
+        assert_eq!(st, 200, "{v}");
+    }
+    // A first backup whose reader reads nothing yet: it holds the one slot.
+    let first = ureq::post(&s.url("/v1/admin/backup"))
+        .set("Authorization", &format!("Bearer {ADMIN}"))
+        .call()
+        .expect("the first backup starts");
+    let (st, v) = s.call("POST", "/v1/admin/backup", Some(ADMIN), None);
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{v}"
+    );
+    // Writes go on meanwhile.
+    s.item(board, "during a stalled backup");
+    // The first one, read to the end, is a whole stream.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = hoist_engine::Engine::restore(&mut first.into_reader(), &dir.path().join("c"))
+        .expect("the stalled backup completes once read");
+    assert!(info.records > 20_000, "{info:?}");
+    // And the slot is free again.
+    let (ok, out) = hoist_backup(&[
+        "--url",
+        &s.base,
+        "--token",
+        ADMIN,
+        "--to",
+        dir.path().join("d").to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{out}");
 }

@@ -397,4 +397,18 @@ fn methods_integers_and_query_values_as_the_document_declares_them() {
         "invalid",
         "responsible",
     );
+    // Only integers are held to it: a file may be named with twenty digits.
+    let (st, g) = s.post(
+        "/v1/groups",
+        ADMIN,
+        &json!({"name": "Files", "members": [1]}),
+    );
+    assert_eq!(st, 201, "{g}");
+    let (st, v) = s.call(
+        "POST",
+        &format!("/v1/groups/{}/files?name=12345678901234567890", g["id"]),
+        Some(ADMIN),
+        Some(("text/plain", b"x")),
+    );
+    assert_eq!(st, 201, "{v}");
 }
