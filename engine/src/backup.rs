@@ -151,6 +151,38 @@ impl<W: Write> StreamWriter<W> {
     }
 }
 
+/// Keeps a scan at or under a rate: each MiB it sleeps until the bytes so far are due (a
+/// rate of 0 never sleeps).
+struct Pace {
+    bytes_per_sec: u64,
+    started: std::time::Instant,
+    next: u64,
+}
+
+impl Pace {
+    const STEP: u64 = 1 << 20;
+
+    fn new(bytes_per_sec: u64) -> Pace {
+        Pace {
+            bytes_per_sec,
+            started: std::time::Instant::now(),
+            next: Pace::STEP,
+        }
+    }
+
+    fn hold(&mut self, bytes: u64) {
+        if self.bytes_per_sec == 0 || bytes < self.next {
+            return;
+        }
+        self.next = bytes + Pace::STEP;
+        #[allow(clippy::cast_precision_loss)] // a delay, not an amount: f64 is plenty
+        let due = std::time::Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
 /// A backup's claim on the store's tap, from [`Engine::reserve_backup`] to the end of
 /// [`Engine::backup_reserved`]. Dropped unused (or on a failed backup), it gives the tap
 /// back, so the next backup can start.
@@ -215,9 +247,11 @@ impl Engine {
         };
         let format = store.format()?;
         let mut w = StreamWriter::new(out, format).map_err(io)?;
+        let mut pace = Pace::new(self.shared.config.backup_bytes_per_sec);
         for kv in store.scan_all() {
             let (k, v) = kv?;
             w.row(&k, Some(&v)).map_err(io)?;
+            pace.hold(w.out.bytes);
         }
         store.tap_stop();
         // The next group's start closes the tap (as above, an empty command that joined a

@@ -53,6 +53,7 @@ pub struct Config {
     pub(crate) change_ring: usize,
     pub(crate) group_time: Duration,
     pub(crate) salvage: bool,
+    pub(crate) backup_bytes_per_sec: u64,
 }
 
 impl Default for Config {
@@ -67,6 +68,7 @@ impl Default for Config {
             change_ring: 65_536,
             group_time: Duration::from_millis(50),
             salvage: false,
+            backup_bytes_per_sec: 0,
         }
     }
 }
@@ -126,6 +128,15 @@ impl Config {
     /// item, an entry, a follow…); everything else opens as it was.
     pub fn with_salvage(mut self, on: bool) -> Config {
         self.salvage = on;
+        self
+    }
+
+    /// The most bytes a second a backup's scan reads (0, the default: as fast as its
+    /// output takes them). A scan competes with the writer for the CPU; at 35 MB/s a
+    /// 2M-item store's copy took 42 % of a concurrent bump's rate on a 2-core machine
+    /// (BENCHMARKS.md), so a server caps it, and a copy takes longer instead.
+    pub fn with_backup_mb_per_sec(mut self, mb: u64) -> Config {
+        self.backup_bytes_per_sec = mb.saturating_mul(1 << 20);
         self
     }
 
