@@ -378,8 +378,7 @@ fn set_aside(store: &Store, mut damaged: Vec<DamagedRecord>) -> Result<Vec<Damag
     })?;
     let mut batch = store::Batch::default();
     for d in &mut damaged {
-        let name: String = d.raw_key.iter().map(|b| format!("{b:02x}")).collect();
-        let path = dir.join(format!("{name}.bin"));
+        let path = dir.join(format!("{}.bin", store::hex(&d.raw_key)));
         std::fs::write(&path, &d.value).map_err(|source| Error::Io {
             path: path.clone(),
             source,

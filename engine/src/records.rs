@@ -567,6 +567,17 @@ where
     rkyv::deserialize::<T, rancor::Error>(archived).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
+/// The record at `key` as a salvage lists it.
+fn noted(key: &[u8], value: &Bytes, reason: String) -> DamagedRecord {
+    DamagedRecord {
+        key: crate::store::describe_key(key),
+        reason,
+        saved_to: None,
+        raw_key: key.to_vec(),
+        value: value.to_vec(),
+    }
+}
+
 /// How an open treats a record that fails its check: refuse to open, naming the record
 /// ([`Error::Damaged`]), or, salvaging, skip it and list it.
 pub(crate) struct Checks {
@@ -602,13 +613,7 @@ impl Checks {
         match checked {
             Ok(v) => Ok(Some(v)),
             Err(Error::Corrupt(reason)) => {
-                let d = DamagedRecord {
-                    key: crate::store::describe_key(key),
-                    reason,
-                    saved_to: None,
-                    raw_key: key.to_vec(),
-                    value: value.to_vec(),
-                };
+                let d = noted(key, value, reason);
                 if self.salvage {
                     self.damaged.lock().push(d);
                     Ok(None)
@@ -624,13 +629,7 @@ impl Checks {
     /// depends on (`why`) and answers `true` (skip it); else `false` (keep it).
     pub(crate) fn set_aside(&self, key: &[u8], value: &Bytes, why: &str) -> bool {
         if self.salvage {
-            self.damaged.lock().push(DamagedRecord {
-                key: crate::store::describe_key(key),
-                reason: why.to_string(),
-                saved_to: None,
-                raw_key: key.to_vec(),
-                value: value.to_vec(),
-            });
+            self.damaged.lock().push(noted(key, value, why.to_string()));
         }
         self.salvage
     }

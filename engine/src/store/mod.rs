@@ -169,12 +169,17 @@ pub(crate) fn describe_key(k: &[u8]) -> String {
         .filter_map(|c| <[u8; 8]>::try_from(c).ok())
         .map(|c| u64::from_be_bytes(c).to_string())
         .collect();
-    let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex(k);
     if ids.is_empty() || k.first() == Some(&MODULE) {
         format!("{kind} (key {hex})")
     } else {
         format!("{kind} {} (key {hex})", ids.join("/"))
     }
+}
+
+/// A key in lowercase hex: how a person (and a salvaged record's file name) sees one.
+pub(crate) fn hex(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `prefix` + raw bytes.
