@@ -1,7 +1,7 @@
 //! Injected storage faults through the engine API (the `failpoints` feature of
 //! hoist-engine, which this crate's build enables). Failpoints are process-wide, so these
-//! tests live in their own binary, and each holds a `fail::FailScenario` (which serializes
-//! them) while it arms any.
+//! tests live in their own binary, and every one holds a `fail::FailScenario` (which
+//! serializes them), arming failpoints or not.
 //!
 //! What they show: a failed write or flush fails the commands of its group and every later
 //! write with `Poisoned`, reads go on, `Engine::health` says why; reopening recovers every
@@ -183,6 +183,9 @@ fn item_key(id: ItemId) -> Vec<u8> {
 
 #[test]
 fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside() {
+    // Failpoints are process-wide: hold the scenario lock so no other test's armed
+    // failpoint fires in this one.
+    let _scenario = fail::FailScenario::setup();
     let dir = tempfile::tempdir().expect("tempdir");
     let (engine, admin, board) = setup(dir.path());
     let ids: Vec<ItemId> = (0..5)
@@ -235,6 +238,9 @@ fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside(
 
 #[test]
 fn salvaging_a_damaged_board_sets_aside_its_items_and_their_activities_and_timers() {
+    // Failpoints are process-wide: hold the scenario lock so no other test's armed
+    // failpoint fires in this one.
+    let _scenario = fail::FailScenario::setup();
     let dir = tempfile::tempdir().expect("tempdir");
     let (engine, admin, board) = setup(dir.path());
     let other = engine
