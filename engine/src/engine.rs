@@ -54,6 +54,8 @@ pub struct Config {
     pub(crate) group_time: Duration,
     pub(crate) salvage: bool,
     pub(crate) backup_bytes_per_sec: u64,
+    pub(crate) checkpoint_every: u64,
+    pub(crate) checkpoint_span_bits: u32,
 }
 
 impl Default for Config {
@@ -69,6 +71,8 @@ impl Default for Config {
             group_time: Duration::from_millis(50),
             salvage: false,
             backup_bytes_per_sec: 0,
+            checkpoint_every: 1 << 20,
+            checkpoint_span_bits: crate::checkpoint::SPAN_BITS,
         }
     }
 }
@@ -137,6 +141,25 @@ impl Config {
     /// (BENCHMARKS.md), so a server caps it, and a copy takes longer instead.
     pub fn with_backup_mb_per_sec(mut self, mb: u64) -> Config {
         self.backup_bytes_per_sec = mb.saturating_mul(1 << 20);
+        self
+    }
+
+    /// How many entry seqs are handed out between two checkpoints the writer cuts by
+    /// itself (default 2^20, one segment's span; 0: only at close and on
+    /// [`Engine::checkpoint`]). Open reads the entries after the last one, so this bounds
+    /// the history a restart after a crash replays; each costs the writer a copy of the
+    /// focus-redo map (one entry per item an entry focused) and writes at most the new
+    /// entries plus one segment in the background (docs/format.md, "Checkpoint").
+    pub fn with_checkpoint_every(mut self, seqs: u64) -> Config {
+        self.checkpoint_every = seqs;
+        self
+    }
+
+    /// The seqs one checkpoint segment spans, as a power of two (default 20: 2^20 seqs,
+    /// clamped to 1–40). Full segments are never rewritten; the partial last one is, by
+    /// each checkpoint. Small spans are for tests (many segments from a short history).
+    pub fn with_checkpoint_span_bits(mut self, bits: u32) -> Config {
+        self.checkpoint_span_bits = bits;
         self
     }
 
@@ -329,6 +352,8 @@ pub(crate) struct Shared {
     pub jobs_wake: Sender<()>,
     /// Set once, when a group's commit failed: why the writer stopped (fail-stop).
     pub failure: std::sync::OnceLock<String>,
+    /// When the writer cuts a checkpoint, and the hand-over to its thread.
+    pub checkpoint: crate::checkpoint::Control,
 }
 
 /// An open Hoist data directory. Cheap to share across threads (`Arc` inside); every
@@ -339,6 +364,7 @@ pub struct Engine {
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) timer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     pub(crate) jobs: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    pub(crate) checkpointer: Mutex<Option<JoinHandle<()>>>,
     /// The damaged records a salvaging open skipped.
     pub(crate) salvaged: Vec<crate::error::DamagedRecord>,
 }
@@ -359,6 +385,25 @@ impl Engine {
         if let Some(h) = self.writer.lock().take() {
             let _ = h.join();
         }
+        // The writer has stopped: memory is what is on disk, unless a storage failure
+        // stopped it (then memory may be ahead, and no checkpoint may be cut).
+        let sound = self.shared.failure.get().is_none();
+        self.shared.checkpoint.close(&self.shared.state, sound);
+        if let Some(h) = self.checkpointer.lock().take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Writes a checkpoint of what every entry acknowledged so far makes, and returns
+    /// once it is on disk. The writer cuts one by itself every
+    /// [`Config::with_checkpoint_every`] seqs and at close; this one is for tests and
+    /// operators (before a planned restart, for example).
+    pub fn checkpoint(&self) -> Result<crate::CheckpointInfo> {
+        let (tx, rx) = oneshot::channel();
+        self.shared.checkpoint.request(tx);
+        // An empty command: the end of its group is a cut's boundary.
+        self.submit(|_| Ok(())).wait()?;
+        rx.recv().map_err(|_| Error::ShuttingDown)?
     }
 
     /// How long the oldest command not yet answered has been waiting, now (zero when the
@@ -713,6 +758,8 @@ impl Engine {
             rollbacks: self.shared.rollbacks.load(Ordering::Relaxed),
             queue_wait_us,
             writes_stopped: self.shared.failure.get().is_some(),
+            checkpoint_upto: self.shared.checkpoint.written(),
+            opened_from_checkpoint: self.shared.checkpoint.loaded(),
         }
     }
 }
@@ -767,6 +814,10 @@ pub struct Stats {
     pub queue_wait_us: u64,
     /// Whether a storage failure has stopped the writes ([`Engine::health`]).
     pub writes_stopped: bool,
+    /// Entries below this seq are in the newest checkpoint on disk (0: none yet).
+    pub checkpoint_upto: u64,
+    /// The cut of the checkpoint open started from (0: it rebuilt from every record).
+    pub opened_from_checkpoint: u64,
 }
 
 pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
@@ -880,6 +931,9 @@ pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
             c(commit.as_ref().err());
         }
         shared.oldest_queued_us.store(0, Ordering::Relaxed);
+        if commit.is_ok() {
+            shared.checkpoint.after_group(&shared.state);
+        }
         if let Err(e) = commit {
             poisoned = Some(e);
         }

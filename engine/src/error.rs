@@ -43,6 +43,10 @@ pub enum Error {
         /// The version this build writes.
         expected: u32,
     },
+    /// A checkpoint could not be written; the previous one (or none) stays in force and
+    /// nothing else is affected.
+    #[error("checkpoint not written: {0}")]
+    Checkpoint(String),
     /// A stored record failed validation.
     #[error("corrupt record: {0}")]
     Corrupt(String),

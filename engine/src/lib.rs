@@ -39,6 +39,7 @@ mod autofollow;
 mod backup;
 mod board;
 mod changes;
+mod checkpoint;
 mod clock;
 mod counters;
 mod cursor;
@@ -49,6 +50,7 @@ mod events;
 mod feed;
 mod focus;
 mod follow;
+mod hashing;
 mod ids;
 mod item;
 mod item_view;
@@ -76,6 +78,7 @@ pub use board::{
     Board, BoardPatch, Column, ColumnPatch, ColumnPosition, Module, NewBoard, NewModule,
 };
 pub use changes::{Change, ChangeKind, ChangesAfter, Received, Subscription};
+pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, Millis, SystemClock};
 pub use counters::{BoardCounters, ColumnCounters, Counters};
 pub use engine::{Config, Engine, Health, Pending, Stats};

@@ -32,7 +32,7 @@ pub(crate) struct FeedState {
     pub module_keys: Vec<String>,
     pub module_ix: HashMap<String, u16>,
     /// Last change, comment, event or activity of each record.
-    pub last_touch: HashMap<ItemId, i64>,
+    pub last_touch: crate::hashing::FastMap<ItemId, i64>,
     /// Every follow record, per item.
     pub by_item: HashMap<ItemId, BTreeMap<UserId, records::FollowRec>>,
     /// Active follows, per user.
@@ -41,6 +41,10 @@ pub(crate) struct FeedState {
     pub jobs: BTreeMap<JobId, records::JobRec>,
     pub files: HashMap<FileId, FileRec>,
     pub disabled: HashSet<String>,
+    /// The newest focus redo of each item among the entries filed so far (open's scan
+    /// and every entry since). A checkpoint copies it at its cut: the redos are what an
+    /// open scan of the entries below the cut would find.
+    pub redos: Redos,
 }
 
 impl FeedState {
@@ -116,21 +120,23 @@ impl FeedState {
         self.index_fields(rec);
     }
 
-    /// Walls must be ascending; the two halves of an open scan are merged in order, and
-    /// a sort of sorted lists costs a linear pass, so this is a cheap guarantee.
-    fn sort_lists(&mut self) {
-        let sort = |v: &mut Vec<u64>| {
-            v.sort_unstable();
-            v.dedup();
-        };
-        self.walls.values_mut().for_each(sort);
-        sort(&mut self.public);
-        self.group_walls.values_mut().for_each(sort);
-        self.role_walls.values_mut().for_each(sort);
-    }
-
-    /// Files the entry into memory: meta, walls, last touch.
+    /// Files the entry into memory: meta, walls, last touch, focus redo.
     pub(crate) fn index(&mut self, rec: &TimelineRec) {
+        if let Some(x) = &rec.redo {
+            keep_newest(
+                &mut self.redos,
+                rec.item,
+                Redo {
+                    seq: rec.seq,
+                    key: OrderKey::from_slice(&x.order),
+                    focus: Focus {
+                        focused_at: x.focused_at,
+                        focus_reason: x.focus_reason,
+                        attention: x.attention,
+                    },
+                },
+            );
+        }
         self.index_fields(IndexFields {
             seq: rec.seq,
             item: rec.item,
@@ -227,7 +233,7 @@ pub(crate) fn load_entries(
     checks: &records::Checks,
 ) -> Result<(FeedState, Redos)> {
     let mut feed = FeedState::default();
-    let mut redos = Redos::new();
+    let mut redos = Redos::default();
     // Every store's modules are known before the scans, so parallel scans intern them
     // to the same indexes.
     for m in modules {
@@ -246,44 +252,65 @@ pub(crate) fn load_entries(
     Ok((feed, redos))
 }
 
-/// The key ranges of the entry scans on open: the entries below seq `mid` and the rest.
-/// Each range is read in seq order, so each half's lists come out sorted.
-pub(crate) fn entry_ranges(mid: u64) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
+/// The key ranges of the entry scans on open: the entries from seq `lo` below `mid`, and
+/// the rest. Each range is read in seq order, so each half's lists come out sorted.
+pub(crate) fn entry_ranges(lo: u64, mid: u64) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
     let k = |seq: u64| store::entry_key(seq).to_vec();
-    [vec![(k(0), k(mid))], vec![(k(mid), vec![store::FEED + 1])]]
+    [vec![(k(lo), k(mid))], vec![(k(mid), vec![store::FEED + 1])]]
 }
 
 impl FeedState {
-    /// Folds another partial scan into this one (same module table), then sorts.
-    pub(crate) fn merge(mut self, other: FeedState) -> FeedState {
+    /// Appends a scan of later entries (every seq in `other` is above every seq here: the
+    /// second half of an open scan, or the entries after a checkpoint's cut). Lists are
+    /// extended, not sorted (a sort of 30M sorted seqs cost 0.65 s of a restart); a list
+    /// whose junction is out of order, which the callers never make, is sorted. The
+    /// other's module indexes are translated into this table.
+    pub(crate) fn append(mut self, other: FeedState) -> FeedState {
+        let modules: Vec<u16> = other
+            .module_keys
+            .iter()
+            .map(|k| self.module_index(k))
+            .collect();
         if self.entries.len() < other.entries.len() {
             self.entries.resize(other.entries.len(), None);
         }
         for (i, e) in other.entries.into_iter().enumerate() {
-            if let (Some(e), Some(cell)) = (e, self.entries.get_mut(i)) {
+            if let (Some(mut e), Some(cell)) = (e, self.entries.get_mut(i)) {
+                e.module = modules.get(usize::from(e.module)).copied().unwrap_or(0);
                 *cell = Some(e);
             }
         }
-        for (u, w) in other.walls {
-            self.walls.entry(u).or_default().extend(w);
+        fn extend(list: &mut Vec<u64>, more: Vec<u64>) {
+            let ordered = match (list.last(), more.first()) {
+                (Some(last), Some(first)) => last < first,
+                _ => true,
+            };
+            list.extend(more);
+            if !ordered {
+                list.sort_unstable();
+                list.dedup();
+            }
         }
-        self.public.extend(other.public);
+        for (u, w) in other.walls {
+            extend(self.walls.entry(u).or_default(), w);
+        }
+        extend(&mut self.public, other.public);
         for (g, w) in other.group_walls {
-            self.group_walls.entry(g).or_default().extend(w);
+            extend(self.group_walls.entry(g).or_default(), w);
         }
         for (r, w) in other.role_walls {
-            self.role_walls.entry(r).or_default().extend(w);
+            extend(self.role_walls.entry(r).or_default(), w);
         }
         for (i, t) in other.last_touch {
             let e = self.last_touch.entry(i).or_insert(t);
             *e = (*e).max(t);
         }
-        self.sort_lists();
         self
     }
 }
 
 /// An item's newest focus redo found by an open scan of the entries.
+#[derive(Debug, Clone)]
 pub(crate) struct Redo {
     pub seq: u64,
     pub key: OrderKey,
@@ -291,7 +318,7 @@ pub(crate) struct Redo {
 }
 
 /// Newest redo per item id.
-pub(crate) type Redos = HashMap<u64, Redo>;
+pub(crate) type Redos = crate::hashing::FastMap<u64, Redo>;
 
 /// Keeps the newer of two redos of an item.
 pub(crate) fn keep_newest(into: &mut Redos, item: u64, redo: Redo) {

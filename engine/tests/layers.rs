@@ -13,12 +13,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "ids", "clock", "error", "order", "cursor", "validate", "timer", "store", "records",
-            "upgrade",
+            "ids", "hashing", "clock", "error", "order", "cursor", "validate", "timer", "store",
+            "records", "upgrade",
         ],
     ),
     ("shapes", &["item_view", "changes", "page", "walls"]),
     ("state", &["state"]),
+    ("checkpoint", &["checkpoint"]),
     ("writer", &["engine"]),
     ("backup", &["backup"]),
     ("entries and rules", &["entry", "rules"]),

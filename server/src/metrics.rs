@@ -141,6 +141,16 @@ impl Metrics {
                 u64::from(stats.writes_stopped),
             ),
             (
+                "hoist_checkpoint_upto",
+                "Entries with a seq below this are in the newest checkpoint on disk (0: none)",
+                stats.checkpoint_upto,
+            ),
+            (
+                "hoist_opened_from_checkpoint",
+                "The cut of the checkpoint this start resumed from (0: a full rebuild)",
+                stats.opened_from_checkpoint,
+            ),
+            (
                 "hoist_rollbacks_total",
                 "Commands rolled back after they began to write (a bug when above 0)",
                 stats.rollbacks,

@@ -29,6 +29,7 @@
 //! place from any `IVec` whatever its alignment. `docs/format.md` mirrors this table.
 
 mod sync;
+pub(crate) use sync::sync_dir;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};

@@ -56,7 +56,7 @@ pub(crate) struct Durability {
 }
 
 /// fsync of a directory: makes the names in it (created, renamed, removed) durable.
-pub(super) fn sync_dir(path: &Path) -> Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(io(path))

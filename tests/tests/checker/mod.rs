@@ -687,8 +687,12 @@ fn verify_end(s: &TestServer, fx: &Fixture, ledger: &Mutex<Ledger>) {
 
 /// Starts the server on what the cut left; if it cannot start, keeps a copy of the data
 /// directory for a post-mortem (`HOIST_POWERCUT_KEEP=<dir>`) and fails.
+/// A checkpoint every few groups, so that many kills land in the middle of one: every
+/// restart must read as the model says whether the last checkpoint was whole or not.
+const CHECKPOINT_OFTEN: &[(&str, &str)] = &[("HOIST_CHECKPOINT_EVERY", "128")];
+
 fn restart(data: &std::path::Path) -> TestServer {
-    match TestServer::try_spawn_at(data) {
+    match TestServer::try_spawn_at_with_env(data, CHECKPOINT_OFTEN) {
         Ok(s) => s,
         Err(e) => {
             if let Some(keep) = std::env::var_os("HOIST_POWERCUT_KEEP") {
@@ -739,7 +743,7 @@ fn setup(s: &TestServer) -> Fixture {
 /// statistics for the report. Prints `<name>: 1 passed, 0 failed` on success.
 pub fn run(name: &str, data: &Path, rounds: usize, cut: &dyn Fn() -> String) {
     let started = Instant::now();
-    let mut s = TestServer::spawn_at(data);
+    let mut s = TestServer::try_spawn_at_with_env(data, CHECKPOINT_OFTEN).expect("start server");
     let fx = setup(&s);
     let ledger = Mutex::new(Ledger::default());
     {

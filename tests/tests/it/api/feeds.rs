@@ -68,8 +68,9 @@ fn world_on(s: TestServer) -> World {
 }
 
 impl World {
-    /// Stops the server cleanly and starts a new one on the same data directory.
-    fn restart(self, data: &Path) -> World {
+    /// Stops the server cleanly and starts a new one on the same data directory; with
+    /// `rebuild`, without the checkpoint the stop wrote, so the start reads every record.
+    fn restart(self, data: &Path, rebuild: bool) -> World {
         let World {
             s,
             admin,
@@ -82,6 +83,9 @@ impl World {
             cols,
         } = self;
         assert!(s.terminate().success());
+        if rebuild {
+            std::fs::remove_dir_all(data.join("checkpoint")).unwrap();
+        }
         World {
             s: TestServer::spawn_at(data),
             admin,
@@ -1443,7 +1447,7 @@ fn record_peek_lists_the_latest_entries() {
 }
 
 #[test]
-fn follows_walls_and_preferences_survive_a_restart() {
+fn follows_walls_and_preferences_survive_a_restart_from_the_checkpoint_or_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     let w = world_on(TestServer::spawn_at(&data));
@@ -1499,7 +1503,21 @@ fn follows_walls_and_preferences_survive_a_restart() {
     assert_eq!(w.reasons(&w.ann_t, x), None);
     assert_eq!(w.reasons(&w.bob_t, x), Some(strs(&["manual"])));
 
-    let w = w.restart(&data);
+    let opened_from = |w: &World| -> u64 {
+        let metrics = String::from_utf8(get_raw(&w.s, "/metrics", ADMIN).2).unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("hoist_opened_from_checkpoint "))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    // The first restart resumes from the checkpoint the stop wrote; the second rebuilds
+    // from the records alone: both read the same.
+    let w = w.restart(&data, false);
+    assert!(opened_from(&w) > 0);
+    assert_eq!(snapshot(&w), before);
+    let w = w.restart(&data, true);
+    assert_eq!(opened_from(&w), 0);
     assert_eq!(snapshot(&w), before);
     assert_eq!(
         get_raw(

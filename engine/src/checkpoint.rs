@@ -1,0 +1,743 @@
+//! The checkpoint: what the entries make (each entry's meta, the walls, each record's last
+//! touch by an entry, each item's newest focus redo) as of a cut, in files beside sled, so
+//! that open reads only the entries written after the cut instead of the whole history.
+//!
+//! Why only the entries: on a busy store they are nine rows in ten, and they are the only
+//! records never rewritten or removed (docs/format.md), so what they make below a seq is a
+//! pure function of rows that never change. Items, activities, follows and the rest are
+//! rewritten in place and are still read whole on open (a million items take about 2 s on
+//! the benchmark machine; BENCHMARKS.md). Open cost with a checkpoint is therefore the
+//! item scan plus reading these files plus the entries after the cut, flat in history.
+//!
+//! Invariants:
+//! 1. A cut is taken by the writer at the end of a committed group, with no group running
+//!    and no storage failure seen: `upto` is `Meta::next_entry` then, so every entry below
+//!    it is durable and filed in memory, and none at or above it is.
+//! 2. Segments cover seq ranges `[lo, hi)` inside one span of 2^20 seqs, contiguous from 0
+//!    to the head's `upto`. Walls and the entry index are append-only by seq, so a segment
+//!    copied from memory after its cut (the part of each list below `hi`) is what it was
+//!    at the cut: the writer is not stopped while a checkpoint is written.
+//! 3. A full segment is never rewritten; the last, partial one is written again (under a
+//!    new name, with its new `hi`) by the next checkpoint. Cost per checkpoint: the entries
+//!    since the last one plus at most one span, plus the redos.
+//! 4. Each file is written to `*.tmp`, synced and renamed; the segments are renamed in and
+//!    the directory synced before the head that names them is. A crash at any point leaves
+//!    the previous head and every segment it names, or no head. Files no head names are
+//!    removed by the next checkpoint.
+//! 5. Open trusts a checkpoint only if every file's CRC-32 and rkyv layout check, the
+//!    checkpoint and store format versions match, the segments tile `[0, upto)` and
+//!    `upto ≤ next_entry`. Otherwise it logs why and rebuilds from the rows, as without one.
+//! 6. The redos in a head are those of the entries below `upto`, copied at the cut: a later
+//!    redo of the same item (maybe never made durable) cannot hide the older one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{GroupId, ItemId, UserId};
+use crate::item_view::Focus;
+use crate::order::OrderKey;
+use crate::records::{self, FocusReason, TimelineKind};
+use crate::state::State;
+use crate::walls::{EntryMeta, FeedState, Redo, Redos};
+
+/// The checkpoint's directory, inside the data directory.
+pub(crate) const DIR: &str = "checkpoint";
+const HEAD: &str = "head";
+const TMP: &str = ".tmp";
+/// Version of the files' layout; a head of another version is ignored.
+pub(crate) const VERSION: u32 = 1;
+/// By default a segment spans at most 2^20 seqs: its archive stays far below rkyv's 2 GiB
+/// offsets (≈ 60 MB at one audience member per entry), and rewriting the partial one is
+/// cheap. `Config::with_checkpoint_span_bits` sets it (tests use tiny spans).
+pub(crate) const SPAN_BITS: u32 = 20;
+/// The checkpoint files' failpoint: a write stops half-way, as under `kill -9`.
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+pub(crate) const FAILPOINT: &str = "checkpoint::write";
+
+/// `<data>/checkpoint/head`: the cut and the segments that hold what it covers.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct HeadRec {
+    pub version: u32,
+    /// The store's format version (`F`) when it was written.
+    pub format: u32,
+    /// Entries with a seq below this are covered.
+    pub upto: u64,
+    /// The module index of `EntryMeta::module`: key by index, index 0 is "".
+    pub modules: Vec<String>,
+    pub segments: Vec<SegmentRef>,
+}
+
+/// `<data>/checkpoint/redos-<upto>`: per item, its newest focus redo among the entries
+/// below `upto`. Apart from the head, so that the head is small enough to read twice (open
+/// learns the cut from it before its scans start).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct RedosRec {
+    pub upto: u64,
+    pub redos: Vec<RedoRec>,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentRef {
+    pub lo: u64,
+    pub hi: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct RedoRec {
+    pub item: u64,
+    pub seq: u64,
+    pub order: Vec<u8>,
+    pub focused_at: i64,
+    pub focus_reason: FocusReason,
+    pub attention: u32,
+}
+
+/// `<data>/checkpoint/seg-<lo>-<hi>`: what the entries with seqs in `[lo, hi)` make.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default)]
+pub(crate) struct SegmentRec {
+    pub lo: u64,
+    pub hi: u64,
+    pub entries: Vec<EntryRec>,
+    pub walls: Vec<WallRec>,
+    pub public: Vec<u64>,
+    pub groups: Vec<WallRec>,
+    pub roles: Vec<RoleWallRec>,
+    /// Per record, the latest `at` of its entries in the range.
+    pub touched: Vec<(u64, i64)>,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct EntryRec {
+    pub seq: u64,
+    pub item: u64,
+    pub at: i64,
+    pub kind: TimelineKind,
+    pub module: u16,
+}
+
+/// A user's or group's wall: ascending seqs.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct WallRec {
+    pub owner: u64,
+    pub seqs: Vec<u64>,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct RoleWallRec {
+    pub role: String,
+    pub seqs: Vec<u64>,
+}
+
+/// What [`crate::Engine::checkpoint`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// Entries with a seq below this are covered.
+    pub upto: u64,
+    /// Segment files the head names.
+    pub segments: usize,
+    /// Bytes written by this checkpoint (segments rewritten or added, and the head).
+    pub bytes_written: u64,
+}
+
+/// A cut (invariant 1): taken by the writer, written by the checkpoint thread. Only
+/// plain copies are made on the writer (the redo map's clone: no allocation per item,
+/// the order keys are inline); the records are built on the checkpoint thread.
+pub(crate) struct Cut {
+    upto: u64,
+    modules: Vec<String>,
+    redos: Redos,
+    replies: Vec<oneshot::Sender<Result<CheckpointInfo>>>,
+}
+
+impl Cut {
+    fn of(st: &State) -> Cut {
+        Cut {
+            upto: st.meta.next_entry,
+            modules: st.feed.module_keys.clone(),
+            redos: st.feed.redos.clone(),
+            replies: Vec::new(),
+        }
+    }
+}
+
+fn redo_records(redos: &Redos) -> Vec<RedoRec> {
+    let mut out: Vec<RedoRec> = redos
+        .iter()
+        .map(|(item, r)| RedoRec {
+            item: *item,
+            seq: r.seq,
+            order: r.key.to_vec(),
+            focused_at: r.focus.focused_at,
+            focus_reason: r.focus.focus_reason,
+            attention: r.focus.attention,
+        })
+        .collect();
+    out.sort_unstable_by_key(|r| r.item);
+    out
+}
+
+/// When cuts are taken, and the hand-over to the checkpoint thread.
+pub(crate) struct Control {
+    /// log2 of a segment's span of seqs.
+    span_bits: u32,
+    /// A cut is due once this many seqs were handed out since the last one; 0: only forced
+    /// cuts and the one at close.
+    every: u64,
+    last_cut: AtomicU64,
+    force: AtomicBool,
+    waiters: Mutex<Vec<oneshot::Sender<Result<CheckpointInfo>>>>,
+    to_thread: Mutex<Option<Sender<Cut>>>,
+    /// `upto` of the newest head on disk (0: none).
+    written: AtomicU64,
+    /// `upto` of the checkpoint open used (0: none).
+    loaded: u64,
+}
+
+impl Control {
+    /// `loaded`: the `upto` of the checkpoint open used (0 if none).
+    pub(crate) fn new(every: u64, span_bits: u32, loaded: u64, to_thread: Sender<Cut>) -> Control {
+        Control {
+            span_bits: span_bits.clamp(1, 40),
+            every,
+            last_cut: AtomicU64::new(loaded),
+            force: AtomicBool::new(false),
+            waiters: Mutex::new(Vec::new()),
+            to_thread: Mutex::new(Some(to_thread)),
+            written: AtomicU64::new(loaded),
+            loaded,
+        }
+    }
+
+    /// `upto` of the checkpoint open used (0: it rebuilt from the records).
+    pub(crate) fn loaded(&self) -> u64 {
+        self.loaded
+    }
+
+    /// `upto` of the newest checkpoint on disk.
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Asks for a cut at the end of the next group; `reply` gets the written checkpoint.
+    pub(crate) fn request(&self, reply: oneshot::Sender<Result<CheckpointInfo>>) {
+        self.waiters.lock().push(reply);
+        self.force.store(true, Ordering::Release);
+    }
+
+    /// Asks for a cut at the end of the next group, with nobody waiting for it.
+    pub(crate) fn force(&self) {
+        self.force.store(true, Ordering::Release);
+    }
+
+    /// Called by the writer at the end of each committed group (invariant 1): takes a cut
+    /// if one is due or asked for. A due cut is skipped while the thread is still writing
+    /// the previous one; an asked-for cut waits for it.
+    pub(crate) fn after_group(&self, state: &RwLock<State>) {
+        let forced = self.force.swap(false, Ordering::AcqRel);
+        if !forced {
+            let next = state.read().meta.next_entry;
+            let last = self.last_cut.load(Ordering::Relaxed);
+            if self.every == 0 || next.saturating_sub(last) < self.every {
+                return;
+            }
+        }
+        let mut cut = Cut::of(&state.read());
+        let upto = cut.upto;
+        let guard = self.to_thread.lock();
+        let Some(tx) = guard.as_ref() else { return };
+        let sent = if forced {
+            cut.replies = std::mem::take(&mut *self.waiters.lock());
+            tx.send(cut).is_ok()
+        } else {
+            tx.try_send(cut).is_ok()
+        };
+        if sent {
+            self.last_cut.store(upto, Ordering::Relaxed);
+        }
+    }
+
+    /// At close, with the writer stopped: the last cut, then the thread is told to end.
+    pub(crate) fn close(&self, state: &RwLock<State>, take_cut: bool) {
+        let Some(tx) = self.to_thread.lock().take() else {
+            return;
+        };
+        let mut cut = Cut::of(&state.read());
+        cut.replies = std::mem::take(&mut *self.waiters.lock());
+        if take_cut {
+            let _ = tx.send(cut);
+        } else {
+            for r in cut.replies {
+                let _ = r.send(Err(Error::ShuttingDown));
+            }
+        }
+    }
+}
+
+/// The checkpoint thread: writes each cut it is handed. A failed checkpoint is logged and
+/// changes nothing the engine relies on: the previous one (or none) stays in force.
+pub(crate) fn thread_loop(
+    data: &Path,
+    format: u32,
+    state: &RwLock<State>,
+    control: &Control,
+    cuts: &Receiver<Cut>,
+    mut segments: Vec<SegmentRef>,
+) {
+    let dir = data.join(DIR);
+    for mut cut in cuts {
+        let replies = std::mem::take(&mut cut.replies);
+        let started = std::time::Instant::now();
+        let done = write(&dir, format, control.span_bits, state, cut, &mut segments);
+        match &done {
+            Ok(info) => {
+                control.written.store(info.upto, Ordering::Relaxed);
+                tracing::info!(
+                    upto = info.upto,
+                    segments = info.segments,
+                    bytes = info.bytes_written,
+                    ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "checkpoint written"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "checkpoint not written; the previous one stays"),
+        }
+        for r in replies {
+            let answer = match &done {
+                Ok(info) => Ok(*info),
+                Err(e) => Err(Error::Checkpoint(e.to_string())),
+            };
+            let _ = r.send(answer);
+        }
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn segment_name(s: SegmentRef) -> String {
+    format!("seg-{:016x}-{:016x}", s.lo, s.hi)
+}
+
+fn redos_name(upto: u64) -> String {
+    format!("redos-{upto:016x}")
+}
+
+/// Writes the checkpoint of `cut` (invariants 2–4); `segments` is the previous head's list
+/// and becomes the new one.
+fn write(
+    dir: &Path,
+    format: u32,
+    span_bits: u32,
+    state: &RwLock<State>,
+    cut: Cut,
+    segments: &mut Vec<SegmentRef>,
+) -> Result<CheckpointInfo> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // No entry since the last checkpoint: nothing it covers changed (redos come only
+    // with entries), so it stands.
+    if segments.last().map(|s| s.hi) == Some(cut.upto) && dir.join(HEAD).exists() {
+        return Ok(CheckpointInfo {
+            upto: cut.upto,
+            segments: segments.len(),
+            bytes_written: 0,
+        });
+    }
+    // The full segments below the cut, contiguous from 0, are kept as they are.
+    let mut kept: Vec<SegmentRef> = Vec::new();
+    for s in segments.iter() {
+        let next = kept.last().map_or(0, |k: &SegmentRef| k.hi);
+        if s.lo != next || s.hi != s.lo + (1 << span_bits) || s.hi > cut.upto {
+            break;
+        }
+        kept.push(*s);
+    }
+    let mut bytes = 0u64;
+    let mut lo = kept.last().map_or(0, |s| s.hi);
+    while lo < cut.upto {
+        let hi = ((lo >> span_bits) + 1)
+            .checked_shl(span_bits)
+            .unwrap_or(u64::MAX)
+            .min(cut.upto);
+        let rec = segment(&state.read(), lo, hi);
+        let b = records::encode(&rec)?;
+        let s = SegmentRef { lo, hi };
+        bytes += write_file(dir, &segment_name(s), &b)?;
+        kept.push(s);
+        lo = hi;
+    }
+    let redos = RedosRec {
+        upto: cut.upto,
+        redos: redo_records(&cut.redos),
+    };
+    bytes += write_file(dir, &redos_name(cut.upto), &records::encode(&redos)?)?;
+    crate::store::sync_dir(dir)?;
+    let head = HeadRec {
+        version: VERSION,
+        format,
+        upto: cut.upto,
+        modules: cut.modules,
+        segments: kept.clone(),
+    };
+    bytes += write_file(dir, HEAD, &records::encode(&head)?)?;
+    crate::store::sync_dir(dir)?;
+    *segments = kept;
+    // Files no head names: the partial segment this one replaced, leftovers of a crash.
+    let named: std::collections::HashSet<String> = segments
+        .iter()
+        .map(|s| segment_name(*s))
+        .chain([HEAD.to_string(), redos_name(cut.upto)])
+        .collect();
+    for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !named.contains(&name) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(CheckpointInfo {
+        upto: cut.upto,
+        segments: segments.len(),
+        bytes_written: bytes,
+    })
+}
+
+/// What the entries with seqs in `[lo, hi)` made, copied from memory (invariant 2).
+fn segment(st: &State, lo: u64, hi: u64) -> SegmentRec {
+    let f = &st.feed;
+    let part = |w: &Vec<u64>| -> Vec<u64> {
+        let a = w.partition_point(|s| *s < lo);
+        let b = w.partition_point(|s| *s < hi);
+        w.get(a..b).map(<[u64]>::to_vec).unwrap_or_default()
+    };
+    let mut entries = Vec::new();
+    let mut touched: HashMap<u64, i64> = HashMap::new();
+    let (a, b) = (
+        usize::try_from(lo).unwrap_or(usize::MAX),
+        usize::try_from(hi).unwrap_or(usize::MAX),
+    );
+    for (seq, m) in (lo..).zip(f.entries.get(a..b.min(f.entries.len())).unwrap_or(&[])) {
+        let Some(m) = m else { continue };
+        entries.push(EntryRec {
+            seq,
+            item: m.item,
+            at: m.at,
+            kind: m.kind,
+            module: m.module,
+        });
+        if records::about(m.item).is_some() {
+            let t = touched.entry(m.item).or_insert(m.at);
+            *t = (*t).max(m.at);
+        }
+    }
+    let walls = |lists: &mut dyn Iterator<Item = (u64, &Vec<u64>)>| -> Vec<WallRec> {
+        let mut out: Vec<WallRec> = lists
+            .map(|(owner, w)| WallRec {
+                owner,
+                seqs: part(w),
+            })
+            .filter(|w| !w.seqs.is_empty())
+            .collect();
+        out.sort_unstable_by_key(|w| w.owner);
+        out
+    };
+    let mut roles: Vec<RoleWallRec> = f
+        .role_walls
+        .iter()
+        .map(|(role, w)| RoleWallRec {
+            role: role.clone(),
+            seqs: part(w),
+        })
+        .filter(|w| !w.seqs.is_empty())
+        .collect();
+    roles.sort_unstable_by(|x, y| x.role.cmp(&y.role));
+    let mut touched: Vec<(u64, i64)> = touched.into_iter().collect();
+    touched.sort_unstable();
+    SegmentRec {
+        lo,
+        hi,
+        entries,
+        walls: walls(&mut f.walls.iter().map(|(u, w)| (u.0, w))),
+        public: part(&f.public),
+        groups: walls(&mut f.group_walls.iter().map(|(g, w)| (g.0, w))),
+        roles,
+        touched,
+    }
+}
+
+/// Writes `name` through `name.tmp` with a CRC-32 trailer; returns the bytes written.
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64> {
+    use std::io::Write;
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}{TMP}"));
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let half = bytes.len() / 2;
+    let (first, second) = bytes.split_at(half);
+    f.write_all(first).map_err(io(&tmp))?;
+    injected(&tmp)?;
+    f.write_all(second).map_err(io(&tmp))?;
+    f.write_all(&crc32fast::hash(bytes).to_be_bytes())
+        .map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(bytes.len() as u64 + 4)
+}
+
+/// `Err` if a test armed [`FAILPOINT`]: the file is left half-written, as a crash would.
+#[cfg_attr(not(feature = "failpoints"), allow(clippy::unnecessary_wraps))]
+fn injected(_path: &Path) -> Result<()> {
+    fail::fail_point!(FAILPOINT, |_| {
+        Err(Error::Io {
+            path: _path.to_path_buf(),
+            source: std::io::Error::other(format!("injected by failpoint {FAILPOINT}")),
+        })
+    });
+    Ok(())
+}
+
+/// Reads a file written by [`write_file`] and checks its trailer.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let mut b = std::fs::read(path).map_err(io(path))?;
+    let n = b
+        .len()
+        .checked_sub(4)
+        .ok_or_else(|| damaged(path, "shorter than its checksum"))?;
+    let crc = b
+        .get(n..)
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map(u32::from_be_bytes);
+    b.truncate(n);
+    if crc != Some(crc32fast::hash(&b)) {
+        return Err(damaged(path, "checksum mismatch"));
+    }
+    Ok(b)
+}
+
+fn damaged(path: &Path, why: &str) -> Error {
+    Error::Corrupt(format!("checkpoint file {}: {why}", path.display()))
+}
+
+/// The cut of the checkpoint under `data`, read from its head alone (open starts its
+/// entry scans there, while [`load`] reads the rest and checks everything).
+pub(crate) fn peek_upto(data: &Path) -> Option<u64> {
+    let path = data.join(DIR).join(HEAD);
+    if !path.exists() {
+        return None;
+    }
+    let head = read_file(&path).and_then(|b| {
+        let h = records::access::<ArchivedHeadRec>(&b)?;
+        Ok((h.version.to_native(), h.upto.to_native()))
+    });
+    match head {
+        Ok((VERSION, upto)) => Some(upto),
+        Ok((v, _)) => {
+            tracing::warn!(
+                version = v,
+                "checkpoint of another version ignored; rebuilding"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint ignored; rebuilding from the records");
+            None
+        }
+    }
+}
+
+/// A checkpoint as open uses it.
+pub(crate) struct Loaded {
+    pub upto: u64,
+    pub feed: FeedState,
+    pub redos: Redos,
+    pub segments: Vec<SegmentRef>,
+}
+
+/// The checkpoint under `data`, if there is one open may trust (invariant 5); why not is
+/// logged. `next_entry` and `next_item` are the store's counters.
+pub(crate) fn load(data: &Path, format: u32, next_entry: u64, next_item: u64) -> Option<Loaded> {
+    let dir = data.join(DIR);
+    if !dir.join(HEAD).exists() {
+        return None;
+    }
+    match try_load(&dir, format, next_entry, next_item) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint ignored; rebuilding from the records");
+            None
+        }
+    }
+}
+
+fn try_load(dir: &Path, format: u32, next_entry: u64, next_item: u64) -> Result<Loaded> {
+    let path = dir.join(HEAD);
+    let bytes = read_file(&path)?;
+    let head = records::access::<ArchivedHeadRec>(&bytes)?;
+    let (version, upto) = (head.version.to_native(), head.upto.to_native());
+    if version != VERSION {
+        return Err(damaged(&path, &format!("version {version}, not {VERSION}")));
+    }
+    if head.format.to_native() != format {
+        return Err(damaged(&path, "written for another store format"));
+    }
+    if upto > next_entry {
+        return Err(damaged(
+            &path,
+            &format!("covers entries up to {upto}, the store has {next_entry}"),
+        ));
+    }
+    let mut feed = FeedState::default();
+    for m in head.modules.iter() {
+        let i = u16::try_from(feed.module_keys.len()).unwrap_or(u16::MAX);
+        feed.module_ix.insert(m.as_str().to_string(), i);
+        feed.module_keys.push(m.as_str().to_string());
+    }
+    feed.module_ix.remove("");
+    feed.entries
+        .resize(usize::try_from(upto).unwrap_or(0), None);
+    let mut segments = Vec::new();
+    let mut touched: Vec<Option<i64>> = Vec::new();
+    let mut next = 0u64;
+    for s in head.segments.iter() {
+        let s = SegmentRef {
+            lo: s.lo.to_native(),
+            hi: s.hi.to_native(),
+        };
+        if s.lo != next || s.hi <= s.lo || s.hi > upto {
+            return Err(damaged(&path, "segments do not tile the covered seqs"));
+        }
+        let p = dir.join(segment_name(s));
+        let seg_bytes = read_file(&p)?;
+        let seg = records::access::<ArchivedSegmentRec>(&seg_bytes)?;
+        if seg.lo.to_native() != s.lo || seg.hi.to_native() != s.hi {
+            return Err(damaged(&p, "range differs from its name"));
+        }
+        file_segment(&mut feed, &mut touched, seg, &p, next_item)?;
+        segments.push(s);
+        next = s.hi;
+    }
+    if next != upto {
+        return Err(damaged(&path, "segments do not reach the cut"));
+    }
+    feed.last_touch
+        .reserve(touched.iter().filter(|t| t.is_some()).count());
+    for (item, at) in (0u64..).zip(touched) {
+        if let Some(at) = at {
+            feed.last_touch.insert(ItemId(item), at);
+        }
+    }
+    let p = dir.join(redos_name(upto));
+    let redo_bytes = read_file(&p)?;
+    let file = records::access::<ArchivedRedosRec>(&redo_bytes)?;
+    if file.upto.to_native() != upto {
+        return Err(damaged(&p, "written for another cut"));
+    }
+    let mut redos = Redos::with_capacity_and_hasher(file.redos.len(), Default::default());
+    for r in file.redos.iter() {
+        redos.insert(
+            r.item.to_native(),
+            Redo {
+                seq: r.seq.to_native(),
+                key: OrderKey::from_slice(&r.order),
+                focus: Focus {
+                    focused_at: r.focused_at.to_native(),
+                    focus_reason: r.focus_reason.to_native(),
+                    attention: r.attention.to_native(),
+                },
+            },
+        );
+    }
+    Ok(Loaded {
+        upto,
+        feed,
+        redos,
+        segments,
+    })
+}
+
+/// Adds one segment to `feed`; segments come in seq order, so every list stays ascending.
+/// `touched`: the latest touch per item id (dense: a record is touched in most segments,
+/// and a map upserted once per segment cost more than the rest of the load).
+fn file_segment(
+    feed: &mut FeedState,
+    touched: &mut Vec<Option<i64>>,
+    seg: &ArchivedSegmentRec,
+    path: &Path,
+    next_item: u64,
+) -> Result<()> {
+    let modules = feed.module_keys.len();
+    for e in seg.entries.iter() {
+        let seq = e.seq.to_native();
+        let module = e.module.to_native();
+        if usize::from(module) >= modules.max(1) {
+            return Err(damaged(
+                path,
+                &format!("entry {seq}: unknown module {module}"),
+            ));
+        }
+        let cell = usize::try_from(seq)
+            .ok()
+            .and_then(|i| feed.entries.get_mut(i))
+            .ok_or_else(|| damaged(path, &format!("entry {seq} beyond the cut")))?;
+        *cell = Some(EntryMeta {
+            item: e.item.to_native(),
+            at: e.at.to_native(),
+            kind: e.kind.to_native(),
+            module,
+        });
+    }
+    for w in seg.walls.iter() {
+        let list = feed.walls.entry(UserId(w.owner.to_native())).or_default();
+        list.extend(w.seqs.iter().map(|s| s.to_native()));
+    }
+    feed.public.extend(seg.public.iter().map(|s| s.to_native()));
+    for w in seg.groups.iter() {
+        let list = feed
+            .group_walls
+            .entry(GroupId(w.owner.to_native()))
+            .or_default();
+        list.extend(w.seqs.iter().map(|s| s.to_native()));
+    }
+    for w in seg.roles.iter() {
+        let list = feed
+            .role_walls
+            .entry(w.role.as_str().to_string())
+            .or_default();
+        list.extend(w.seqs.iter().map(|s| s.to_native()));
+    }
+    for t in seg.touched.iter() {
+        let (item, at) = (t.0.to_native(), t.1.to_native());
+        let i = usize::try_from(item).ok().filter(|_| item < next_item);
+        let Some(i) = i else {
+            return Err(damaged(
+                path,
+                &format!("touched item {item} was never created"),
+            ));
+        };
+        if touched.len() <= i {
+            touched.resize(i + 1, None);
+        }
+        if let Some(cell) = touched.get_mut(i) {
+            *cell = Some(cell.map_or(at, |c: i64| c.max(at)));
+        }
+    }
+    Ok(())
+}
+
+/// Removes the checkpoint under `data` (a salvaging open: the rows changed under it).
+pub(crate) fn discard(data: &Path) -> Result<()> {
+    let dir: PathBuf = data.join(DIR);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(&dir)(e)),
+    }
+}
