@@ -4,6 +4,9 @@
 //!   so each writes one `record_updated` entry whose audience is the item's followers) from
 //!   16 threads at once, each on its own item followed by 100 / 1,000 users (plus its
 //!   owner); one iteration is one patch per thread. Throughput in updates.
+//! - `feed/update_1000_board_followers`: the same on 16 items of a board that the 1,000
+//!   users follow whole (no follow row per record; issue 13: within 2× of
+//!   `update_1000_followers`).
 //! - `feed/fanout_read_100_followers`, `…_1000_followers` (printed): after those, one more
 //!   update, then the first wall page of every follower, each of which must show it (the
 //!   fan-out is in memory and merged at read, so the read is where its cost could hide).
@@ -110,6 +113,8 @@ struct UpdateFixture {
     items: Vec<Vec<ItemId>>,
     /// The users who follow; an item of audience `a` is followed by the first `a`.
     users: Vec<UserId>,
+    /// 16 items of a board the first 1,000 users follow whole.
+    board_items: Vec<ItemId>,
 }
 
 fn build_update() -> UpdateFixture {
@@ -160,6 +165,27 @@ fn build_update() -> UpdateFixture {
         let (user, item) = pairs[i];
         engine.follow(user, item).expect("follow");
     });
+    let followed = engine
+        .create_board(NewBoard {
+            module: "deal".into(),
+            name: "A board followed whole".into(),
+            columns: vec!["Open".into()],
+            ..NewBoard::default()
+        })
+        .expect("create the followed board");
+    let board_items = fill_column(
+        engine,
+        actor,
+        &followed,
+        followed.columns[0].id,
+        UPDATE_THREADS,
+        AUDIENCES.len() * UPDATE_THREADS,
+    );
+    for user in users.iter().take(1_000) {
+        engine
+            .follow_board(*user, followed.id)
+            .expect("follow the board");
+    }
     eprintln!(
         "fixture: feed/update: {} users, {} follows of {} items built in {:.1?}",
         users.len(),
@@ -171,6 +197,7 @@ fn build_update() -> UpdateFixture {
         store,
         items,
         users,
+        board_items,
     }
 }
 
@@ -590,6 +617,28 @@ fn apply_to_existing(n: usize) {
     );
 }
 
+/// `iters` title patches on each of `items`, one thread per item; the time they took.
+fn patch_each(f: &UpdateFixture, items: &[ItemId], iters: u64) -> Duration {
+    let (engine, actor) = (f.store.engine(), f.store.actor);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for item in items.iter().copied() {
+            s.spawn(move || {
+                for _ in 0..iters {
+                    let v = TITLES.fetch_add(1, Ordering::Relaxed);
+                    let patch = ItemPatch {
+                        title: Some(format!("Renewal, revision {v}")),
+                        ..ItemPatch::default()
+                    };
+                    let (_, changes) = engine.patch_item(actor, item, patch).expect("patch");
+                    black_box(changes);
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
 fn feed(c: &mut Criterion) {
     let n = item_count();
 
@@ -600,30 +649,13 @@ fn feed(c: &mut Criterion) {
         for (k, audience) in AUDIENCES.iter().enumerate() {
             g.bench_function(format!("update_{audience}_followers"), |b| {
                 let f = upd.get_or_insert_with(build_update);
-                let (engine, items, actor) = (f.store.engine(), &f.items[k], f.store.actor);
-                // One iteration is one patch on each of the 16 threads.
-                b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for item in items.iter().copied() {
-                            s.spawn(move || {
-                                for _ in 0..iters {
-                                    let v = TITLES.fetch_add(1, Ordering::Relaxed);
-                                    let patch = ItemPatch {
-                                        title: Some(format!("Renewal, revision {v}")),
-                                        ..ItemPatch::default()
-                                    };
-                                    let (_, changes) =
-                                        engine.patch_item(actor, item, patch).expect("patch");
-                                    black_box(changes);
-                                }
-                            });
-                        }
-                    });
-                    start.elapsed()
-                });
+                b.iter_custom(|iters| patch_each(f, &f.items[k], iters));
             });
         }
+        g.bench_function("update_1000_board_followers", |b| {
+            let f = upd.get_or_insert_with(build_update);
+            b.iter_custom(|iters| patch_each(f, &f.board_items, iters));
+        });
         g.finish();
         if let Some(f) = upd.take() {
             fanout_read(&f);

@@ -4,8 +4,8 @@ use crate::changes::ChangeKind;
 use crate::engine::{Engine, Tx};
 use crate::error::{Error, Result};
 use crate::ids::{BoardId, ColumnId, ItemId, UserId};
-use crate::records::{self, BoardRec, ColumnRec, ModuleRec};
-use crate::state::{ColumnState, Counter};
+use crate::records::{self, BoardRec, ColumnRec, CounterMode, ModuleRec};
+use crate::state::{ColumnState, Count, Counter};
 use crate::store;
 use crate::validate;
 
@@ -44,6 +44,8 @@ pub struct Board {
     pub focus_enabled: bool,
     /// Default reminder lead before a deadline, minutes.
     pub focus_lead_minutes: u32,
+    /// Whose counter an overdue activity raises.
+    pub counter_mode: CounterMode,
 }
 
 /// A column (stage).
@@ -68,6 +70,8 @@ pub struct NewBoard {
     pub focus_enabled: Option<bool>,
     /// Default 15; 0–10080.
     pub focus_lead_minutes: Option<i64>,
+    /// Default [`CounterMode::Item`].
+    pub counter_mode: Option<CounterMode>,
 }
 
 /// Board settings to change; `None` leaves a setting as it is.
@@ -79,6 +83,8 @@ pub struct BoardPatch {
     pub focus_enabled: Option<bool>,
     /// New lead, 0–10080.
     pub focus_lead_minutes: Option<i64>,
+    /// New counter mode: the overdue counts move to the other people at once.
+    pub counter_mode: Option<CounterMode>,
 }
 
 /// Where a column goes.
@@ -127,6 +133,7 @@ impl From<&BoardRec> for Board {
                 .collect(),
             focus_enabled: b.focus_enabled,
             focus_lead_minutes: b.focus_lead_minutes,
+            counter_mode: b.counter_mode,
         }
     }
 }
@@ -137,6 +144,32 @@ fn put_board(tx: &mut Tx<'_>, b: BoardRec) -> Result<Board> {
     let out = Board::from(&b);
     tx.change(ChangeKind::BoardChanged, Some(BoardId(b.id)), None);
     tx.state.boards.insert(BoardId(b.id), b);
+    Ok(out)
+}
+
+/// Stores `b`, whose counter mode changed, and moves the overdue counts of its items to
+/// the people the new mode names: each item with an overdue activity is taken out of the
+/// counters under the old mode and put back under the new one, in the same command, so
+/// no read sees a half-moved count. Cost: one pass over the open overdue activities.
+fn switch_counter_mode(tx: &mut Tx<'_>, b: BoardRec) -> Result<Board> {
+    let board = BoardId(b.id);
+    let mut items: Vec<ItemId> = tx
+        .state
+        .activities
+        .values()
+        .filter(|a| a.overdue)
+        .map(|a| a.item)
+        .filter(|i| tx.state.slot(*i).is_some_and(|s| s.board == board))
+        .collect();
+    items.sort_unstable();
+    items.dedup();
+    for id in &items {
+        tx.state.count_item(*id, Count::Remove);
+    }
+    let out = put_board(tx, b)?;
+    for id in &items {
+        tx.state.count_item(*id, Count::Add);
+    }
     Ok(out)
 }
 
@@ -244,6 +277,7 @@ impl Engine {
                     focus_enabled: new.focus_enabled.unwrap_or(true),
                     focus_lead_minutes: lead,
                     created_at: tx.now.0,
+                    counter_mode: new.counter_mode.unwrap_or_default(),
                 },
             )
         })
@@ -284,7 +318,13 @@ impl Engine {
             if let Some(f) = patch.focus_enabled {
                 b.focus_enabled = f;
             }
-            put_board(tx, b)
+            match patch.counter_mode {
+                Some(mode) if mode != b.counter_mode => {
+                    b.counter_mode = mode;
+                    switch_counter_mode(tx, b)
+                }
+                _ => put_board(tx, b),
+            }
         })
     }
 

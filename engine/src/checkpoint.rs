@@ -44,6 +44,7 @@ use crate::item_view::Focus;
 use crate::order::OrderKey;
 use crate::records::{self, FocusReason, TimelineKind};
 use crate::state::State;
+use crate::store::Store;
 use crate::walls::{EntryMeta, FeedState, Redo, Redos};
 
 /// The checkpoint's directory, inside the data directory.
@@ -68,9 +69,17 @@ pub(crate) struct HeadRec {
     pub format: u32,
     /// Entries with a seq below this are covered.
     pub upto: u64,
-    /// The module index of `EntryMeta::module`: key by index, index 0 is "".
-    pub modules: Vec<String>,
     pub segments: Vec<SegmentRef>,
+    /// The newest entry below `upto` and the CRC-32 of its stored bytes: ties the
+    /// checkpoint to this store's history (a store restored or rebuilt under the same
+    /// directory, or one whose unflushed entries a checkpoint saw, does not match).
+    pub anchor: Option<Anchor>,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    pub seq: u64,
+    pub crc: u32,
 }
 
 /// `<data>/checkpoint/redos-<upto>`: per item, its newest focus redo among the entries
@@ -103,6 +112,10 @@ pub(crate) struct RedoRec {
 pub(crate) struct SegmentRec {
     pub lo: u64,
     pub hi: u64,
+    /// The module keys its entries name, by the index `EntryRec::module` holds (0 is "",
+    /// for entries about no record). Per segment, because memory's own table may be
+    /// renumbered (a rollback rebuilds it in key order) while full segments never are.
+    pub modules: Vec<String>,
     pub entries: Vec<EntryRec>,
     pub walls: Vec<WallRec>,
     pub public: Vec<u64>,
@@ -150,7 +163,6 @@ pub struct CheckpointInfo {
 /// the order keys are inline); the records are built on the checkpoint thread.
 pub(crate) struct Cut {
     upto: u64,
-    modules: Vec<String>,
     redos: Redos,
     replies: Vec<oneshot::Sender<Result<CheckpointInfo>>>,
 }
@@ -159,7 +171,6 @@ impl Cut {
     fn of(st: &State) -> Cut {
         Cut {
             upto: st.meta.next_entry,
-            modules: st.feed.module_keys.clone(),
             redos: st.feed.redos.clone(),
             replies: Vec::new(),
         }
@@ -247,17 +258,23 @@ impl Control {
                 return;
             }
         }
-        let mut cut = Cut::of(&state.read());
-        let upto = cut.upto;
         let guard = self.to_thread.lock();
         let Some(tx) = guard.as_ref() else { return };
-        let sent = if forced {
+        if tx.is_full() {
+            // The thread is still on an earlier cut: no copy now; an asked-for cut is
+            // taken at the end of a later group (the writer never waits for the thread).
+            if forced {
+                self.force.store(true, Ordering::Release);
+            }
+            return;
+        }
+        let mut cut = Cut::of(&state.read());
+        let upto = cut.upto;
+        if forced {
             cut.replies = std::mem::take(&mut *self.waiters.lock());
-            tx.send(cut).is_ok()
-        } else {
-            tx.try_send(cut).is_ok()
-        };
-        if sent {
+        }
+        // Only this thread sends, and the channel had room: this does not block.
+        if tx.try_send(cut).is_ok() {
             self.last_cut.store(upto, Ordering::Relaxed);
         }
     }
@@ -282,18 +299,17 @@ impl Control {
 /// The checkpoint thread: writes each cut it is handed. A failed checkpoint is logged and
 /// changes nothing the engine relies on: the previous one (or none) stays in force.
 pub(crate) fn thread_loop(
-    data: &Path,
+    store: &Store,
     format: u32,
     state: &RwLock<State>,
     control: &Control,
     cuts: &Receiver<Cut>,
     mut segments: Vec<SegmentRef>,
 ) {
-    let dir = data.join(DIR);
     for mut cut in cuts {
         let replies = std::mem::take(&mut cut.replies);
         let started = std::time::Instant::now();
-        let done = write(&dir, format, control.span_bits, state, cut, &mut segments);
+        let done = write(store, format, control.span_bits, state, cut, &mut segments);
         match &done {
             Ok(info) => {
                 control.written.store(info.upto, Ordering::Relaxed);
@@ -335,14 +351,18 @@ fn redos_name(upto: u64) -> String {
 /// Writes the checkpoint of `cut` (invariants 2–4); `segments` is the previous head's list
 /// and becomes the new one.
 fn write(
-    dir: &Path,
+    store: &Store,
     format: u32,
     span_bits: u32,
     state: &RwLock<State>,
     cut: Cut,
     segments: &mut Vec<SegmentRef>,
 ) -> Result<CheckpointInfo> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let dir = &store.dir().join(DIR);
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::store::sync_dir(store.dir())?;
+    }
     // No entry since the last checkpoint: nothing it covers changed (redos come only
     // with entries), so it stands.
     if segments.last().map(|s| s.hi) == Some(cut.upto) && dir.join(HEAD).exists() {
@@ -385,8 +405,8 @@ fn write(
         version: VERSION,
         format,
         upto: cut.upto,
-        modules: cut.modules,
         segments: kept.clone(),
+        anchor: anchor(store, &state.read(), cut.upto)?,
     };
     bytes += write_file(dir, HEAD, &records::encode(&head)?)?;
     crate::store::sync_dir(dir)?;
@@ -410,6 +430,28 @@ fn write(
     })
 }
 
+/// The newest entry below `upto` and the CRC-32 of its stored bytes (`HeadRec::anchor`).
+fn anchor(store: &Store, st: &State, upto: u64) -> Result<Option<Anchor>> {
+    let end = usize::try_from(upto)
+        .unwrap_or(usize::MAX)
+        .min(st.feed.entries.len());
+    let last = st
+        .feed
+        .entries
+        .get(..end)
+        .and_then(|e| e.iter().rposition(Option::is_some));
+    let Some(seq) = last.and_then(|i| u64::try_from(i).ok()) else {
+        return Ok(None);
+    };
+    let bytes = store
+        .get(&crate::store::entry_key(seq))?
+        .ok_or_else(|| Error::Corrupt(format!("entry {seq} below the cut is not stored")))?;
+    Ok(Some(Anchor {
+        seq,
+        crc: crc32fast::hash(&bytes),
+    }))
+}
+
 /// What the entries with seqs in `[lo, hi)` made, copied from memory (invariant 2).
 fn segment(st: &State, lo: u64, hi: u64) -> SegmentRec {
     let f = &st.feed;
@@ -420,18 +462,24 @@ fn segment(st: &State, lo: u64, hi: u64) -> SegmentRec {
     };
     let mut entries = Vec::new();
     let mut touched: HashMap<u64, i64> = HashMap::new();
+    let mut modules: Vec<String> = vec![String::new()];
+    let mut local: HashMap<u16, u16> = HashMap::from([(0, 0)]);
     let (a, b) = (
         usize::try_from(lo).unwrap_or(usize::MAX),
         usize::try_from(hi).unwrap_or(usize::MAX),
     );
     for (seq, m) in (lo..).zip(f.entries.get(a..b.min(f.entries.len())).unwrap_or(&[])) {
         let Some(m) = m else { continue };
+        let module = *local.entry(m.module).or_insert_with(|| {
+            modules.push(f.module_of(m).to_string());
+            u16::try_from(modules.len() - 1).unwrap_or(u16::MAX)
+        });
         entries.push(EntryRec {
             seq,
             item: m.item,
             at: m.at,
             kind: m.kind,
-            module: m.module,
+            module,
         });
         if records::about(m.item).is_some() {
             let t = touched.entry(m.item).or_insert(m.at);
@@ -464,6 +512,7 @@ fn segment(st: &State, lo: u64, hi: u64) -> SegmentRec {
     SegmentRec {
         lo,
         hi,
+        modules,
         entries,
         walls: walls(&mut f.walls.iter().map(|(u, w)| (u.0, w))),
         public: part(&f.public),
@@ -563,21 +612,32 @@ pub(crate) struct Loaded {
 
 /// The checkpoint under `data`, if there is one open may trust (invariant 5); why not is
 /// logged. `next_entry` and `next_item` are the store's counters.
-pub(crate) fn load(data: &Path, format: u32, next_entry: u64, next_item: u64) -> Option<Loaded> {
-    let dir = data.join(DIR);
+pub(crate) fn load(store: &Store, format: u32, next_entry: u64, next_item: u64) -> Option<Loaded> {
+    let dir = store.dir().join(DIR);
     if !dir.join(HEAD).exists() {
         return None;
     }
-    match try_load(&dir, format, next_entry, next_item) {
+    match try_load(store, &dir, format, next_entry, next_item) {
         Ok(l) => Some(l),
         Err(e) => {
-            tracing::warn!(error = %e, "checkpoint ignored; rebuilding from the records");
+            tracing::warn!(error = %e, "checkpoint ignored and removed; rebuilding from the records");
+            // Removed at once: a checkpoint that does not fit this store must not become
+            // trusted later (say, once the store has as many entries again).
+            if let Err(e) = discard(store.dir()) {
+                tracing::warn!(error = %e, "cannot remove the ignored checkpoint");
+            }
             None
         }
     }
 }
 
-fn try_load(dir: &Path, format: u32, next_entry: u64, next_item: u64) -> Result<Loaded> {
+fn try_load(
+    store: &Store,
+    dir: &Path,
+    format: u32,
+    next_entry: u64,
+    next_item: u64,
+) -> Result<Loaded> {
     let path = dir.join(HEAD);
     let bytes = read_file(&path)?;
     let head = records::access::<ArchivedHeadRec>(&bytes)?;
@@ -594,13 +654,17 @@ fn try_load(dir: &Path, format: u32, next_entry: u64, next_item: u64) -> Result<
             &format!("covers entries up to {upto}, the store has {next_entry}"),
         ));
     }
-    let mut feed = FeedState::default();
-    for m in head.modules.iter() {
-        let i = u16::try_from(feed.module_keys.len()).unwrap_or(u16::MAX);
-        feed.module_ix.insert(m.as_str().to_string(), i);
-        feed.module_keys.push(m.as_str().to_string());
+    if let Some(a) = head.anchor.as_ref() {
+        let seq = a.seq.to_native();
+        let stored = store.get(&crate::store::entry_key(seq))?;
+        if stored.map(|b| crc32fast::hash(&b)) != Some(a.crc.to_native()) {
+            return Err(damaged(
+                &path,
+                &format!("its entry {seq} is not this store's (another history)"),
+            ));
+        }
     }
-    feed.module_ix.remove("");
+    let mut feed = FeedState::default();
     feed.entries
         .resize(usize::try_from(upto).unwrap_or(0), None);
     let mut segments = Vec::new();
@@ -673,16 +737,20 @@ fn file_segment(
     path: &Path,
     next_item: u64,
 ) -> Result<()> {
-    let modules = feed.module_keys.len();
+    let modules: Vec<u16> = seg
+        .modules
+        .iter()
+        .map(|m| feed.module_index(m.as_str()))
+        .collect();
     for e in seg.entries.iter() {
         let seq = e.seq.to_native();
-        let module = e.module.to_native();
-        if usize::from(module) >= modules.max(1) {
+        let local = e.module.to_native();
+        let Some(&module) = modules.get(usize::from(local)) else {
             return Err(damaged(
                 path,
-                &format!("entry {seq}: unknown module {module}"),
+                &format!("entry {seq}: unknown module {local}"),
             ));
-        }
+        };
         let cell = usize::try_from(seq)
             .ok()
             .and_then(|i| feed.entries.get_mut(i))
@@ -732,11 +800,12 @@ fn file_segment(
     Ok(())
 }
 
-/// Removes the checkpoint under `data` (a salvaging open: the rows changed under it).
+/// Removes the checkpoint under `data`, durably (a salvaging open, whose removals it may
+/// not reflect; one open would not trust).
 pub(crate) fn discard(data: &Path) -> Result<()> {
     let dir: PathBuf = data.join(DIR);
     match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
+        Ok(()) => crate::store::sync_dir(data),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(&dir)(e)),
     }

@@ -382,12 +382,14 @@ impl Engine {
             }
         }
         self.queue.lock().take();
-        if let Some(h) = self.writer.lock().take() {
-            let _ = h.join();
-        }
-        // The writer has stopped: memory is what is on disk, unless a storage failure
-        // stopped it (then memory may be ahead, and no checkpoint may be cut).
-        let sound = self.shared.failure.get().is_none();
+        let Some(writer) = self.writer.lock().take() else {
+            // Another caller is closing: it cuts the last checkpoint once the writer is
+            // gone, and only it may.
+            return;
+        };
+        // The writer has stopped: memory is what is on disk, unless a storage failure or
+        // a panic stopped it in a group (then memory may be ahead: no cut).
+        let sound = writer.join().is_ok() && self.shared.failure.get().is_none();
         self.shared.checkpoint.close(&self.shared.state, sound);
         if let Some(h) = self.checkpointer.lock().take() {
             let _ = h.join();

@@ -21,7 +21,7 @@ use crate::clock::Millis;
 use crate::engine::{Engine, Tx};
 use crate::entry::{Mentions, TimelineEntry};
 use crate::error::{Error, Result};
-use crate::ids::{EntryId, FileId, GroupId, ItemId, JobId, RuleId, UserId};
+use crate::ids::{BoardId, EntryId, FileId, GroupId, ItemId, JobId, RuleId, UserId};
 use crate::page::{limit_of, Page, PageRequest};
 use crate::records::{self, FeedKind, FileRec, PrefsRec, TimelineKind, TimelineRec};
 use crate::state::{Counter, State};
@@ -68,6 +68,26 @@ pub(crate) fn load(
             .entry(ItemId(item))
             .or_default()
             .insert(UserId(user), f);
+    }
+    for kv in store.scan(store::BOARD_FOLLOW) {
+        let (k, v) = kv?;
+        let ids = (
+            store::key_id(&k),
+            k.get(9..17).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+        );
+        let (Some(board), Some(user)) = ids else {
+            return Err(Error::Corrupt("malformed board follow key".into()));
+        };
+        let (board, user) = (BoardId(board), UserId(u64::from_be_bytes(user)));
+        if checks
+            .record(&k, &v, records::access::<records::ArchivedBoardFollowRec>(&v))?
+            .is_none()
+            // Salvaging: the follow of a board that was set aside goes with it.
+            || !st.boards.contains_key(&board)
+        {
+            continue;
+        }
+        crate::follow::set_board_follow(st, user, board, true);
     }
     for kv in store.scan(store::RULE) {
         let (k, v) = kv?;

@@ -96,7 +96,8 @@ pub use jobs::JobStatus;
 pub use page::{page_of, ListKey, Page, PageRequest};
 pub use posts::FileInfo;
 pub use records::{
-    ActivityKind, EventKind, FeedKind, FieldValue, FocusReason, JobState, Op, TimelineKind,
+    ActivityKind, CounterMode, EventKind, FeedKind, FieldValue, FocusReason, JobState, Op,
+    TimelineKind,
 };
 pub use rules::{Criterion, RuleValue};
 pub use timer::{TimerId, Wheel};

@@ -136,9 +136,8 @@ impl State {
         let (feed, low, high, redos, resumed, seen) = std::thread::scope(|scope| -> Result<_> {
             let modules = &modules;
             let checkpoint = scope.spawn(move || {
-                checkpoint_at.and_then(|_| {
-                    crate::checkpoint::load(store.dir(), format, next_entry, next_item)
-                })
+                checkpoint_at
+                    .and_then(|_| crate::checkpoint::load(store, format, next_entry, next_item))
             });
             let entries_a =
                 scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_a, checks));
@@ -477,6 +476,11 @@ impl Engine {
         } else {
             Checks::strict()
         };
+        if config.salvage {
+            // Before any row is set aside: a checkpoint may cover an entry salvage removes,
+            // and a crash in between must not leave it to be trusted.
+            crate::checkpoint::discard(store.dir())?;
+        }
         let started = std::time::Instant::now();
         let (state, resumed) = State::load_resuming(&store, &checks, !config.salvage)?;
         tracing::info!(
@@ -487,10 +491,6 @@ impl Engine {
             "state loaded"
         );
         let salvaged = set_aside(&store, checks.into_damaged())?;
-        if !salvaged.is_empty() {
-            // Rows were removed: a checkpoint may cover an entry that is no longer there.
-            crate::checkpoint::discard(store.dir())?;
-        }
         let (upto, segments) = resumed.map_or((0, Vec::new()), |r| (r.upto, r.segments));
         let (cut_tx, cut_rx) = crossbeam_channel::bounded::<crate::checkpoint::Cut>(1);
         let format = store.format()?;
@@ -546,12 +546,11 @@ impl Engine {
             salvaged,
         };
         let c = Arc::clone(&engine.shared);
-        let data = c.store.dir().to_path_buf();
         let checkpointer = std::thread::Builder::new()
             .name("hoist-checkpoint".into())
             .spawn(move || {
                 crate::checkpoint::thread_loop(
-                    &data,
+                    &c.store,
                     format,
                     &c.state,
                     &c.checkpoint,

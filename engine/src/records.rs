@@ -72,6 +72,20 @@ pub(crate) struct BoardRec {
     pub focus_enabled: bool,
     pub focus_lead_minutes: u32,
     pub created_at: i64,
+    /// Since format 5.
+    pub counter_mode: CounterMode,
+}
+
+/// Whose counter an overdue activity raises, per board (PRODUCT §2, "Counter modes").
+/// `unread_items` always belongs to the item's responsible.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CounterMode {
+    /// The item's responsible (the default).
+    #[default]
+    Item,
+    /// The activity's own responsible: a colleague asked to make a call sees it in
+    /// their counter.
+    Activity,
 }
 
 /// A free field's value.
@@ -411,6 +425,13 @@ pub(crate) struct FollowRec {
     pub rules: Vec<u64>,
     /// Set by Unfollow: no reason makes the user follow again until Follow.
     pub unfollowed: bool,
+    pub since: i64,
+}
+
+/// `V` + board + user: the user follows every record of the board, present and future
+/// (PRODUCT §4). No row per record: a record's board followers are found through its board.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct BoardFollowRec {
     pub since: i64,
 }
 

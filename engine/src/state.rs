@@ -18,7 +18,7 @@ use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
 use crate::item_view::{Focus, ItemView};
 use crate::order::OrderKey;
 use crate::records::{
-    self, ActivityRec, BoardRec, GroupRec, Meta, ModuleRec, UserRec, DEADLINE_BIT,
+    self, ActivityRec, BoardRec, CounterMode, GroupRec, Meta, ModuleRec, UserRec, DEADLINE_BIT,
 };
 use crate::store::{self, Batch, Bytes};
 use crate::timer::ActivityTimer;
@@ -229,6 +229,10 @@ impl State {
         let Some(s) = self.slot(id) else { return };
         let (board, column, responsible, unread) =
             (s.board, s.column, s.responsible, s.focus.attention > 0);
+        let by_activity = self
+            .boards
+            .get(&board)
+            .is_some_and(|b| b.counter_mode == CounterMode::Activity);
         let mut deltas: SmallVec<[(UserId, u64, u64); 4]> = SmallVec::new();
         if unread {
             deltas.push((responsible, 1, 0));
@@ -236,7 +240,12 @@ impl State {
         if let Some(acts) = self.item_acts.get(&id) {
             for a in acts {
                 if let Some(x) = self.activities.get(a).filter(|x| x.overdue) {
-                    deltas.push((x.responsible, 0, 1));
+                    let who = if by_activity {
+                        x.responsible
+                    } else {
+                        responsible
+                    };
+                    deltas.push((who, 0, 1));
                 }
             }
         }

@@ -5,12 +5,15 @@
 //! runs the step again. After the last step the store is flushed (and synced) once.
 //! The record layouts a step reads are kept here, frozen, under the version that wrote
 //! them; the current layouts are in `records`. Tested on stores written by old builds:
-//! `tests/fixtures/store-v2` and `store-v3` (`tests/tests/it/engine/upgrade.rs`).
+//! `tests/fixtures/store-v2`, `store-v3` and `store-v4` (`tests/tests/it/engine/upgrade.rs`).
 
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::records::{self, CriterionRec, JobRec, JobState, Op, RuleRec, RuleValueRec};
+use crate::records::{
+    self, BoardRec, ColumnRec, CounterMode, CriterionRec, JobRec, JobState, Op, RuleRec,
+    RuleValueRec,
+};
 use crate::store::{self, Batch, Store};
 
 /// Brings the store's records up to [`store::FORMAT_VERSION`].
@@ -21,6 +24,7 @@ pub(crate) fn run(store: &Store) -> Result<()> {
         let mut batch = match version {
             2 => two_to_three(store)?,
             3 => three_to_four(store)?,
+            4 => four_to_five(store)?,
             found => {
                 return Err(Error::UnknownFormat {
                     found,
@@ -161,6 +165,46 @@ fn three_to_four(store: &Store) -> Result<Batch> {
             done: old.done,
             total: old.total,
             cursor: old.cursor,
+        };
+        batch.put(&k, records::encode(&new)?);
+    }
+    Ok(batch)
+}
+
+/// The layout format 4 wrote and format 5 changed.
+mod v4 {
+    use super::*;
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub(super) struct BoardRec {
+        pub id: u64,
+        pub module: String,
+        pub name: String,
+        pub columns: Vec<ColumnRec>,
+        pub focus_enabled: bool,
+        pub focus_lead_minutes: u32,
+        pub created_at: i64,
+    }
+}
+
+/// 4 → 5: boards gain their counter mode, `item` (the default). Format 4 counted an
+/// overdue activity for the activity's own responsible; from format 5 a board counts it
+/// for the item's responsible unless switched to `activity` (counters are rebuilt on
+/// open, so nothing else is rewritten).
+fn four_to_five(store: &Store) -> Result<Batch> {
+    let mut batch = Batch::default();
+    for kv in store.scan(store::BOARD) {
+        let (k, v) = kv?;
+        let old = records::decode::<v4::BoardRec>(&v)?;
+        let new = BoardRec {
+            id: old.id,
+            module: old.module,
+            name: old.name,
+            columns: old.columns,
+            focus_enabled: old.focus_enabled,
+            focus_lead_minutes: old.focus_lead_minutes,
+            created_at: old.created_at,
+            counter_mode: CounterMode::Item,
         };
         batch.put(&k, records::encode(&new)?);
     }

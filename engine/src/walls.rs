@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::error::Result;
-use crate::ids::{FileId, GroupId, ItemId, JobId, RuleId, UserId};
+use crate::ids::{BoardId, FileId, GroupId, ItemId, JobId, RuleId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
 use crate::records::{self, FileRec, TimelineKind, TimelineRec};
@@ -37,6 +37,10 @@ pub(crate) struct FeedState {
     pub by_item: HashMap<ItemId, BTreeMap<UserId, records::FollowRec>>,
     /// Active follows, per user.
     pub following: HashMap<UserId, BTreeSet<ItemId>>,
+    /// Boards followed whole, per user, and each such board's followers: a record's
+    /// board followers are its board's, less those who unfollowed the record.
+    pub board_follows: HashMap<UserId, BTreeSet<BoardId>>,
+    pub board_followers: HashMap<BoardId, BTreeSet<UserId>>,
     pub rules: BTreeMap<RuleId, records::RuleRec>,
     pub jobs: BTreeMap<JobId, records::JobRec>,
     pub files: HashMap<FileId, FileRec>,
@@ -48,7 +52,7 @@ pub(crate) struct FeedState {
 }
 
 impl FeedState {
-    fn module_index(&mut self, key: &str) -> u16 {
+    pub(crate) fn module_index(&mut self, key: &str) -> u16 {
         if key.is_empty() {
             return 0;
         }
@@ -196,10 +200,10 @@ impl FeedState {
                 }
             }
             for r in rec.mentions_roles {
-                self.role_walls
-                    .entry(r.to_string())
-                    .or_default()
-                    .push(rec.seq);
+                let wall = self.role_walls.entry(r.to_string()).or_default();
+                if wall.last() != Some(&rec.seq) {
+                    wall.push(rec.seq);
+                }
             }
         }
         if let Some(item) = records::about(rec.item) {

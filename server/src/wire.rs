@@ -121,12 +121,14 @@ impl From<hoist_engine::IngestStatus> for EventStatus {
     }
 }
 
-/// Why a user follows a record: `owner`, `manual` or `rule:<id>`.
+/// Why a user follows a record: `owner`, `manual`, `rule:<id>` or `board` (they follow its
+/// whole board).
 pub(crate) fn follow_reason(r: hoist_engine::FollowReason) -> String {
     match r {
         hoist_engine::FollowReason::Owner => "owner".into(),
         hoist_engine::FollowReason::Manual => "manual".into(),
         hoist_engine::FollowReason::Rule(id) => format!("rule:{id}"),
+        hoist_engine::FollowReason::Board(_) => "board".into(),
     }
 }
 

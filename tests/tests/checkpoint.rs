@@ -59,6 +59,7 @@ struct World {
     users: Vec<UserId>,
     group: GroupId,
     board: Board,
+    leads: Board,
     items: Vec<ItemId>,
 }
 
@@ -98,6 +99,15 @@ impl World {
                 ..NewBoard::default()
             })
             .expect("board");
+        // A second module, so that entries name modules the walls filter by.
+        let leads = engine
+            .create_board(NewBoard {
+                module: "lead".into(),
+                name: "Leads".into(),
+                columns: vec!["In".into()],
+                ..NewBoard::default()
+            })
+            .expect("lead board");
         World {
             clock,
             every,
@@ -106,18 +116,24 @@ impl World {
             users,
             group,
             board,
+            leads,
             items: Vec::new(),
         }
     }
 
+    /// Column 0–2 of the deals board, or (3) the leads board.
     fn create(&mut self, column: usize, by: UserId) -> ItemId {
+        let (board, col) = match self.board.columns.get(column) {
+            Some(c) => (self.board.id, c.id),
+            None => (self.leads.id, self.leads.columns[0].id),
+        };
         let view = self
             .e()
             .create_item(
                 by,
                 NewItem {
-                    board: self.board.id,
-                    column: Some(self.board.columns[column].id),
+                    board,
+                    column: Some(col),
                     title: "Deal".into(),
                     ..NewItem::default()
                 },
@@ -149,9 +165,20 @@ impl World {
                 let by = self.user(by);
                 self.create(*column, by);
             }
-            Op::Comment { item, by } => {
+            Op::Comment { item, by, mention } => {
                 if let Some(it) = self.item(item) {
-                    let _ = e.comment(self.user(by), it, "hello".into(), Mentions::default());
+                    let mentions = match mention {
+                        0 => Mentions::default(),
+                        1 => Mentions {
+                            groups: vec![self.group],
+                            ..Mentions::default()
+                        },
+                        _ => Mentions {
+                            roles: vec!["legal".into(), "legal".into()],
+                            ..Mentions::default()
+                        },
+                    };
+                    let _ = e.comment(self.user(by), it, "hello".into(), mentions);
                 }
             }
             Op::Move { item, column } => {
@@ -247,8 +274,10 @@ impl World {
     fn reads(&self) -> Vec<String> {
         let e = self.e();
         let mut out = Vec::new();
-        for (i, c) in self.board.columns.iter().enumerate() {
-            let views = all(4, |r| e.column_page(self.board.id, c.id, r).ok());
+        let columns = self.board.columns.iter().map(|c| (self.board.id, c.id));
+        let columns = columns.chain([(self.leads.id, self.leads.columns[0].id)]);
+        for (i, (b, c)) in columns.enumerate() {
+            let views = all(4, |r| e.column_page(b, c, r).ok());
             let items: Vec<String> = views
                 .iter()
                 .map(|v| format!("{:?}", v.to_item().expect("decodes")))
@@ -259,6 +288,12 @@ impl World {
             out.push(format!("counters {u:?}: {:?}", e.counters(*u)));
             let wall = all(5, |r| e.wall(*u, &WallFilter::default(), r).ok());
             out.push(format!("wall {u:?}: {wall:?}"));
+            let leads = WallFilter {
+                modules: vec!["lead".into()],
+                ..WallFilter::default()
+            };
+            let wall = all(5, |r| e.wall(*u, &leads, r).ok());
+            out.push(format!("lead wall {u:?}: {wall:?}"));
             let follows = all(5, |r| e.follows(*u, None, r).ok());
             out.push(format!("follows {u:?}: {follows:?}"));
             let inactive = all(5, |r| e.inactive(*u, 1, r).ok());
@@ -279,7 +314,7 @@ impl World {
 #[derive(Debug, Clone)]
 enum Op {
     Create { column: usize, by: Index },
-    Comment { item: Index, by: Index },
+    Comment { item: Index, by: Index, mention: u8 },
     Move { item: Index, column: usize },
     Focus { item: Index },
     Hand { item: Index, to: Index },
@@ -296,8 +331,8 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let i = any::<Index>;
     prop_oneof![
-        4 => (0..3usize, i()).prop_map(|(column, by)| Op::Create { column, by }),
-        5 => (i(), i()).prop_map(|(item, by)| Op::Comment { item, by }),
+        4 => (0..4usize, i()).prop_map(|(column, by)| Op::Create { column, by }),
+        5 => (i(), i(), 0..3u8).prop_map(|(item, by, mention)| Op::Comment { item, by, mention }),
         2 => (i(), 0..3usize).prop_map(|(item, column)| Op::Move { item, column }),
         2 => i().prop_map(|item| Op::Focus { item }),
         2 => (i(), i()).prop_map(|(item, to)| Op::Hand { item, to }),
@@ -313,7 +348,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// Random histories with checkpoints (forced, automatic every few seqs, at close, and
     /// cut short), reopened along the way: every reopen reads as before it, and at the end
@@ -385,5 +420,43 @@ fn a_damaged_checkpoint_is_ignored_and_everything_is_rebuilt() {
         assert_eq!(w.reads(), live);
         w.close();
     }
+    scenario.teardown();
+}
+
+/// A checkpoint copied from another store with as many entries is not this store's: its
+/// anchor (the newest covered entry's checksum) differs, so it is ignored and removed.
+#[test]
+fn a_checkpoint_of_another_history_is_ignored() {
+    let scenario = fail::FailScenario::setup();
+    let (a, b) = (
+        tempfile::tempdir().expect("dir a"),
+        tempfile::tempdir().expect("dir b"),
+    );
+    let mut wa = World::new(a.path(), 0);
+    let mut wb = World::new(b.path(), 0);
+    for (w, text) in [(&mut wa, "on a"), (&mut wb, "on b")] {
+        let admin = w.users[0];
+        let ann = w.users[1];
+        for i in 0..5usize {
+            let it = w.create(i % 3, admin);
+            w.e()
+                .comment(ann, it, text.into(), Mentions::default())
+                .expect("comment");
+        }
+    }
+    let live = wb.reads();
+    wa.close();
+    wb.close();
+    let (from, to) = (a.path().join("checkpoint"), b.path().join("checkpoint"));
+    std::fs::remove_dir_all(&to).expect("remove b's checkpoint");
+    std::fs::create_dir(&to).expect("dir");
+    for f in std::fs::read_dir(&from).expect("a's checkpoint") {
+        let f = f.expect("entry");
+        std::fs::copy(f.path(), to.join(f.file_name())).expect("copy");
+    }
+    wb.engine = Some(open(b.path(), &wb.clock, 0));
+    assert_eq!(wb.e().stats().opened_from_checkpoint, 0, "not this store's");
+    assert_eq!(wb.reads(), live);
+    wb.close();
     scenario.teardown();
 }

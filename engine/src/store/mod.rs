@@ -47,7 +47,7 @@ use sync::Durability;
 /// 4 — a rule criterion's operator and a job's state are rkyv enums (were a string and a
 /// `u8`). Older formats from [`OLDEST_FORMAT`] on are upgraded in place on open, one
 /// version at a time (`upgrade.rs`).
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub(crate) const FORMAT_VERSION: u32 = 5;
 
 /// The oldest format `upgrade.rs` can bring up to [`FORMAT_VERSION`].
 pub(crate) const OLDEST_FORMAT: u32 = 2;
@@ -74,6 +74,7 @@ pub(crate) const TIMER: u8 = b'T';
 pub(crate) const SEEN: u8 = b'S';
 pub(crate) const FEED: u8 = b'E';
 pub(crate) const FOLLOW: u8 = b'W';
+pub(crate) const BOARD_FOLLOW: u8 = b'V';
 pub(crate) const RULE: u8 = b'R';
 pub(crate) const JOB: u8 = b'J';
 pub(crate) const FILE_META: u8 = b'Y';
@@ -86,6 +87,15 @@ pub(crate) fn follow_key(user: u64, item: u64) -> [u8; 17] {
     k[0] = FOLLOW;
     k[1..9].copy_from_slice(&user.to_be_bytes());
     k[9..].copy_from_slice(&item.to_be_bytes());
+    k
+}
+
+/// `V` + board id + user id: one follow of a whole board.
+pub(crate) fn board_follow_key(board: u64, user: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = BOARD_FOLLOW;
+    k[1..9].copy_from_slice(&board.to_be_bytes());
+    k[9..].copy_from_slice(&user.to_be_bytes());
     k
 }
 
@@ -154,6 +164,7 @@ pub(crate) fn describe_key(k: &[u8]) -> String {
         Some(SEEN) => "seen-events row",
         Some(FEED) => "entry",
         Some(FOLLOW) => "follow",
+        Some(BOARD_FOLLOW) => "board follow",
         Some(RULE) => "rule",
         Some(JOB) => "job",
         Some(FILE_META) => "file",

@@ -30,6 +30,8 @@ pub(crate) struct CreateBoard {
     /// 0–10080, default 15.
     #[schema(minimum = 0, maximum = 10080)]
     pub focus_lead_minutes: Option<i64>,
+    /// Default `item`.
+    pub counter_mode: Option<CounterModeIo>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -44,6 +46,35 @@ pub(crate) struct PatchBoard {
     pub focus_enabled: Option<bool>,
     #[schema(minimum = 0, maximum = 10080)]
     pub focus_lead_minutes: Option<i64>,
+    /// Switching moves the overdue counts to the other people at once.
+    pub counter_mode: Option<CounterModeIo>,
+}
+
+/// Whose counter an overdue activity raises: the item's responsible (`item`) or the
+/// activity's own responsible (`activity`). `unread_items` always goes to the item's.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CounterModeIo {
+    Item,
+    Activity,
+}
+
+impl From<CounterModeIo> for hoist_engine::CounterMode {
+    fn from(m: CounterModeIo) -> hoist_engine::CounterMode {
+        match m {
+            CounterModeIo::Item => hoist_engine::CounterMode::Item,
+            CounterModeIo::Activity => hoist_engine::CounterMode::Activity,
+        }
+    }
+}
+
+impl From<hoist_engine::CounterMode> for CounterModeIo {
+    fn from(m: hoist_engine::CounterMode) -> CounterModeIo {
+        match m {
+            hoist_engine::CounterMode::Item => CounterModeIo::Item,
+            hoist_engine::CounterMode::Activity => CounterModeIo::Activity,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -60,6 +91,7 @@ pub(crate) struct BoardOut {
     pub columns: Vec<ColumnOut>,
     pub focus_enabled: bool,
     pub focus_lead_minutes: u32,
+    pub counter_mode: CounterModeIo,
 }
 
 impl From<hoist_engine::Board> for BoardOut {
@@ -78,6 +110,7 @@ impl From<hoist_engine::Board> for BoardOut {
                 .collect(),
             focus_enabled: b.focus_enabled,
             focus_lead_minutes: b.focus_lead_minutes,
+            counter_mode: b.counter_mode.into(),
         }
     }
 }

@@ -121,7 +121,7 @@ pub(crate) struct FollowedOut {
     pub item: u64,
     pub module: String,
     pub title: String,
-    /// `owner`, `manual`, `rule:<id>`
+    /// `owner`, `manual`, `rule:<id>`, `board`
     pub reasons: Vec<String>,
     pub updated_at: String,
 }

@@ -1,7 +1,7 @@
 //! Boards and columns (admin writes).
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use hoist_engine::{BoardId, BoardPatch, ColumnId, ColumnPatch, ColumnPosition, NewBoard};
 
 use super::json;
@@ -42,6 +42,7 @@ pub(crate) async fn create_board(
             columns: b.columns.into_iter().map(|c| c.name).collect(),
             focus_enabled: b.focus_enabled,
             focus_lead_minutes: b.focus_lead_minutes,
+            counter_mode: b.counter_mode.map(Into::into),
         })
     })
     .await?;
@@ -81,7 +82,40 @@ pub(crate) async fn get_board(
     json(StatusCode::OK, &BoardOut::from(state.engine.board(bid)?))
 }
 
-/// Changes a board's name or focus settings (admin).
+/// Follow every record of a board, present and future (reason `board`); a record the
+/// caller unfollowed stays unfollowed.
+#[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[put("/v1/boards/{id}/follow")]
+pub(crate) async fn follow_board(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let bid = BoardId(id(&path, "board")?);
+    caller
+        .run(&state, move |engine, user| engine.follow_board(user, bid))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Stop following a board whole (records followed for another reason stay followed).
+#[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/v1/boards/{id}/follow")]
+pub(crate) async fn unfollow_board(
+    state: State,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let bid = BoardId(id(&path, "board")?);
+    caller
+        .run(&state, move |engine, user| engine.unfollow_board(user, bid))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Changes a board's name, focus settings or counter mode (admin).
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)), request_body = PatchBoard,
     responses((status = 200, body = BoardOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -103,6 +137,7 @@ pub(crate) async fn patch_board(
                 name: b.name,
                 focus_enabled: b.focus_enabled,
                 focus_lead_minutes: b.focus_lead_minutes,
+                counter_mode: b.counter_mode.map(Into::into),
             },
         )
     })

@@ -41,6 +41,8 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(boards::list_boards)
         .service(boards::get_board)
         .service(boards::patch_board)
+        .service(boards::follow_board)
+        .service(boards::unfollow_board)
         .service(boards::create_column)
         .service(boards::patch_column)
         .service(boards::delete_column)

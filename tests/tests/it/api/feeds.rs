@@ -1540,3 +1540,37 @@ fn follows_walls_and_preferences_survive_a_restart_from_the_checkpoint_or_a_rebu
     w.follow(x, &w.ann_t);
     assert_eq!(w.reasons(&w.ann_t, x), Some(strs(&["owner", "manual"])));
 }
+
+#[test]
+fn following_a_board_over_http_brings_its_records_entries_and_reason_board() {
+    let w = world();
+    let x = w.item("X", w.admin);
+    let (st, v) = w.s.call(
+        "PUT",
+        &format!("/v1/boards/{}/follow", w.board),
+        Some(&w.ann_t),
+        None,
+    );
+    assert_eq!(st, 204, "{v}");
+    let y = w.item("Y", w.admin);
+    w.unfollow(x, &w.ann_t);
+    let on_x = w.comment(x, ADMIN, "on x", Value::Null);
+    let on_y = w.comment(y, ADMIN, "on y", Value::Null);
+    assert!(!w.sees(&w.ann_t, on_x), "a record unfollow sticks");
+    assert!(w.sees(&w.ann_t, on_y), "a record created after the follow");
+    assert_eq!(w.reasons(&w.ann_t, y), Some(strs(&["board"])));
+    assert_eq!(w.reasons(&w.ann_t, x), None);
+    let (st, v) =
+        w.s.delete(&format!("/v1/boards/{}/follow", w.board), &w.ann_t);
+    assert_eq!(st, 204, "{v}");
+    assert_eq!(w.reasons(&w.ann_t, y), None);
+    let later = w.comment(y, ADMIN, "later", Value::Null);
+    assert!(!w.sees(&w.ann_t, later));
+    let (st, v) =
+        w.s.call("PUT", "/v1/boards/999/follow", Some(&w.ann_t), None);
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
+}

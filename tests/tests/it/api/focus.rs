@@ -705,7 +705,8 @@ fn activity_create_patch_complete_delete() {
     );
     assert_eq!((st, &v["state"]), (200, &json!("completed")), "{v}");
 
-    // Bob's activity on the admin's item: overdue counts for Bob, attention for the admin.
+    // Bob's activity on the admin's item: in the board's default counter mode (`item`)
+    // the overdue counts for the admin, the item's responsible, as the attention does.
     s.patch(
         &format!("/v1/activities/{a2id}"),
         &bob_token,
@@ -717,8 +718,8 @@ fn activity_create_patch_complete_delete() {
         .is_some(),
         "bob's deadline fired"
     );
-    assert_eq!(totals(&counters(&s, bob)), (0, 1, 1));
-    assert_eq!(totals(&counters(&s, admin)), (2, 0, 2));
+    assert_eq!(totals(&counters(&s, bob)), (0, 0, 0));
+    assert_eq!(totals(&counters(&s, admin)), (2, 1, 3));
     assert_eq!(attention(&s, x), 2, "the completed one never fired again");
     // Delete: 204, gone, counters drop.
     let (st, _) = s.delete(&format!("/v1/activities/{a2id}"), ADMIN);
@@ -726,6 +727,7 @@ fn activity_create_patch_complete_delete() {
     assert_eq!(s.get(&format!("/v1/activities/{a2id}"), ADMIN).0, 404);
     assert_eq!(s.delete(&format!("/v1/activities/{a2id}"), ADMIN).0, 404);
     assert_eq!(totals(&counters(&s, bob)), (0, 0, 0));
+    assert_eq!(totals(&counters(&s, admin)), (2, 0, 2));
     assert_eq!(item(&s, y)["next_deadline"], Value::Null);
     assert!(list_activities(&s, &bob_token, "").is_empty());
     for (method, path) in [
@@ -1097,4 +1099,70 @@ fn reminders_fire_at_their_time_and_a_past_one_at_once() {
         vec![filler, far],
         "the fired ones are above the rest: {order:?}"
     );
+}
+
+#[test]
+fn a_boards_counter_mode_moves_overdue_counts_between_the_item_and_the_activity_responsible() {
+    let s = TestServer::spawn();
+    let admin = me(&s, ADMIN);
+    let (ann, _) = s.user("Ann", false);
+    let (b, _) = s.board(&["New"]);
+    let (st, board) = s.get(&format!("/v1/boards/{b}"), ADMIN);
+    assert_eq!(
+        (st, &board["counter_mode"]),
+        (200, &json!("item")),
+        "{board}"
+    );
+    // The admin's item; Ann is asked to make the call, and it is already late.
+    let x = s.item(b, "x");
+    let a = create_activity(
+        &s,
+        x,
+        json!({"kind": "call", "subject": "ring", "responsible": ann,
+               "deadline": rfc3339(now_ms() - MINUTE), "remind_before_minutes": []}),
+    )["id"]
+        .as_u64()
+        .unwrap();
+    let overdue = |u: u64| counters(&s, u)["overdue_activities"].as_u64().unwrap();
+    poll(Duration::from_secs(10), || {
+        (state(&s, a) == "overdue").then_some(())
+    })
+    .expect("the past deadline fired");
+    assert_eq!((overdue(admin), overdue(ann)), (1, 0), "item mode");
+
+    let (st, v) = s.patch(
+        &format!("/v1/boards/{b}"),
+        ADMIN,
+        &json!({"counter_mode": "activity"}),
+    );
+    assert_eq!((st, &v["counter_mode"]), (200, &json!("activity")), "{v}");
+    assert_eq!((overdue(admin), overdue(ann)), (0, 1), "activity mode");
+    // Unread stays with the item's responsible.
+    assert_eq!(counters(&s, admin)["unread_items"], 1);
+
+    let (st, v) = s.patch(
+        &format!("/v1/boards/{b}"),
+        ADMIN,
+        &json!({"counter_mode": "person"}),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("counter_mode"),
+        "{v}"
+    );
+    assert_eq!(
+        (overdue(admin), overdue(ann)),
+        (0, 1),
+        "a refused patch changes nothing"
+    );
+
+    let (st, v) = s.post(
+        "/v1/boards",
+        ADMIN,
+        &json!({"module": "deal", "name": "Calls", "columns": [{"name": "A"}], "counter_mode": "activity"}),
+    );
+    assert_eq!((st, &v["counter_mode"]), (201, &json!("activity")), "{v}");
 }

@@ -52,6 +52,7 @@ fn reopen_keeps_items_order_users_tokens_boards_and_modules() {
             columns: vec!["Inbox".into()],
             focus_enabled: Some(false),
             focus_lead_minutes: Some(30),
+            counter_mode: None,
         })
         .unwrap();
     let module = t

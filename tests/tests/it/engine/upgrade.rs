@@ -143,9 +143,46 @@ fn a_format_3_store_is_upgraded_and_reads_the_same() {
     check_v3(&engine);
 }
 
+/// `tests/fixtures/store-v4` was written by main at format 4 (commit 77a0eee) with
+/// [`write_a_fixture`]: the content of `store-v3` plus an overdue activity on the admin's
+/// Acme whose own responsible is Ann. Format 4 counted it for Ann; format 5 gives boards a
+/// counter mode, `item` after the upgrade, which counts it for the admin until the board is
+/// switched to `activity`.
+#[test]
+fn a_format_4_store_is_upgraded_with_boards_in_the_item_counter_mode() {
+    use hoist_engine::{BoardId, BoardPatch, CounterMode};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-v4"),
+        &data,
+    );
+    let (admin, ann) = (UserId(1), UserId(2));
+    let overdue = |e: &Engine, u: UserId| e.counters(u).unwrap().overdue_activities;
+    let engine = open(&data);
+    check_v3(&engine);
+    let board = engine.board(BoardId(1)).unwrap();
+    assert_eq!(board.counter_mode, CounterMode::Item);
+    assert_eq!((overdue(&engine, admin), overdue(&engine, ann)), (1, 0));
+    let patch = BoardPatch {
+        counter_mode: Some(CounterMode::Activity),
+        ..BoardPatch::default()
+    };
+    engine.patch_board(BoardId(1), patch).unwrap();
+    assert_eq!((overdue(&engine, admin), overdue(&engine, ann)), (0, 1));
+    engine.close();
+    drop(engine);
+    let engine = open(&data);
+    assert_eq!(
+        engine.board(BoardId(1)).unwrap().counter_mode,
+        CounterMode::Activity
+    );
+    assert_eq!((overdue(&engine, admin), overdue(&engine, ann)), (0, 1));
+}
+
 /// Writes the fixture's content in the current format and checks it reads back as
 /// [`check_v3`] expects. It runs in CI on a temporary directory; with `HOIST_FIXTURE_OUT`
-/// set it writes there instead, which is how `store-v3` was made.
+/// set it writes there instead, which is how `store-v3` and `store-v4` were made.
 #[test]
 fn write_a_fixture() {
     use hoist_engine::{
@@ -257,6 +294,22 @@ fn write_a_fixture() {
             },
         )
         .unwrap();
+    // What format 5 changed (boards' counter modes): an overdue activity on the admin's
+    // Acme whose own responsible is Ann.
+    engine
+        .create_activity(
+            admin,
+            ItemId(1),
+            NewActivity {
+                kind: ActivityKind::Call,
+                subject: "Overdue".into(),
+                deadline: T0.plus(-3_600_000),
+                responsible: Some(ann.id),
+                remind_before_minutes: Some(vec![]),
+            },
+        )
+        .unwrap();
+    engine.fire_due_timers().unwrap();
     let group = engine
         .create_group(NewGroup {
             name: "Team".into(),

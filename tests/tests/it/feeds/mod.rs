@@ -494,3 +494,84 @@ fn a_replaced_responsible_sees_the_change_and_unknown_modules_are_refused() {
         .to_string()
         .contains("module"));
 }
+
+/// The records whose entries are on `user`'s wall.
+fn wall_items(t: &TestEngine, user: UserId) -> BTreeSet<ItemId> {
+    let page = t
+        .engine
+        .wall(
+            user,
+            &WallFilter::default(),
+            &PageRequest {
+                limit: Some(500),
+                cursor: None,
+            },
+        )
+        .unwrap();
+    page.items.iter().filter_map(|e| e.item).collect()
+}
+
+#[test]
+fn following_a_board_follows_its_records_present_and_future_and_a_record_unfollow_sticks() {
+    let t = TestEngine::new();
+    let b = t.board("Sales", &["A", "B"]);
+    let other = t.board("Other", &["A"]);
+    let (ann, _) = t.user("ann");
+    let x = t.create(&b, 0, "x");
+    let y = t.create(&b, 1, "y");
+    let z = t.create(&other, 0, "z");
+    t.engine.follow_board(ann, b.id).unwrap();
+    // Twice is once.
+    t.engine.follow_board(ann, b.id).unwrap();
+    t.engine.unfollow(ann, y).unwrap();
+    let w = t.create(&b, 0, "w");
+    for it in [x, y, z, w] {
+        t.engine
+            .comment(t.admin, it, "news".into(), Mentions::default())
+            .unwrap();
+    }
+    assert_eq!(wall_items(&t, ann), BTreeSet::from([x, w]));
+    let board = FollowReason::Board(b.id);
+    assert_eq!(
+        follows_of(&t, ann),
+        vec![(x, vec![board]), (w, vec![board])]
+    );
+    // Board-followed records count among the inactive ones.
+    t.clock.advance(2 * 86_400_000);
+    let inactive: Vec<ItemId> = t
+        .engine
+        .inactive(ann, 1, &PageRequest::default())
+        .unwrap()
+        .items
+        .iter()
+        .map(|f| f.item)
+        .collect();
+    assert_eq!(inactive, vec![x, w]);
+    // Follow again ends the sticky unfollow; both reasons show.
+    t.engine.follow(ann, y).unwrap();
+    assert_eq!(
+        follows_of(&t, ann),
+        vec![
+            (x, vec![board]),
+            (y, vec![FollowReason::Manual, board]),
+            (w, vec![board])
+        ]
+    );
+    // It survives a restart (one row, not one per record).
+    let t = t.reopen();
+    assert_eq!(follows_of(&t, ann).len(), 3);
+    // Unfollowing the board ends the rest: what Ann follows for another reason stays.
+    t.engine.unfollow_board(ann, b.id).unwrap();
+    assert_eq!(follows_of(&t, ann), vec![(y, vec![FollowReason::Manual])]);
+    let before = wall_ids(&t, ann, &WallFilter::default(), 50).len();
+    t.engine
+        .comment(t.admin, x, "unseen".into(), Mentions::default())
+        .unwrap();
+    assert_eq!(wall_ids(&t, ann, &WallFilter::default(), 50).len(), before);
+    assert!(matches!(
+        t.engine.follow_board(ann, hoist_engine::BoardId(999)),
+        Err(hoist_engine::Error::NotFound { .. })
+    ));
+    let t = t.reopen();
+    assert_eq!(follows_of(&t, ann), vec![(y, vec![FollowReason::Manual])]);
+}

@@ -1,13 +1,14 @@
 //! Counters are exact: after random operation sequences they equal what an independent
 //! model of the focus rules says (each item's attention, responsible and column; unread items
-//! and overdue activities per user, board and column), also after a restart. Every engine
-//! error is surfaced; reads come from every user, not only the responsible.
+//! and overdue activities per user, board and column), also after a restart, in both counter
+//! modes and across switches between them. Every engine error is surfaced; reads come from
+//! every user, not only the responsible.
 
 use std::collections::BTreeMap;
 
 use hoist_engine::{
-    ActivityId, ActivityKind, Board, BoardId, ColumnId, Error, ItemId, ItemPatch, Mentions, Millis,
-    NewActivity, Position, UserId,
+    ActivityId, ActivityKind, Board, BoardId, BoardPatch, ColumnId, CounterMode, Error, ItemId,
+    ItemPatch, Mentions, Millis, NewActivity, Position, UserId,
 };
 use proptest::prelude::*;
 
@@ -49,6 +50,12 @@ enum Op {
     Advance {
         minutes: i64,
     },
+    /// Switch the board's counter mode (`activity`: overdue counts go to the activity's
+    /// own responsible; `item`: to the item's).
+    Mode {
+        activity: bool,
+    },
+    Reopen,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -62,6 +69,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..40usize, 0..3usize, -30i64..90).prop_map(|(item, user, minutes)| Op::Activity { item, user, minutes }),
         1 => (0..40usize).prop_map(|act| Op::Complete { act }),
         2 => (1i64..60).prop_map(|minutes| Op::Advance { minutes }),
+        1 => any::<bool>().prop_map(|activity| Op::Mode { activity }),
+        1 => Just(Op::Reopen),
     ]
 }
 
@@ -95,6 +104,8 @@ struct MAct {
 struct Model {
     items: BTreeMap<ItemId, MItem>,
     acts: BTreeMap<ActivityId, MAct>,
+    /// The board's counter mode is `activity`.
+    by_activity: bool,
 }
 
 impl Model {
@@ -131,8 +142,14 @@ impl Model {
             .values()
             .filter(|a| a.deadline_fired && !a.completed)
         {
-            let col = board.columns[self.items[&a.item].col].id;
-            out.entry(users[a.responsible])
+            let item = &self.items[&a.item];
+            let col = board.columns[item.col].id;
+            let who = if self.by_activity {
+                a.responsible
+            } else {
+                item.responsible
+            };
+            out.entry(users[who])
                 .or_default()
                 .entry((board.id, col))
                 .or_default()
@@ -269,6 +286,16 @@ proptest! {
                 },
                 Op::Advance { minutes } => {
                     t.clock.advance(minutes * 60_000);
+                }
+                Op::Mode { activity } => {
+                    let mode = if activity { CounterMode::Activity } else { CounterMode::Item };
+                    let patch = BoardPatch { counter_mode: Some(mode), ..BoardPatch::default() };
+                    let got = t.engine.patch_board(b.id, patch).unwrap();
+                    prop_assert_eq!(got.counter_mode, mode);
+                    m.by_activity = activity;
+                }
+                Op::Reopen => {
+                    t = t.reopen();
                 }
             }
             t.engine.fire_due_timers().unwrap();
