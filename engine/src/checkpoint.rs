@@ -241,6 +241,11 @@ impl Control {
         self.force.store(true, Ordering::Release);
     }
 
+    /// Whether an asked-for cut has not been taken yet.
+    pub(crate) fn force_pending(&self) -> bool {
+        self.force.load(Ordering::Acquire)
+    }
+
     /// Asks for a cut at the end of the next group, with nobody waiting for it.
     pub(crate) fn force(&self) {
         self.force.store(true, Ordering::Release);

@@ -403,9 +403,20 @@ impl Engine {
     pub fn checkpoint(&self) -> Result<crate::CheckpointInfo> {
         let (tx, rx) = oneshot::channel();
         self.shared.checkpoint.request(tx);
-        // An empty command: the end of its group is a cut's boundary.
-        self.submit(|_| Ok(())).wait()?;
-        rx.recv().map_err(|_| Error::ShuttingDown)?
+        loop {
+            // An empty command: the end of its group is a cut's boundary. While the thread
+            // still writes an earlier cut, the writer leaves this one to a later group
+            // (it never waits for the thread), so another empty command follows until
+            // the cut is taken; then the answer comes once it is written.
+            if self.shared.checkpoint.force_pending() {
+                self.submit(|_| Ok(())).wait()?;
+            }
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(done) => return done,
+                Err(oneshot::RecvTimeoutError::Timeout) => {}
+                Err(oneshot::RecvTimeoutError::Disconnected) => return Err(Error::ShuttingDown),
+            }
+        }
     }
 
     /// How long the oldest command not yet answered has been waiting, now (zero when the

@@ -28,8 +28,10 @@ pub(crate) fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
 /// Writes `rec` as the item's record and refreshes its slot (not its column position).
 /// Counters are the caller's business (see [`with_counts`]).
 pub(crate) fn store_rec(tx: &mut Tx<'_>, rec: &mut ItemRec) -> Result<()> {
-    // Every redo written so far is older than this row.
+    // Every redo written so far is older than this row: none of them can apply on open
+    // any more, so memory (and the next checkpoint) forgets the item's.
     rec.version = tx.state.meta.next_entry;
+    tx.state.feed.redos.remove(&rec.id);
     let bytes = records::encode(rec)?;
     tx.batch
         .put(&store::id_key(store::ITEM, rec.id), bytes.clone());

@@ -504,6 +504,7 @@ fn delete_in(tx: &mut Tx<'_>, actor: UserId, id: ItemId) -> Result<()> {
     }
     tx.state.unindex_contacts(id, &rec.phones, &rec.emails);
     tx.batch.delete(&store::id_key(store::ITEM, id.0));
+    tx.state.feed.redos.remove(&id.0);
     tx.change(ChangeKind::ItemDeleted, Some(slot.board), Some(id));
     Ok(())
 }

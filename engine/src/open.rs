@@ -184,7 +184,7 @@ impl State {
         st.seen = seen;
         let (mut feed, mut redos) = (feed, redos);
         let mut loaded: Vec<Loaded> = low.into_iter().chain(high).collect();
-        replay(&mut loaded, &redos);
+        replay(&mut loaded, &mut redos);
         let ids = st.add_loaded(loaded, checks)?;
         feed.redos = std::mem::take(&mut redos);
         st.feed = feed;
@@ -327,22 +327,31 @@ pub(crate) struct Loaded {
 
 /// Overrides the focus state of each scanned item whose newest redo is at or above the
 /// version of its row (the row was written before that entry).
-fn replay(loaded: &mut [Loaded], redos: &Redos) {
+/// The redos that do not apply (an item deleted, or a row newer than the redo) are
+/// dropped from `redos`, as the live engine drops them.
+fn replay(loaded: &mut [Loaded], redos: &mut Redos) {
     // A merge of two sorted runs (the scan reads items in id order): a binary search per
     // redo cost 8 % of a resume at 1.5M items here.
     let mut by_item: Vec<(u64, &Redo)> = redos.iter().map(|(i, r)| (*i, r)).collect();
     by_item.sort_unstable_by_key(|(i, _)| *i);
     let mut items = loaded.iter_mut().peekable();
+    let mut dead = Vec::new();
     for (item, r) in by_item {
         while items.next_if(|l| l.id.0 < item).is_some() {}
         // An item not there was deleted after the entry.
         let Some(l) = items.next_if(|l| l.id.0 == item) else {
+            dead.push(item);
             continue;
         };
         if r.seq >= l.version {
             l.slot.key = r.key.clone();
             l.slot.focus = r.focus;
+        } else {
+            dead.push(item);
         }
+    }
+    for item in dead {
+        redos.remove(&item);
     }
 }
 

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use smallvec::SmallVec;
 
+use crate::deadline_index::{Class, DeadlineIndex};
 use crate::error::{Error, Result};
 use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
 use crate::item_view::{Focus, ItemView};
@@ -163,6 +164,8 @@ pub(crate) struct State {
     /// at 9M events here, foldhash a fraction of it.
     pub seen: crate::hashing::FastSet<u128>,
     pub feed: crate::walls::FeedState,
+    /// The Deadlines view's index, kept by [`State::count_item`].
+    pub deadlines: DeadlineIndex,
 }
 
 /// The modules every store has.
@@ -237,9 +240,14 @@ impl State {
         if unread {
             deltas.push((responsible, 1, 0));
         }
+        let (mut next, mut overdue) = (None::<i64>, false);
         if let Some(acts) = self.item_acts.get(&id) {
-            for a in acts {
-                if let Some(x) = self.activities.get(a).filter(|x| x.overdue) {
+            for x in acts.iter().filter_map(|a| self.activities.get(a)) {
+                if x.open {
+                    next = Some(next.map_or(x.deadline, |n| n.min(x.deadline)));
+                }
+                if x.overdue {
+                    overdue = true;
                     let who = if by_activity {
                         x.responsible
                     } else {
@@ -248,6 +256,19 @@ impl State {
                     deltas.push((who, 0, 1));
                 }
             }
+        }
+        // The Deadlines view's index moves with the counters (deadline_index.rs).
+        match way {
+            Count::Add => {
+                let class = match (overdue, unread, next) {
+                    (true, _, d) => Some((Class::Overdue, d.unwrap_or(i64::MIN))),
+                    (false, true, d) => Some((Class::Unread, d.unwrap_or(i64::MAX))),
+                    (false, false, Some(d)) => Some((Class::Planned, d)),
+                    (false, false, None) => None,
+                };
+                self.deadlines.add(id, board, responsible, class);
+            }
+            Count::Remove => self.deadlines.remove(id, board, responsible),
         }
         if unread {
             if let Some(c) = self.columns.get_mut(&column) {

@@ -46,8 +46,9 @@ pub(crate) struct FeedState {
     pub files: HashMap<FileId, FileRec>,
     pub disabled: HashSet<String>,
     /// The newest focus redo of each item among the entries filed so far (open's scan
-    /// and every entry since). A checkpoint copies it at its cut: the redos are what an
-    /// open scan of the entries below the cut would find.
+    /// and every entry since), while it still applies: a rewrite of the item's row (whose
+    /// `version` then exceeds it) or the item's delete drops it. A checkpoint copies it at
+    /// its cut: what applies of what an open scan of the entries below the cut would find.
     pub redos: Redos,
 }
 

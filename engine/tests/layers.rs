@@ -17,7 +17,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "records", "upgrade",
         ],
     ),
-    ("shapes", &["item_view", "changes", "page", "walls"]),
+    (
+        "shapes",
+        &["item_view", "changes", "page", "walls", "deadline_index"],
+    ),
     ("state", &["state"]),
     ("checkpoint", &["checkpoint"]),
     ("writer", &["engine"]),
@@ -31,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("items", &["item"]),
     (
         "commands over items",
-        &["board", "events", "auth", "counters", "view"],
+        &["board", "events", "auth", "counters", "view", "deadlines"],
     ),
     ("jobs", &["jobs"]),
     ("auto-follow rules", &["autofollow"]),

@@ -53,3 +53,112 @@ pub(crate) struct ListQuery {
     pub unread: Option<bool>,
     pub column: Option<u64>,
 }
+
+/// The keys of the Deadlines view's buckets, in its order.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DeadlineKey {
+    Overdue,
+    Today,
+    Tomorrow,
+    ThisWeek,
+    NextWeek,
+    Later,
+    None,
+}
+
+impl From<DeadlineKey> for hoist_engine::DeadlineBucket {
+    fn from(k: DeadlineKey) -> hoist_engine::DeadlineBucket {
+        use hoist_engine::DeadlineBucket as B;
+        match k {
+            DeadlineKey::Overdue => B::Overdue,
+            DeadlineKey::Today => B::Today,
+            DeadlineKey::Tomorrow => B::Tomorrow,
+            DeadlineKey::ThisWeek => B::ThisWeek,
+            DeadlineKey::NextWeek => B::NextWeek,
+            DeadlineKey::Later => B::Later,
+            DeadlineKey::None => B::None,
+        }
+    }
+}
+
+impl From<hoist_engine::DeadlineBucket> for DeadlineKey {
+    fn from(b: hoist_engine::DeadlineBucket) -> DeadlineKey {
+        use hoist_engine::DeadlineBucket as B;
+        match b {
+            B::Overdue => DeadlineKey::Overdue,
+            B::Today => DeadlineKey::Today,
+            B::Tomorrow => DeadlineKey::Tomorrow,
+            B::ThisWeek => DeadlineKey::ThisWeek,
+            B::NextWeek => DeadlineKey::NextWeek,
+            B::Later => DeadlineKey::Later,
+            B::None => DeadlineKey::None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct DeadlineBucketJson<'a> {
+    pub key: DeadlineKey,
+    pub count: u64,
+    pub items: ItemsJson<'a>,
+    pub next_cursor: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct DeadlinesJson<'a> {
+    pub buckets: Vec<DeadlineBucketJson<'a>>,
+}
+
+/// One bucket of the Deadlines view (schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct DeadlineBucket {
+    pub key: DeadlineKey,
+    pub count: u64,
+    pub items: Vec<Item>,
+    pub next_cursor: Option<String>,
+}
+
+/// The Deadlines view (schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Deadlines {
+    pub buckets: Vec<DeadlineBucket>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeadlinesQuery {
+    pub tz: Option<String>,
+    pub responsible: Option<u64>,
+    pub per_bucket: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeadlineBucketQuery {
+    pub tz: Option<String>,
+    pub responsible: Option<u64>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// A UTC offset `±HH:MM` in minutes (`Z` is +00:00). A `+` that a query string decoded to
+/// a space is taken as `+`.
+pub(crate) fn tz_minutes(s: &str) -> Option<i32> {
+    if s == "Z" {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' | b' ' => (1, s.get(1..)?),
+        b'-' => (-1, s.get(1..)?),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60).then_some(sign * (h * 60 + m))
+}

@@ -55,6 +55,8 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(items::read_item)
         .service(views::column_items)
         .service(views::kanban)
+        .service(views::deadlines)
+        .service(views::deadline_bucket)
         .service(views::list)
         .service(focus::timeline)
         .service(focus::comment)

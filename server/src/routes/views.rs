@@ -2,11 +2,14 @@
 //! the blocking pool, and serialized straight from the stored records.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use hoist_engine::{BoardId, ColumnId, ListFilter, PageRequest, UserId};
+use hoist_engine::{BoardId, ColumnId, DeadlineQuery, ListFilter, PageRequest, UserId};
 
 use super::{item_page, json};
 use crate::dto::items::{ItemPage, ItemsJson};
-use crate::dto::views::{Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery};
+use crate::dto::views::{
+    tz_minutes, DeadlineBucket, DeadlineBucketJson, DeadlineBucketQuery, DeadlineKey, Deadlines,
+    DeadlinesJson, DeadlinesQuery, Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery,
+};
 use crate::dto::{ErrorBody, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{id, query, SignedIn, State};
@@ -92,4 +95,94 @@ pub(crate) async fn list(
         },
     )?;
     item_page(&page)
+}
+
+/// The engine's query from the wire's `tz` and `responsible`.
+fn deadline_query(tz: Option<&str>, responsible: Option<u64>) -> Result<DeadlineQuery, ApiError> {
+    let tz_offset_minutes = match tz {
+        None => 0,
+        Some(t) => tz_minutes(t)
+            .ok_or_else(|| ApiError::invalid("tz: a UTC offset such as +03:00, -05:30 or Z"))?,
+    };
+    Ok(DeadlineQuery {
+        tz_offset_minutes,
+        responsible: responsible.map(UserId),
+    })
+}
+
+/// One bucket as JSON.
+fn bucket_json(b: &hoist_engine::DeadlineBucketPage) -> DeadlineBucketJson<'_> {
+    DeadlineBucketJson {
+        key: b.bucket.into(),
+        count: b.count,
+        items: ItemsJson(&b.page.items),
+        next_cursor: b.page.next_cursor.as_deref(),
+    }
+}
+
+/// The Deadlines view: the board's items in buckets by the deadline of their next open
+/// activity (`overdue`, `today`, `tomorrow`, `this_week`, `next_week`, `later`, `none`), for
+/// the local days of `tz` (a UTC offset, default `+00:00`; weeks start on Monday); an
+/// unread item sits in `today` unless overdue. Each bucket: its count and first
+/// `per_bucket` items (default 20), earliest deadline first.
+#[utoipa::path(tag = "views", security(("bearer" = [])),
+    params(("id" = u64, Path),
+           ("tz" = Option<String>, Query, pattern = r"^(Z|[+ ](0\d|1[0-3]):(00|15|30|45)|[+ ]14:00|-(0\d|1[01]):(00|15|30|45)|-12:00)$", description = "UTC offset, -12:00 to +14:00 in steps of 15 minutes; default +00:00"),
+           ("responsible" = Option<u64>, Query),
+           ("per_bucket" = Option<usize>, Query, minimum = 1, maximum = 500, description = "1–500, default 20")),
+    responses((status = 200, body = Deadlines), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+#[get("/v1/boards/{id}/deadlines")]
+pub(crate) async fn deadlines(
+    state: State,
+    _signed_in: SignedIn,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let bid = BoardId(id(&path, "board")?);
+    let q: DeadlinesQuery = query(&req)?;
+    let dq = deadline_query(q.tz.as_deref(), q.responsible)?;
+    let buckets = state
+        .engine
+        .deadlines(bid, &dq, q.per_bucket.unwrap_or(20))?;
+    json(
+        actix_web::http::StatusCode::OK,
+        &DeadlinesJson {
+            buckets: buckets.iter().map(bucket_json).collect(),
+        },
+    )
+}
+
+/// One bucket of the Deadlines view, paged; each item carries its `next_deadline`.
+#[utoipa::path(tag = "views", security(("bearer" = [])),
+    params(("id" = u64, Path), ("key" = DeadlineKey, Path),
+           ("tz" = Option<String>, Query, pattern = r"^(Z|[+ ](0\d|1[0-3]):(00|15|30|45)|[+ ]14:00|-(0\d|1[01]):(00|15|30|45)|-12:00)$", description = "UTC offset, -12:00 to +14:00 in steps of 15 minutes; default +00:00"),
+           ("responsible" = Option<u64>, Query),
+           ("limit" = Option<usize>, Query, minimum = 1, maximum = 500, description = "1–500, default 50"),
+           ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = DeadlineBucket), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+#[get("/v1/boards/{id}/deadlines/{key}")]
+pub(crate) async fn deadline_bucket(
+    state: State,
+    _signed_in: SignedIn,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let bid = BoardId(id(&path.0, "board")?);
+    let key: DeadlineKey = crate::wire::parse(&path.1).ok_or_else(|| {
+        ApiError::invalid("key: one of overdue, today, tomorrow, this_week, next_week, later, none")
+    })?;
+    let q: DeadlineBucketQuery = query(&req)?;
+    let dq = deadline_query(q.tz.as_deref(), q.responsible)?;
+    let page = state.engine.deadline_bucket(
+        bid,
+        key.into(),
+        &dq,
+        &PageRequest {
+            limit: q.limit,
+            cursor: q.cursor,
+        },
+    )?;
+    json(actix_web::http::StatusCode::OK, &bucket_json(&page))
 }

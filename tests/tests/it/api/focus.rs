@@ -1166,3 +1166,84 @@ fn a_boards_counter_mode_moves_overdue_counts_between_the_item_and_the_activity_
     );
     assert_eq!((st, &v["counter_mode"]), (201, &json!("activity")), "{v}");
 }
+
+#[test]
+fn the_deadlines_view_buckets_pages_and_refuses_bad_offsets() {
+    let s = TestServer::spawn();
+    let (b, _) = s.board(&["New"]);
+    let soon = s.item(b, "soon");
+    let late = s.item(b, "late");
+    let idle = s.item(b, "idle");
+    let gone = s.item(b, "gone");
+    for (item, at) in [
+        (soon, now_ms() + 5 * MINUTE),
+        (late, now_ms() + 60 * 24 * 60 * MINUTE),
+        (gone, now_ms() - MINUTE),
+    ] {
+        create_activity(
+            &s,
+            item,
+            json!({"kind": "task", "subject": "do", "deadline": rfc3339(at), "remind_before_minutes": []}),
+        );
+    }
+    let bucket = |v: &Value, key: &str| -> (u64, Vec<u64>) {
+        let b = v["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["key"] == key)
+            .unwrap_or_else(|| panic!("{key} in {v}"));
+        (b["count"].as_u64().unwrap(), activity_ids(b))
+    };
+    let got = poll(Duration::from_secs(10), || {
+        let (st, v) = s.get(&format!("/v1/boards/{b}/deadlines?tz=%2B00:00"), ADMIN);
+        assert_eq!(st, 200, "{v}");
+        (bucket(&v, "overdue").1 == vec![gone]).then_some(v)
+    })
+    .expect("the past deadline fired into overdue");
+    let keys: Vec<&str> = got["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "overdue",
+            "today",
+            "tomorrow",
+            "this_week",
+            "next_week",
+            "later",
+            "none"
+        ]
+    );
+    assert_eq!(bucket(&got, "later"), (1, vec![late]));
+    assert_eq!(bucket(&got, "none"), (1, vec![idle]));
+    // `soon` is due in 5 minutes: today, unless that crosses midnight UTC.
+    let soon_bucket = if bucket(&got, "today").1.contains(&soon) {
+        "today"
+    } else {
+        "tomorrow"
+    };
+    assert_eq!(bucket(&got, soon_bucket).1, vec![soon]);
+    let (st, v) = s.get(
+        &format!("/v1/boards/{b}/deadlines/{soon_bucket}?tz=+00:00&limit=1"),
+        ADMIN,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["count"].as_u64(), activity_ids(&v)),
+        (Some(1), vec![soon])
+    );
+    assert!(v["items"][0]["next_deadline"].is_string(), "{v}");
+    for bad in ["tz=03:00", "tz=%2B03:07", "tz=%2B15:00", "per_bucket=0"] {
+        let (st, v) = s.get(&format!("/v1/boards/{b}/deadlines?{bad}"), ADMIN);
+        assert_eq!(st, 400, "{bad}: {v}");
+    }
+    let (st, v) = s.get(&format!("/v1/boards/{b}/deadlines/someday"), ADMIN);
+    assert_eq!(st, 400, "{v}");
+    let (st, _) = s.get("/v1/boards/999/deadlines", ADMIN);
+    assert_eq!(st, 404);
+}

@@ -2,6 +2,7 @@
 //! timers (also across restarts), counters against a recount, and event ingestion.
 
 mod counters;
+mod deadlines;
 mod events;
 mod redo;
 mod timers;
