@@ -16,6 +16,11 @@
 //! - `page_cost/*`: a page of a 10,000-item column against one of an `N`-item column,
 //!   from the top and from the middle (the cost should follow the page, not the column).
 //!
+//! - `deadlines/bucket_page_50`: the first 50 items of a Deadlines bucket (`today`,
+//!   `tomorrow`, `this_week`, `next_week`, `later` or `none`, in turn) of the `N`-item board
+//!   after `N / 2` activities were planned on every other item, due over the next 30 days;
+//!   `deadlines/view_7x20`: the whole view, 20 items a bucket. Throughput in pages.
+//!
 //! Throughput is in elements (items focused, read, created, moved, recovered) per second.
 //! Each fixture is built once per process, lazily, so a filtered run builds only what it
 //! needs. Smoke test: `HOIST_BENCH_ITEMS=20000 cargo bench -p hoist-benches -- --test`.
@@ -26,8 +31,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hoist_benches::{item_body, item_count, BoardFixture, ColumnPairFixture, Rng, COLUMNS};
-use hoist_engine::{Engine, FieldRef, FocusReason, ItemId, ItemView, PageRequest, Position};
+use hoist_benches::{
+    item_body, item_count, parallel, BoardFixture, ColumnPairFixture, Rng, COLUMNS,
+};
+use hoist_engine::{
+    ActivityKind, Clock, DeadlineBucket, DeadlineQuery, Engine, FieldRef, FocusReason, ItemId,
+    ItemView, NewActivity, PageRequest, Position, SystemClock,
+};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -361,6 +371,83 @@ fn board(c: &mut Criterion) {
         }
         g.finish();
     }
+
+    // The activities are planned only when a `deadlines/` benchmark runs.
+    if ["deadlines/bucket_page_50", "deadlines/view_7x20"]
+        .iter()
+        .any(|id| hoist_benches::selected(id))
+    {
+        let f = main.get_or_insert_with(|| build_main(n));
+        plan_activities(f);
+        deadlines(c, f);
+    }
+}
+
+/// Plans an activity on every other item of `f`, due at a random time in the next 30
+/// days (64 threads, so group commit batches them).
+fn plan_activities(f: &BoardFixture) {
+    let start = Instant::now();
+    let engine = f.engine();
+    let now = SystemClock.now();
+    let half: Vec<ItemId> = f.all.iter().step_by(2).copied().collect();
+    parallel(64, half.len(), |i| {
+        let mut rng = Rng::new(u64::try_from(i).unwrap_or(0) + 1);
+        let offset = i64::try_from(rng.next_u64() % (30 * 86_400_000)).unwrap_or(0);
+        engine
+            .create_activity(
+                f.store.actor,
+                half[i],
+                NewActivity {
+                    kind: ActivityKind::Call,
+                    subject: "Call back".into(),
+                    deadline: now.plus(3_600_000 + offset),
+                    responsible: None,
+                    remind_before_minutes: Some(vec![]),
+                },
+            )
+            .expect("plan an activity");
+    });
+    eprintln!(
+        "fixture: {} activities planned in {:.1?}",
+        half.len(),
+        start.elapsed()
+    );
+}
+
+fn deadlines(c: &mut Criterion, f: &BoardFixture) {
+    let engine = f.engine();
+    let q = DeadlineQuery {
+        tz_offset_minutes: 180,
+        responsible: None,
+    };
+    let buckets = [
+        DeadlineBucket::Today,
+        DeadlineBucket::Tomorrow,
+        DeadlineBucket::ThisWeek,
+        DeadlineBucket::NextWeek,
+        DeadlineBucket::Later,
+        DeadlineBucket::None,
+    ];
+    let mut g = c.benchmark_group("deadlines");
+    g.throughput(Throughput::Elements(1));
+    let mut k = 0usize;
+    g.bench_function("bucket_page_50", |b| {
+        b.iter(|| {
+            k = (k + 1) % buckets.len();
+            let req = PageRequest {
+                limit: Some(PAGE),
+                cursor: None,
+            };
+            let p = engine
+                .deadline_bucket(f.board.id, buckets[k], &q, &req)
+                .expect("bucket");
+            black_box(p.page.items.len())
+        });
+    });
+    g.bench_function("view_7x20", |b| {
+        b.iter(|| black_box(engine.deadlines(f.board.id, &q, 20).expect("view").len()));
+    });
+    g.finish();
 }
 
 fn config() -> Criterion {
