@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{io, Error, Result};
 use crate::records::{self, Meta};
 use crate::store::{self, Batch, Bytes, Store};
 
@@ -284,10 +284,6 @@ impl Engine {
     /// renamed to `dir` only once the whole stream checked out, so an interrupted restore
     /// leaves no directory that looks like a store.
     pub fn restore(from: &mut dyn Read, dir: &Path) -> Result<BackupInfo> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
         if dir.exists() && std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
             return Err(Error::Conflict(format!(
                 "{} exists and is not empty: restore into a new directory",

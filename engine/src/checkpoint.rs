@@ -38,7 +38,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{io, Error, Result};
 use crate::ids::{GroupId, ItemId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
@@ -335,13 +335,6 @@ pub(crate) fn thread_loop(
             };
             let _ = r.send(answer);
         }
-    }
-}
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 

@@ -59,17 +59,10 @@ impl DeadlineBucket {
         DeadlineBucket::None,
     ];
 
-    /// Its byte in a cursor: a cursor of one bucket is refused by another.
+    /// Its byte in a cursor (its place in [`DeadlineBucket::ALL`]): a cursor of one bucket
+    /// is refused by another.
     fn tag(self) -> u8 {
-        match self {
-            DeadlineBucket::Overdue => 0,
-            DeadlineBucket::Today => 1,
-            DeadlineBucket::Tomorrow => 2,
-            DeadlineBucket::ThisWeek => 3,
-            DeadlineBucket::NextWeek => 4,
-            DeadlineBucket::Later => 5,
-            DeadlineBucket::None => 6,
-        }
+        self as u8
     }
 }
 

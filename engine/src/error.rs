@@ -1,7 +1,7 @@
 //! The engine's one error type. Expected per-element outcomes of batches are values
 //! (`BatchResult`), not errors; `Poisoned` is the fail-stop state after a storage failure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything an engine call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +139,14 @@ impl Error {
             what,
             id: id.to_string(),
         }
+    }
+}
+
+/// For `map_err`: an I/O error on `path`, as [`Error::Io`].
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 

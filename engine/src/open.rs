@@ -163,7 +163,7 @@ impl State {
                 .filter(|c| c.upto == from);
             Ok((a.append(b), low, high, redos, resumed, seen))
         })?;
-        let (feed, redos, resumed) = match (resumed, from) {
+        let (mut feed, mut redos, resumed) = match (resumed, from) {
             (None, 0) => (feed, redos, None),
             (None, _) => {
                 // The checkpoint the scans counted on was not used: read it all again.
@@ -182,7 +182,6 @@ impl State {
             }
         };
         st.seen = seen;
-        let (mut feed, mut redos) = (feed, redos);
         let mut loaded: Vec<Loaded> = low.into_iter().chain(high).collect();
         replay(&mut loaded, &mut redos);
         let ids = st.add_loaded(loaded, checks)?;

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-use crate::error::{Error, Result};
+use crate::error::{io, Error, Result};
 use sync::Durability;
 
 /// The on-disk format this build reads and writes.
@@ -347,13 +347,6 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
             }
             other => return other.map_err(storage),
         }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 

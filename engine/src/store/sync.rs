@@ -39,7 +39,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::io;
+use crate::error::io;
 use crate::error::Result;
 
 /// The files and directories a flush must make durable, and what has been synced already.
