@@ -18,10 +18,14 @@ mod focus;
 mod items;
 mod streams;
 mod system;
+mod ui;
 mod views;
 
 pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(system::healthz)
+    cfg.service(ui::index)
+        .service(ui::script)
+        .service(ui::style)
+        .service(system::healthz)
         .service(system::metrics)
         .service(system::openapi)
         .service(system::backup)

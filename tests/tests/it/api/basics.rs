@@ -20,6 +20,46 @@ fn health_needs_no_token_everything_else_does() {
     }
 }
 
+/// The board page's three files (PRODUCT §10) need no token, come from this origin only
+/// (the policy that says so is on each), and name each other as the page loads them.
+#[test]
+fn the_board_page_and_its_files() {
+    let s = TestServer::spawn();
+    let get = |path: &str| {
+        let r = ureq::get(&s.url(path)).call().expect(path);
+        let csp = r
+            .header("content-security-policy")
+            .unwrap_or("")
+            .to_string();
+        let ct = r.content_type().to_string();
+        (ct, csp, r.into_string().expect("text"))
+    };
+    let (ct, csp, html) = get("/");
+    assert_eq!(ct, "text/html");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(html.contains("<script src=\"/ui/app.js\"") && html.contains("/ui/app.css"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing from another host"
+    );
+    let (ct, _, js) = get("/ui/app.js");
+    assert_eq!(ct, "text/javascript");
+    assert!(js.contains("EventSource") && js.contains("/v1/streams/ticket"));
+    assert!(
+        !js.contains("innerHTML"),
+        "the page never renders API text as markup"
+    );
+    let (ct, _, css) = get("/ui/app.css");
+    assert_eq!(ct, "text/css");
+    assert!(css.contains(".card.lit"));
+    // Anything else under /ui/ is the API's 404, in its JSON shape.
+    let (st, v) = s.call("GET", "/ui/other.js", None, None);
+    assert_eq!((st, &v["error"]["code"]), (404, &json!("not_found")));
+}
+
 #[test]
 fn users_tokens_and_admin_rights() {
     let s = TestServer::spawn();
