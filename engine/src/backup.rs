@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::engine::Engine;
+use crate::engine::{Config, Engine};
 use crate::error::{io, Error, Result};
 use crate::records::{self, Meta};
 use crate::store::{self, Batch, Bytes, Store};
@@ -297,7 +297,8 @@ impl Engine {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         let info = {
-            let store = Store::open(&tmp, 64 << 20)?;
+            // A restored store is new, created as by default.
+            let store = Store::open(&tmp, 64 << 20, Config::default().compress)?;
             let info = read_stream(from, &store)?;
             store.flush()?;
             info

@@ -477,7 +477,7 @@ impl Engine {
     /// Opens (or creates) the data directory `dir`: takes its lock, checks its format
     /// version and rebuilds the in-memory indexes from the records.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
-        let store = Store::open(dir.as_ref(), config.cache_bytes)?;
+        let store = Store::open(dir.as_ref(), config.cache_bytes, config.compress)?;
         crate::upgrade::run(&store)?;
         let checks = if config.salvage {
             Checks::salvaging()

@@ -328,15 +328,38 @@ pub(crate) const MAX_VALUE: usize = 96 << 10;
 /// Event-id hashes (16 bytes each) per `S` row: 4 KiB, like a file chunk.
 pub(crate) const SEEN_PER_ROW: usize = 256;
 
+/// What a store created with compression compresses with: zstd at this level (sled's
+/// `compression_factor`, 1–22), in sled's log and snapshots. Level 1 is the fastest, and
+/// the CPU is what compression costs here (`Config::with_compression`).
+const ZSTD_LEVEL: i32 = 1;
+
+/// Whether the store at `path` compresses: as it was created, when it was (sled refuses
+/// to open a store with the other setting, and records it in its `conf` file as the line
+/// `use_compression: true|false`), else `new_store`.
+fn compression_of(path: &Path, new_store: bool) -> Result<bool> {
+    let conf = path.join("conf");
+    match std::fs::read(&conf) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .find_map(|l| l.strip_prefix("use_compression: "))
+            .map_or(new_store, |v| v.trim() == "true")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(new_store),
+        Err(e) => Err(io(&conf)(e)),
+    }
+}
+
 /// Opens sled at `path`, waiting out the file lock a previous instance in this process may
 /// still hold for a few milliseconds while its background threads let go.
-fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+fn open_sled(path: &Path, cache_bytes: u64, compress_new: bool) -> Result<sled::Db> {
+    let compress = compression_of(path, compress_new)?;
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
+            .use_compression(compress)
+            .compression_factor(ZSTD_LEVEL)
             .open();
         match opened {
             Err(sled::Error::Io(e))
@@ -384,8 +407,9 @@ fn injected(_point: &'static str) -> Result<()> {
 
 impl Store {
     /// Opens (creating if needed) the data directory: takes its lock, opens sled and checks
-    /// or writes the format version.
-    pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<Store> {
+    /// or writes the format version. `compress_new`: whether a new store compresses what
+    /// it writes (an existing one keeps what it was created with).
+    pub(crate) fn open(dir: &Path, cache_bytes: u64, compress_new: bool) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let lock_path = dir.join("LOCK");
         let lock = OpenOptions::new()
@@ -401,7 +425,7 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
         let sled_dir = dir.join(SLED_DIR);
-        let db = open_sled(&sled_dir, cache_bytes)?;
+        let db = open_sled(&sled_dir, cache_bytes, compress_new)?;
         let found = match db.get(FORMAT).map_err(storage)? {
             Some(v) => <[u8; 4]>::try_from(v.as_ref())
                 .map(u32::from_be_bytes)

@@ -504,3 +504,50 @@ fn an_async_command_is_a_future_answered_after_its_flush_with_the_same_errors() 
     let closed = block_on(t.engine.read_item_async(t.admin, id));
     assert!(matches!(closed, Err(Error::ShuttingDown)), "{closed:?}");
 }
+
+/// A store keeps the compression it was created with: reopened with the other setting it
+/// opens as it was (sled would refuse a change), and reads the same; a store created
+/// without it stays without it.
+#[test]
+fn a_store_keeps_the_compression_it_was_created_with() {
+    for created_with in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let open = |compress: bool| {
+            Engine::open(
+                dir.path(),
+                Config::default()
+                    .with_timer_thread(false)
+                    .with_compression(compress),
+            )
+            .expect("open")
+        };
+        let e = open(created_with);
+        let admin_token = e.bootstrap_admin(None).unwrap().expect("a new store");
+        let admin = e.authenticate(&admin_token).expect("admin").user;
+        let b = e
+            .create_board(NewBoard {
+                module: "deal".into(),
+                name: "Sales".into(),
+                columns: vec!["New".into()],
+                focus_enabled: None,
+                focus_lead_minutes: None,
+                counter_mode: None,
+            })
+            .unwrap();
+        let id = id_of(&e.create_item(admin, new_item(&b, 0, "kept")).unwrap());
+        e.close();
+        drop(e);
+        // sled's own record of it (text lines, then a checksum).
+        let conf = std::fs::read(dir.path().join("db").join("conf")).expect("sled's conf");
+        let conf = String::from_utf8_lossy(&conf);
+        assert!(
+            conf.contains(&format!("use_compression: {created_with}")),
+            "{conf}"
+        );
+        for reopen_with in [!created_with, created_with] {
+            let e = open(reopen_with);
+            assert_eq!(e.item(id).unwrap().to_item().unwrap().title, "kept");
+            e.close();
+        }
+    }
+}
