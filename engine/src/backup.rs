@@ -284,6 +284,17 @@ impl Engine {
     /// renamed to `dir` only once the whole stream checked out, so an interrupted restore
     /// leaves no directory that looks like a store.
     pub fn restore(from: &mut dyn Read, dir: &Path) -> Result<BackupInfo> {
+        Engine::restore_with_compression(from, dir, Config::default().compress)
+    }
+
+    /// [`Engine::restore`] into a store created with or without compression
+    /// ([`Config::with_compression`]): the way to change an existing store's setting is to
+    /// back it up and restore it so.
+    pub fn restore_with_compression(
+        from: &mut dyn Read,
+        dir: &Path,
+        compress: bool,
+    ) -> Result<BackupInfo> {
         if dir.exists() && std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
             return Err(Error::Conflict(format!(
                 "{} exists and is not empty: restore into a new directory",
@@ -297,8 +308,7 @@ impl Engine {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         let info = {
-            // A restored store is new, created as by default.
-            let store = Store::open(&tmp, 64 << 20, Config::default().compress)?;
+            let store = Store::open(&tmp, 64 << 20, compress)?;
             let info = read_stream(from, &store)?;
             store.flush()?;
             info

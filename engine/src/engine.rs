@@ -98,7 +98,7 @@ impl Config {
     /// instead of 498, but ingest runs at 0.42× and a durable focus costs 1.7× the CPU,
     /// because sled compresses every page it writes, rewrites included. An existing store
     /// keeps the setting it was created with, whatever this says (sled refuses the other);
-    /// a restored backup is a new store created without it.
+    /// to change it, restore a backup of it with [`Engine::restore_with_compression`].
     pub fn with_compression(mut self, on: bool) -> Config {
         self.compress = on;
         self

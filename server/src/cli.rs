@@ -24,6 +24,10 @@ pub struct BackupArgs {
     /// An admin token for the server (default: `<data>/admin.token` when `--data` is given).
     #[arg(long, env = "HOIST_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Whether the copy is created compressed (zstd in sled's log; see `hoist --help`),
+    /// whatever the original was: the way to change a store's setting.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub compression: bool,
 }
 
 /// The file a server writes in its data directory with the address it listens on.
@@ -31,7 +35,7 @@ pub(crate) const URL_FILE: &str = "server.url";
 
 pub(crate) fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     let info = match (&args.url, &args.data) {
-        (Some(url), _) => through_server(url, token(args)?.as_deref(), &args.to)?,
+        (Some(url), _) => through_server(url, token(args)?.as_deref(), &args.to, args.compression)?,
         (None, Some(data)) => from_directory(data, args)?,
         (None, None) => anyhow::bail!("give --url of a running server or --data of a directory"),
     };
@@ -62,7 +66,12 @@ fn token(args: &BackupArgs) -> anyhow::Result<Option<String>> {
     }
 }
 
-fn through_server(url: &str, token: Option<&str>, to: &Path) -> anyhow::Result<BackupInfo> {
+fn through_server(
+    url: &str,
+    token: Option<&str>,
+    to: &Path,
+    compress: bool,
+) -> anyhow::Result<BackupInfo> {
     let token = token.context("an admin token is needed: --token or HOIST_TOKEN")?;
     let url = format!("{}/v1/admin/backup", url.trim_end_matches('/'));
     let res = match ureq::post(&url)
@@ -77,7 +86,8 @@ fn through_server(url: &str, token: Option<&str>, to: &Path) -> anyhow::Result<B
         Err(e) => return Err(e).with_context(|| format!("POST {url}")),
     };
     let mut reader = res.into_reader();
-    Engine::restore(&mut reader, to).with_context(|| format!("restoring into {}", to.display()))
+    Engine::restore_with_compression(&mut reader, to, compress)
+        .with_context(|| format!("restoring into {}", to.display()))
 }
 
 fn from_directory(data: &Path, args: &BackupArgs) -> anyhow::Result<BackupInfo> {
@@ -100,7 +110,12 @@ fn from_directory(data: &Path, args: &BackupArgs) -> anyhow::Result<BackupInfo> 
                     path.display()
                 )
             })?;
-            return through_server(url.trim(), token(args)?.as_deref(), &args.to);
+            return through_server(
+                url.trim(),
+                token(args)?.as_deref(),
+                &args.to,
+                args.compression,
+            );
         }
         Err(e) => return Err(e).with_context(|| format!("opening {}", data.display())),
     };
@@ -111,7 +126,11 @@ fn from_directory(data: &Path, args: &BackupArgs) -> anyhow::Result<BackupInfo> 
             drop(writer);
             r
         });
-        let restored = Engine::restore(&mut reader as &mut dyn Read, &args.to);
+        let restored = Engine::restore_with_compression(
+            &mut reader as &mut dyn Read,
+            &args.to,
+            args.compression,
+        );
         // A restore that stopped early (a non-empty `--to`) must not leave the copy
         // blocked on a full pipe: closing our end fails its writes.
         drop(reader);

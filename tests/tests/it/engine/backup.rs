@@ -163,6 +163,17 @@ fn a_damaged_stream_is_refused_and_leaves_no_directory() {
 
     let dest = dir.path().join("good");
     Engine::restore(&mut stream.as_slice(), &dest).expect("the intact stream restores");
+
+    // Restored compressed: the way to change a store's setting; it reads the same.
+    let dest = dir.path().join("compressed");
+    Engine::restore_with_compression(&mut stream.as_slice(), &dest, true).expect("restores");
+    let conf = std::fs::read(dest.join("db").join("conf")).expect("sled's conf");
+    assert!(String::from_utf8_lossy(&conf).contains("use_compression: true"));
+    let e = crate::support::open(&dest, &t.clock);
+    assert_eq!(
+        crate::support::walk(&e, board.id, board.columns[0].id, 7),
+        crate::support::walk(&t.engine, board.id, board.columns[0].id, 7)
+    );
 }
 
 /// The ids among `ids` whose title starts with `prefix`.
