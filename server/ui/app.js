@@ -35,6 +35,10 @@ const state = {
   lastEventId: null,
   recorders: new Set(), // changes seen by reads in flight (record / replay)
   replaying: false,
+  viewReading: false, // a read of the view is in flight
+  viewDirty: false,   // changes came during it: read again after
+  boardTimer: null,
+  detailGen: 0,       // bumped by each card opened or closed
   reloads: new Map(), // column id → timer of its pending reload
   headerTimer: null,
   headerAt: 0,
@@ -136,7 +140,13 @@ async function signIn(token) {
   el('who').textContent = me.name;
   el('signin').hidden = true;
   el('signout').hidden = false;
-  const boards = await api('GET', '/v1/boards?limit=500');
+  const boards = { items: [] };
+  let cursor = null;
+  do {
+    const page = await api('GET', '/v1/boards?limit=500' + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''));
+    boards.items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
   const select = el('board');
   select.replaceChildren(node('option', null, 'Pick a board…'));
   select.firstChild.value = '';
@@ -167,7 +177,7 @@ function signOut(forget) {
   cancelDrag();
   state.me = null;
   state.board = null;
-  state.detail = null;
+  closeDetail();
   el('signin').hidden = false;
   el('signout').hidden = true;
   el('board').hidden = true;
@@ -175,7 +185,6 @@ function signOut(forget) {
   el('mine-label').hidden = true;
   el('who').textContent = '';
   el('counters').textContent = '';
-  el('detail').hidden = true;
   el('view').replaceChildren(node('p', 'hint', 'Paste a token to sign in, then pick a board.'));
 }
 
@@ -185,6 +194,12 @@ async function openBoard(id) {
   const board = await api('GET', `/v1/boards/${id}`);
   if (gen !== state.boardGen) return; // another board was picked meanwhile
   state.board = board;
+  // The previous board leaves the page at once: nothing of it stays live to clicks.
+  state.loadGen += 1;
+  cancelDrag();
+  state.columns.clear();
+  closeDetail();
+  el('view').replaceChildren(node('p', 'hint', 'Loading…'));
   location.hash = `board=${id}` + (state.view === 'deadlines' ? '&view=deadlines' : '');
   el('tabs').hidden = false;
   el('mine-label').hidden = state.view !== 'deadlines';
@@ -264,7 +279,16 @@ async function connect(reload) {
   });
   if (!opened || gen !== state.streamGen) return;
   setLive(true);
-  if (reload) await loadView();
+  if (!reload) return;
+  try {
+    await loadView();
+  } catch (e) {
+    // Not read: the stream alone would keep an old (or empty) view live. Start over.
+    if (gen !== state.streamGen) return;
+    showError(e);
+    state.lastEventId = null;
+    if (e.status !== 401) again(true, RETRY_MS * 3);
+  }
 }
 
 // Changes that arrive while a read is in flight are recorded and applied again on what
@@ -297,15 +321,27 @@ function apply(name, item) {
     window.hoist.events += 1;
     for (const rec of state.recorders) rec.push([name, item]);
   }
+  if (state.detail && state.detail.id === item.id && !state.replaying) {
+    if (name === 'item.deleted') {
+      closeDetail();
+    } else {
+      showFields(item);
+      if (name === 'item.focused' || name === 'item.updated') guard(loadTimeline(true));
+    }
+  }
   if (state.view === 'deadlines') {
     // Any change may move an item between buckets: read the view again 0.3 s after the
     // first change of a burst (then again for those that came during that read).
-    if (!state.viewTimer) {
-      state.viewTimer = setTimeout(() => { state.viewTimer = null; guard(loadView()); }, 300);
-    }
+    viewSoon();
+    return;
+  }
+  if (item.column !== undefined && !state.columns.has(String(item.column))) {
+    // A column this page does not know (added since it read the board): read it again.
+    boardSoon();
     return;
   }
   const card = cardOf(item.id);
+  const from = card ? state.columns.get(card.dataset.column) : null;
   switch (name) {
     case 'item.created':
       putOnTop(item);
@@ -320,7 +356,10 @@ function apply(name, item) {
       if (card) fillCard(card, item);
       break;
     case 'item.moved':
-      if (card) card.remove();
+      // Where it landed is read with its column; a card that stayed in its column keeps
+      // its place until then (no blink), one that left it goes now.
+      if (card && card.dataset.column === String(item.column)) fillCard(card, item);
+      else if (card) card.remove();
       reloadColumnSoon(item.column);
       break;
     case 'item.deleted':
@@ -329,16 +368,35 @@ function apply(name, item) {
     default:
       break;
   }
-  if (state.detail && state.detail.id === item.id && !state.replaying) {
-    if (name === 'item.deleted') {
-      el('detail').hidden = true;
-      state.detail = null;
-    } else {
-      showFields(item);
-      if (name === 'item.focused' || name === 'item.updated') guard(loadTimeline(true));
-    }
-  }
+  // A column that lost a card may no longer fill its height, where no scroll can happen.
+  if (from) setTimeout(() => moreIfAtEnd(from), 0);
   refreshHeadersSoon();
+}
+
+// The Deadlines view read again soon; a read in flight is let finish first (else, with
+// changes coming faster than a read, none would ever draw) and is followed by another.
+function viewSoon() {
+  if (state.viewTimer) return;
+  state.viewTimer = setTimeout(() => {
+    state.viewTimer = null;
+    if (state.viewReading) { state.viewDirty = true; return; }
+    guard(loadView());
+  }, 300);
+}
+
+// The board (columns, names, focus mode) and the view read again, once for a burst.
+function boardSoon() {
+  if (state.boardTimer) return;
+  state.boardTimer = setTimeout(() => {
+    state.boardTimer = null;
+    const board = state.board;
+    if (!board) return;
+    guard(api('GET', `/v1/boards/${board.id}`).then((b) => {
+      if (state.board !== board) return null;
+      state.board = b;
+      return loadView();
+    }));
+  }, 150);
 }
 
 // ---- the Kanban view ----------------------------------------------------------------
@@ -350,10 +408,15 @@ async function loadView() {
   const gen = ++state.loadGen;
   const rec = record();
   let drawn = false;
+  state.viewReading = true;
   try {
     drawn = state.view === 'deadlines' ? await loadDeadlines(board, gen) : await loadKanban(board, gen);
   } finally {
     state.recorders.delete(rec);
+    if (gen === state.loadGen) {
+      state.viewReading = false;
+      if (state.viewDirty) { state.viewDirty = false; viewSoon(); }
+    }
   }
   if (!drawn) return;
   replay(rec);
@@ -518,6 +581,7 @@ async function reloadColumn(key) {
   col.cursor = page.next_cursor;
   col.more.textContent = page.next_cursor ? 'scroll for more' : '';
   replay(rec);
+  setTimeout(() => moreIfAtEnd(col), 0);
 }
 
 // Column counts and the user's counters, at most once a second.
@@ -542,6 +606,13 @@ async function refreshHeaders() {
   const byColumn = new Map((mine ? mine.columns : []).map((x) => [String(x.column), x]));
   const k = await api('GET', `/v1/boards/${board.id}/kanban?per_column=1`);
   if (state.board !== board || state.view !== 'kanban') return;
+  const drawn = [...el('view').querySelectorAll('.column')].map((c) => c.dataset.col + ':' + c.querySelector('.name').textContent);
+  const now = k.columns.map((c) => c.id + ':' + c.name);
+  if (drawn.join('\n') !== now.join('\n')) {
+    // Columns added, renamed, moved or removed since the board was read.
+    boardSoon();
+    return;
+  }
   for (const kc of k.columns) {
     const col = state.columns.get(String(kc.id));
     if (!col) continue;
@@ -641,14 +712,16 @@ function onPointerUp() {
   if (!list || !list.isConnected) { cancelDrag(); return; }
   press = null;
   const column = list.parentElement.dataset.col;
+  // The column may have been redrawn during the drag, with this card in it.
+  const other = cardOf(p.card.dataset.id);
+  if (other) other.remove();
   let prev = p.placeholder.previousElementSibling;
   while (prev && !prev.classList.contains('card')) prev = prev.previousElementSibling;
   p.card.classList.remove('dragging');
   p.card.style.left = p.card.style.top = p.card.style.width = '';
-  // The column may have been redrawn during the drag, with this card in it.
-  const other = cardOf(p.card.dataset.id);
-  if (other) other.remove();
   p.placeholder.replaceWith(p.card);
+  const source = state.columns.get(p.from);
+  if (source) setTimeout(() => moreIfAtEnd(source), 0);
   p.card.dataset.justDropped = '1';
   setTimeout(() => { delete p.card.dataset.justDropped; }, 0);
   const id = Number(p.card.dataset.id);
@@ -665,12 +738,22 @@ function onPointerUp() {
 
 async function showDetail(id, read) {
   if (!state.board) return;
+  const gen = ++state.detailGen;
+  const board = state.board;
   let item = await api('GET', `/v1/items/${id}`);
   if (read && item.unread) item = await api('POST', `/v1/items/${id}/read`);
-  state.detail = { id, cursor: null };
+  // Another card clicked, the panel closed or another board picked meanwhile.
+  if (gen !== state.detailGen || state.board !== board) return;
+  state.detail = { id, cursor: null, seq: 0 };
   showFields(item);
   el('detail').hidden = false;
   await loadTimeline(true);
+}
+
+function closeDetail() {
+  state.detailGen += 1;
+  state.detail = null;
+  el('detail').hidden = true;
 }
 
 function showFields(item) {
@@ -701,9 +784,18 @@ function showFields(item) {
 async function loadTimeline(fresh) {
   const d = state.detail;
   if (!d) return;
+  const more = el('timeline-more');
+  if (!fresh && more.disabled) return; // that page is on its way
+  const seq = ++d.seq; // a newer read of the timeline wins
   const cursor = !fresh && d.cursor ? `&cursor=${encodeURIComponent(d.cursor)}` : '';
-  const page = await api('GET', `/v1/items/${d.id}/timeline?limit=${PAGE}${cursor}`);
-  if (state.detail !== d) return;
+  if (!fresh) more.disabled = true;
+  let page;
+  try {
+    page = await api('GET', `/v1/items/${d.id}/timeline?limit=${PAGE}${cursor}`);
+  } finally {
+    if (!fresh) more.disabled = false;
+  }
+  if (state.detail !== d || seq !== d.seq) return;
   const lis = page.items.map((e) => {
     const li = node('li');
     const head = node('div', 'when');
@@ -743,7 +835,7 @@ function start() {
     });
   }
   el('mine').addEventListener('change', () => { if (state.board) guard(loadView()); });
-  el('detail-close').addEventListener('click', () => { el('detail').hidden = true; state.detail = null; });
+  el('detail-close').addEventListener('click', closeDetail);
   el('timeline-more').addEventListener('click', () => guard(loadTimeline(false)));
   const view = el('view');
   view.addEventListener('pointerdown', onPointerDown);

@@ -530,6 +530,29 @@ async fn steps(c: &Client, s: &TestServer, board: u64, cols: &[u64], token: &str
     std::fs::write(&path, &png).expect("write the screenshot");
     eprintln!("screenshot: {}", path.display());
 
+    // A column added while the page is open, and a card created in it, show up: the page
+    // reads the board again when a change names a column it does not know.
+    let (st, added) = s.post(
+        &format!("/v1/boards/{board}/columns"),
+        ADMIN,
+        &json!({"name": "Escalated"}),
+    );
+    assert_eq!(st, 201, "{added}");
+    let added = added["id"].as_u64().expect("column id");
+    let (st, v) = s.post(
+        "/v1/items",
+        ADMIN,
+        &json!({"board": board, "column": added, "title": "Escalated deal"}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let created = v["id"].as_u64().expect("item id");
+    until(
+        Duration::from_secs(5),
+        "the new column and its card",
+        || async { column_ids(c, added).await == [created] },
+    )
+    .await;
+
     // The Deadlines tab: the buckets the API gives for the browser's offset.
     c.find(Locator::Css(".tab[data-view=\"deadlines\"]"))
         .await?

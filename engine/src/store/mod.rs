@@ -32,6 +32,7 @@ mod sync;
 pub(crate) use sync::sync_dir;
 
 use std::fs::{File, OpenOptions};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -333,25 +334,97 @@ pub(crate) const SEEN_PER_ROW: usize = 256;
 /// the CPU is what compression costs here (`Config::with_compression`).
 const ZSTD_LEVEL: i32 = 1;
 
-/// Whether the store at `path` compresses: as it was created, when it was (sled refuses
-/// to open a store with the other setting, and records it in its `conf` file as the line
-/// `use_compression: true|false`), else `new_store`.
-fn compression_of(path: &Path, new_store: bool) -> Result<bool> {
-    let conf = path.join("conf");
+/// The data directory's record of whether its store compresses: `on` or `off`, written
+/// and synced before sled first writes (so a store with data always has it).
+const COMPRESSION_FILE: &str = "compression";
+
+/// Whether the store in data directory `dir` (sled's directory `sled_dir`) compresses.
+/// sled refuses to open a store with the other setting than it was created with, and a
+/// wrong setting given for a store whose own record sled lost would have sled write it
+/// down and then fail on every page, for good. So, in order: the data directory's own
+/// record; sled's (its `conf` file, a line `use_compression: true|false`); for a store
+/// with data and neither, off (it was created before compression existed: every store
+/// since has the first); for a new store, `new_store`, recorded before sled writes.
+fn compression_of(dir: &Path, sled_dir: &Path, new_store: bool) -> Result<bool> {
+    let ours = dir.join(COMPRESSION_FILE);
+    let recorded = match std::fs::read(&ours) {
+        Ok(bytes) => match bytes.trim_ascii() {
+            b"on" => Some(true),
+            b"off" => Some(false),
+            _ => {
+                return Err(Error::Corrupt(format!(
+                    "{}: expected `on` or `off`",
+                    ours.display()
+                )))
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(&ours)(e)),
+    };
+    let on = match recorded {
+        Some(on) => on,
+        None => {
+            let on = match sled_setting(sled_dir)? {
+                Some(on) => on,
+                None if has_log(sled_dir)? => false,
+                None => new_store,
+            };
+            let mut f = std::fs::File::create(&ours).map_err(io(&ours))?;
+            f.write_all(if on { b"on\n" } else { b"off\n" })
+                .and_then(|()| f.sync_all())
+                .map_err(io(&ours))?;
+            sync::sync_dir(dir)?;
+            on
+        }
+    };
+    if on != new_store {
+        tracing::info!(
+            compressed = on,
+            "the store keeps the compression it was created with"
+        );
+    }
+    Ok(on)
+}
+
+/// What sled's `conf` says of compression, if it says.
+fn sled_setting(sled_dir: &Path) -> Result<Option<bool>> {
+    let conf = sled_dir.join("conf");
     match std::fs::read(&conf) {
         Ok(bytes) => Ok(String::from_utf8_lossy(&bytes)
             .lines()
             .find_map(|l| l.strip_prefix("use_compression: "))
-            .map_or(new_store, |v| v.trim() == "true")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(new_store),
+            .and_then(|v| match v.trim() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io(&conf)(e)),
     }
 }
 
+/// Whether sled's directory holds a log with data (or a snapshot): not a new store.
+fn has_log(path: &Path) -> Result<bool> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(path)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io(path))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let len = entry.metadata().map_err(io(&entry.path()))?.len();
+        if (name == "db" && len > 0) || name.starts_with("snap.") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Opens sled at `path`, waiting out the file lock a previous instance in this process may
 /// still hold for a few milliseconds while its background threads let go.
-fn open_sled(path: &Path, cache_bytes: u64, compress_new: bool) -> Result<sled::Db> {
-    let compress = compression_of(path, compress_new)?;
+fn open_sled(path: &Path, cache_bytes: u64, compress: bool) -> Result<sled::Db> {
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
@@ -425,7 +498,8 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
         let sled_dir = dir.join(SLED_DIR);
-        let db = open_sled(&sled_dir, cache_bytes, compress_new)?;
+        let compress = compression_of(dir, &sled_dir, compress_new)?;
+        let db = open_sled(&sled_dir, cache_bytes, compress)?;
         let found = match db.get(FORMAT).map_err(storage)? {
             Some(v) => <[u8; 4]>::try_from(v.as_ref())
                 .map(u32::from_be_bytes)

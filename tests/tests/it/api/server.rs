@@ -64,6 +64,8 @@ pub fn start_with_env(
         .env("HOIST_WORKERS", "2")
         .env("HOIST_LOG", "warn")
         .env_remove("HOIST_ADMIN_TOKEN")
+        // The tests' stores are created as by default, whatever the shell exports.
+        .env_remove("HOIST_COMPRESSION")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(t) = admin_token {

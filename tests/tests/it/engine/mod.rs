@@ -549,5 +549,20 @@ fn a_store_keeps_the_compression_it_was_created_with() {
             assert_eq!(e.item(id).unwrap().to_item().unwrap().title, "kept");
             e.close();
         }
+        // The data directory's own record stands when sled's is lost (sled, given the
+        // other setting then, would record it and fail on every page for good).
+        let ours = std::fs::read(dir.path().join("compression")).expect("the record");
+        assert_eq!(
+            ours,
+            if created_with {
+                b"on\n".to_vec()
+            } else {
+                b"off\n".to_vec()
+            }
+        );
+        std::fs::remove_file(dir.path().join("db").join("conf")).expect("remove conf");
+        let e = open(!created_with);
+        assert_eq!(e.item(id).unwrap().to_item().unwrap().title, "kept");
+        e.close();
     }
 }
