@@ -151,8 +151,10 @@ fn count(sets: &Sets, e: &Edges, b: DeadlineBucket) -> u64 {
 
 /// A cursor: the bucket, then the last item's (deadline, id).
 fn encode_cursor(b: DeadlineBucket, (deadline, id): (i64, ItemId)) -> String {
-    let d = u64::from_ne_bytes(deadline.to_ne_bytes()) ^ (1 << 63);
-    crate::cursor::encode(b'd', &[&[b.tag()], &d.to_be_bytes(), &id.0.to_be_bytes()])
+    crate::cursor::encode(
+        b'd',
+        &[&[b.tag()], &deadline.to_be_bytes(), &id.0.to_be_bytes()],
+    )
 }
 
 fn decode_cursor(b: DeadlineBucket, s: &str) -> Result<(i64, ItemId)> {
@@ -166,10 +168,7 @@ fn decode_cursor(b: DeadlineBucket, s: &str) -> Result<(i64, ItemId)> {
     if !rest.is_empty() {
         return Err(crate::cursor::bad());
     }
-    Ok((
-        i64::from_ne_bytes((d ^ (1 << 63)).to_ne_bytes()),
-        ItemId(id),
-    ))
+    Ok((d.cast_signed(), ItemId(id)))
 }
 
 type Key = (i64, ItemId);

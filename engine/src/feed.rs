@@ -39,15 +39,7 @@ pub(crate) fn load(
 ) -> Result<()> {
     for kv in store.scan(store::FOLLOW) {
         let (k, v) = kv?;
-        let user = k
-            .get(1..9)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes);
-        let item = k
-            .get(9..17)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes);
-        let (Some(user), Some(item)) = (user, item) else {
+        let Some((user, item)) = store::key_pair(&k) else {
             return Err(Error::Corrupt("malformed follow key".into()));
         };
         let Some(f) = checks.record(&k, &v, records::decode::<records::FollowRec>(&v))? else {
@@ -71,14 +63,10 @@ pub(crate) fn load(
     }
     for kv in store.scan(store::BOARD_FOLLOW) {
         let (k, v) = kv?;
-        let ids = (
-            store::key_id(&k),
-            k.get(9..17).and_then(|b| <[u8; 8]>::try_from(b).ok()),
-        );
-        let (Some(board), Some(user)) = ids else {
+        let Some((board, user)) = store::key_pair(&k) else {
             return Err(Error::Corrupt("malformed board follow key".into()));
         };
-        let (board, user) = (BoardId(board), UserId(u64::from_be_bytes(user)));
+        let (board, user) = (BoardId(board), UserId(user));
         if checks
             .record(&k, &v, records::access::<records::ArchivedBoardFollowRec>(&v))?
             .is_none()

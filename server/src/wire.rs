@@ -167,3 +167,18 @@ mod tests {
         );
     }
 }
+
+wire_enum! {
+    /// Whose counter an overdue activity raises: the item's responsible (`item`) or the
+    /// activity's own responsible (`activity`). `unread_items` always goes to the item's.
+    CounterModeIo <=> CounterMode {
+        Item, Activity,
+    }
+}
+
+wire_enum! {
+    /// The keys of the Deadlines view's buckets, in its order.
+    DeadlineKey <=> DeadlineBucket {
+        Overdue, Today, Tomorrow, ThisWeek, NextWeek, Later, None,
+    }
+}

@@ -45,7 +45,7 @@ const state = {
   viewTimer: null,
   detail: null,       // {id, cursor} of the open card
 };
-window.hoist = { drawnAt: null, events: 0 };
+window.hoist = { drawnAt: null };
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -173,8 +173,6 @@ function signOut(forget) {
   if (forget) sessionStorage.removeItem('hoist.token');
   closeStream();
   state.boardGen += 1;
-  state.loadGen += 1;
-  cancelDrag();
   state.me = null;
   state.board = null;
   closeDetail();
@@ -185,7 +183,7 @@ function signOut(forget) {
   el('mine-label').hidden = true;
   el('who').textContent = '';
   el('counters').textContent = '';
-  el('view').replaceChildren(node('p', 'hint', 'Paste a token to sign in, then pick a board.'));
+  clearView(false).append(node('p', 'hint', 'Paste a token to sign in, then pick a board.'));
 }
 
 async function openBoard(id) {
@@ -195,11 +193,8 @@ async function openBoard(id) {
   if (gen !== state.boardGen) return; // another board was picked meanwhile
   state.board = board;
   // The previous board leaves the page at once: nothing of it stays live to clicks.
-  state.loadGen += 1;
-  cancelDrag();
-  state.columns.clear();
   closeDetail();
-  el('view').replaceChildren(node('p', 'hint', 'Loading…'));
+  clearView(false).append(node('p', 'hint', 'Loading…'));
   location.hash = `board=${id}` + (state.view === 'deadlines' ? '&view=deadlines' : '');
   el('tabs').hidden = false;
   el('mine-label').hidden = state.view !== 'deadlines';
@@ -318,7 +313,6 @@ function cardOf(id) {
 // One committed change of the board.
 function apply(name, item) {
   if (!state.replaying) {
-    window.hoist.events += 1;
     for (const rec of state.recorders) rec.push([name, item]);
   }
   if (state.detail && state.detail.id === item.id && !state.replaying) {
@@ -430,13 +424,21 @@ function current(board, gen, view) {
   return state.board === board && state.loadGen === gen && state.view === view;
 }
 
-async function loadKanban(board, gen) {
-  const k = await api('GET', `/v1/boards/${board.id}/kanban?per_column=${PAGE}`);
-  if (!current(board, gen, 'kanban')) return false;
+// Empties the view for what is drawn next; `drawing`: by the read that is current (else
+// any read in flight is made stale).
+function clearView(drawing) {
+  if (!drawing) state.loadGen += 1;
   cancelDrag();
   state.columns.clear();
   const view = el('view');
   view.replaceChildren();
+  return view;
+}
+
+async function loadKanban(board, gen) {
+  const k = await api('GET', `/v1/boards/${board.id}/kanban?per_column=${PAGE}`);
+  if (!current(board, gen, 'kanban')) return false;
+  const view = clearView(true);
   for (const c of k.columns) {
     const col = makeColumn(String(c.id), c.name, (cursor) =>
       `/v1/boards/${board.id}/columns/${c.id}/items?limit=${PAGE}&cursor=${encodeURIComponent(cursor)}`);
@@ -632,10 +634,7 @@ async function loadDeadlines(board, gen) {
   const q = `tz=${encodeURIComponent(tz)}${mine}`;
   const v = await api('GET', `/v1/boards/${board.id}/deadlines?${q}&per_bucket=${PAGE}`);
   if (!current(board, gen, 'deadlines')) return false;
-  cancelDrag();
-  state.columns.clear();
-  const view = el('view');
-  view.replaceChildren();
+  const view = clearView(true);
   for (const b of v.buckets) {
     const col = makeColumn('bucket:' + b.key, BUCKETS[b.key] || b.key, (cursor) =>
       `/v1/boards/${board.id}/deadlines/${b.key}?${q}&limit=${PAGE}&cursor=${encodeURIComponent(cursor)}`);

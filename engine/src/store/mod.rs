@@ -82,22 +82,30 @@ pub(crate) const FILE_META: u8 = b'Y';
 pub(crate) const FILE_DATA: u8 = b'Z';
 pub(crate) const PREFS: &[u8] = b"P";
 
+/// `prefix` + two big-endian ids: the keys of the rows that join two things.
+fn pair_key(prefix: u8, a: u64, b: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..9].copy_from_slice(&id_key(prefix, a));
+    k[9..].copy_from_slice(&b.to_be_bytes());
+    k
+}
+
+/// The two ids of a [`pair_key`] (a follow, a board follow), from its bytes 1..17.
+pub(crate) fn key_pair(k: &[u8]) -> Option<(u64, u64)> {
+    Some((
+        key_id(k)?,
+        u64::from_be_bytes(k.get(9..17)?.try_into().ok()?),
+    ))
+}
+
 /// `W` + user id + item id: one follow.
 pub(crate) fn follow_key(user: u64, item: u64) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[0] = FOLLOW;
-    k[1..9].copy_from_slice(&user.to_be_bytes());
-    k[9..].copy_from_slice(&item.to_be_bytes());
-    k
+    pair_key(FOLLOW, user, item)
 }
 
 /// `V` + board id + user id: one follow of a whole board.
 pub(crate) fn board_follow_key(board: u64, user: u64) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[0] = BOARD_FOLLOW;
-    k[1..9].copy_from_slice(&board.to_be_bytes());
-    k[9..].copy_from_slice(&user.to_be_bytes());
-    k
+    pair_key(BOARD_FOLLOW, board, user)
 }
 
 /// `E` + entry seq: every feed and timeline entry, in the order written, so that writing

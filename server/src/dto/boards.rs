@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::wire::CounterModeIo;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ColumnIn {
@@ -48,33 +50,6 @@ pub(crate) struct PatchBoard {
     pub focus_lead_minutes: Option<i64>,
     /// Switching moves the overdue counts to the other people at once.
     pub counter_mode: Option<CounterModeIo>,
-}
-
-/// Whose counter an overdue activity raises: the item's responsible (`item`) or the
-/// activity's own responsible (`activity`). `unread_items` always goes to the item's.
-#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum CounterModeIo {
-    Item,
-    Activity,
-}
-
-impl From<CounterModeIo> for hoist_engine::CounterMode {
-    fn from(m: CounterModeIo) -> hoist_engine::CounterMode {
-        match m {
-            CounterModeIo::Item => hoist_engine::CounterMode::Item,
-            CounterModeIo::Activity => hoist_engine::CounterMode::Activity,
-        }
-    }
-}
-
-impl From<hoist_engine::CounterMode> for CounterModeIo {
-    fn from(m: hoist_engine::CounterMode) -> CounterModeIo {
-        match m {
-            hoist_engine::CounterMode::Item => CounterModeIo::Item,
-            hoist_engine::CounterMode::Activity => CounterModeIo::Activity,
-        }
-    }
 }
 
 #[derive(Serialize, ToSchema)]

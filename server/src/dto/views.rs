@@ -4,6 +4,8 @@ use super::items::{Item, ItemsJson};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::wire::DeadlineKey;
+
 #[derive(Serialize)]
 pub(crate) struct KanbanColumnJson<'a> {
     pub id: u64,
@@ -52,49 +54,6 @@ pub(crate) struct ListQuery {
     pub responsible: Option<u64>,
     pub unread: Option<bool>,
     pub column: Option<u64>,
-}
-
-/// The keys of the Deadlines view's buckets, in its order.
-#[derive(Deserialize, Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum DeadlineKey {
-    Overdue,
-    Today,
-    Tomorrow,
-    ThisWeek,
-    NextWeek,
-    Later,
-    None,
-}
-
-impl From<DeadlineKey> for hoist_engine::DeadlineBucket {
-    fn from(k: DeadlineKey) -> hoist_engine::DeadlineBucket {
-        use hoist_engine::DeadlineBucket as B;
-        match k {
-            DeadlineKey::Overdue => B::Overdue,
-            DeadlineKey::Today => B::Today,
-            DeadlineKey::Tomorrow => B::Tomorrow,
-            DeadlineKey::ThisWeek => B::ThisWeek,
-            DeadlineKey::NextWeek => B::NextWeek,
-            DeadlineKey::Later => B::Later,
-            DeadlineKey::None => B::None,
-        }
-    }
-}
-
-impl From<hoist_engine::DeadlineBucket> for DeadlineKey {
-    fn from(b: hoist_engine::DeadlineBucket) -> DeadlineKey {
-        use hoist_engine::DeadlineBucket as B;
-        match b {
-            B::Overdue => DeadlineKey::Overdue,
-            B::Today => DeadlineKey::Today,
-            B::Tomorrow => DeadlineKey::Tomorrow,
-            B::ThisWeek => DeadlineKey::ThisWeek,
-            B::NextWeek => DeadlineKey::NextWeek,
-            B::Later => DeadlineKey::Later,
-            B::None => DeadlineKey::None,
-        }
-    }
 }
 
 #[derive(Serialize)]

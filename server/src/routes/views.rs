@@ -7,12 +7,13 @@ use hoist_engine::{BoardId, ColumnId, DeadlineQuery, ListFilter, PageRequest, Us
 use super::{item_page, json};
 use crate::dto::items::{ItemPage, ItemsJson};
 use crate::dto::views::{
-    tz_minutes, DeadlineBucket, DeadlineBucketJson, DeadlineBucketQuery, DeadlineKey, Deadlines,
-    DeadlinesJson, DeadlinesQuery, Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery,
+    tz_minutes, DeadlineBucket, DeadlineBucketJson, DeadlineBucketQuery, Deadlines, DeadlinesJson,
+    DeadlinesQuery, Kanban, KanbanColumnJson, KanbanJson, KanbanQuery, ListQuery,
 };
 use crate::dto::{ErrorBody, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{id, query, SignedIn, State};
+use crate::wire::DeadlineKey;
 
 /// A page of one column in focus order (top first).
 #[utoipa::path(tag = "views", security(("bearer" = [])),
