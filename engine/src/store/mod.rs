@@ -486,25 +486,54 @@ fn injected(_point: &'static str) -> Result<()> {
     Ok(())
 }
 
-impl Store {
-    /// Opens (creating if needed) the data directory: takes its lock, opens sled and checks
-    /// or writes the format version. `compress_new`: whether a new store compresses what
-    /// it writes (an existing one keeps what it was created with).
-    pub(crate) fn open(dir: &Path, cache_bytes: u64, compress_new: bool) -> Result<Store> {
+/// The lock of a data directory (`<data>/LOCK`, an advisory file lock): one process at a
+/// time opens a directory.
+pub(crate) struct DirLock {
+    dir: PathBuf,
+    file: File,
+}
+
+impl DirLock {
+    /// Creates `dir` if needed and takes its lock; `Error::Locked` if another process holds
+    /// it.
+    pub(crate) fn take(dir: &Path) -> Result<DirLock> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let lock_path = dir.join("LOCK");
-        let lock = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock {
+                dir: dir.to_path_buf(),
+                file,
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&lock_path)(e)),
         }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory: takes its lock, opens sled and checks
+    /// or writes the format version. `compress_new`: whether a new store compresses what
+    /// it writes (an existing one keeps what it was created with).
+    pub(crate) fn open(dir: &Path, cache_bytes: u64, compress_new: bool) -> Result<Store> {
+        Store::open_locked(DirLock::take(dir)?, cache_bytes, compress_new)
+    }
+
+    /// [`Store::open`] on a directory whose lock the caller took (to read files of the
+    /// directory, such as the checkpoint, while sled opens).
+    pub(crate) fn open_locked(
+        lock: DirLock,
+        cache_bytes: u64,
+        compress_new: bool,
+    ) -> Result<Store> {
+        let DirLock { dir, file: lock } = lock;
+        let dir = dir.as_path();
         let sled_dir = dir.join(SLED_DIR);
         let compress = compression_of(dir, &sled_dir, compress_new)?;
         let db = open_sled(&sled_dir, cache_bytes, compress)?;
