@@ -28,7 +28,7 @@
 //!    checkpoint and store format versions match, the segments tile `[0, upto)`,
 //!    `upto ≤ next_entry`, the head's `next_item` ≤ the store's, and the anchor entry is
 //!    this store's. Otherwise it logs why, removes it and rebuilds from the rows, as
-//!    without one. The files are read ([`Early`], [`read`]) while sled opens, under the
+//!    without one. The files are read ([`Early`]) while sled opens, under the
 //!    directory's lock; what needs the store is checked after ([`check`]).
 //! 6. The redos in a head are those of the entries below `upto`, copied at the cut: a later
 //!    redo of the same item (maybe never made durable) cannot hide the older one.
@@ -588,7 +588,9 @@ fn read_file_into(path: &Path, b: &mut Vec<u8>) -> Result<()> {
     b.clear();
     let mut f = std::fs::File::open(path).map_err(io(path))?;
     let len = f.metadata().map_err(io(path))?.len();
-    b.reserve(usize::try_from(len).unwrap_or(0));
+    // A size the memory cannot hold (a damaged file system) is an error, not an abort.
+    b.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|_| damaged(path, &format!("{len} bytes")))?;
     f.read_to_end(b).map_err(io(path))?;
     let n = b
         .len()
@@ -616,9 +618,9 @@ pub(crate) struct Early {
     pub upto: u64,
     /// [`HeadRec::seen`].
     pub seen: u64,
-    /// Joined by [`Early::finish`], else on drop: the thread may remove the checkpoint,
-    /// which it must not do once the lock is let go.
-    read: Option<std::thread::JoinHandle<Option<Read>>>,
+    /// The reading thread: it only reads (a refusal is [`check`]'s), so a failed open may
+    /// drop it unjoined.
+    read: std::thread::JoinHandle<Result<Read>>,
 }
 
 impl Early {
@@ -651,16 +653,12 @@ impl Early {
                 return None;
             }
         };
-        let data = data.to_path_buf();
+        let dir = data.join(DIR);
         let read = std::thread::Builder::new()
             .name("hoist-checkpoint-read".into())
-            .spawn(move || read(&data));
+            .spawn(move || try_read(&dir));
         match read {
-            Ok(read) => Some(Early {
-                upto,
-                seen,
-                read: Some(read),
-            }),
+            Ok(read) => Some(Early { upto, seen, read }),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start the checkpoint read; rebuilding");
                 None
@@ -668,20 +666,11 @@ impl Early {
         }
     }
 
-    /// The checkpoint read, if it could be (a panic of its thread is logged as a refusal).
-    pub(crate) fn finish(mut self) -> Option<Read> {
-        self.read.take()?.join().unwrap_or_else(|_| {
-            tracing::warn!("the checkpoint read panicked; rebuilding from the records");
-            None
-        })
-    }
-}
-
-impl Drop for Early {
-    fn drop(&mut self) {
-        if let Some(read) = self.read.take() {
-            let _ = read.join();
-        }
+    /// The checkpoint's files as read, for [`check`].
+    pub(crate) fn finish(self) -> Result<Read> {
+        self.read
+            .join()
+            .unwrap_or_else(|_| Err(Error::Corrupt("the checkpoint read panicked".into())))
     }
 }
 
@@ -702,27 +691,18 @@ pub(crate) struct Read {
     loaded: Loaded,
 }
 
-/// Reads the checkpoint under `data` (whose lock the caller holds), checking every file's
-/// CRC and archive; `None` if there is none. A checkpoint that cannot be read is logged
-/// and removed, as one [`check`] refuses.
-pub(crate) fn read(data: &Path) -> Option<Read> {
-    let dir = data.join(DIR);
-    if !dir.join(HEAD).exists() {
-        return None;
-    }
-    try_read(&dir).map_err(|e| refuse(data, &e)).ok()
-}
-
-/// Whether open may use `read` on `store`, whose format version and counters are given
-/// (invariant 5); why not is logged, and the checkpoint removed.
+/// Whether open may use `read` (what [`Early`] read: every file's CRC and archive checked)
+/// on `store`, whose format version and counters are given (invariant 5). Why not is
+/// logged, and the checkpoint removed: here, under the store's lock, never on the reading
+/// thread (which may outlive a failed open).
 pub(crate) fn check(
-    read: Read,
+    read: Result<Read>,
     store: &Store,
     format: u32,
     next_entry: u64,
     next_item: u64,
 ) -> Option<Loaded> {
-    try_check(read, store, format, next_entry, next_item)
+    read.and_then(|r| try_check(r, store, format, next_entry, next_item))
         .map_err(|e| refuse(store.dir(), &e))
         .ok()
 }

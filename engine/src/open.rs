@@ -135,7 +135,7 @@ impl State {
         let (feed, low, high, redos, resumed, seen) = std::thread::scope(|scope| -> Result<_> {
             let modules = &modules;
             let checkpoint = scope.spawn(move || {
-                let read = checkpoint?.finish()?;
+                let read = checkpoint?.finish();
                 crate::checkpoint::check(read, store, format, next_entry, next_item)
             });
             let entries_a =
@@ -503,7 +503,9 @@ fn scan_items(
 ) -> Result<Vec<Loaded>> {
     // Capped: ids of deleted items are never reused, so a store that deleted most of what
     // it ever held has far fewer rows than ids (capacity is address space, never touched).
-    let mut out = Vec::with_capacity(usize::try_from(ids.min(1 << 23)).unwrap_or(0));
+    // Where even that is refused (strict overcommit), the vector grows as it goes.
+    let mut out = Vec::new();
+    let _ = out.try_reserve_exact(usize::try_from(ids.min(1 << 23)).unwrap_or(0));
     let (from, to) = (
         store::id_key(store::ITEM, lo),
         store::id_key(store::ITEM, hi),
