@@ -929,3 +929,85 @@ pub(crate) fn discard(data: &Path) -> Result<()> {
         Err(e) => Err(io(&dir)(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Engine, NewBoard, NewItem};
+
+    /// A store with a board, three items (so three entries) and the checkpoint its close
+    /// wrote; its item count.
+    fn store_with_a_checkpoint(dir: &Path) -> u64 {
+        let e = Engine::open(dir, Config::default().with_timer_thread(false)).expect("open");
+        let token = "checkpoint-unit-token-0123456789";
+        e.bootstrap_admin(Some(token.into())).expect("admin");
+        let admin = e.authenticate(token).expect("token").user;
+        let board = e
+            .create_board(NewBoard {
+                module: "deal".into(),
+                name: "Deals".into(),
+                columns: vec!["New".into()],
+                ..NewBoard::default()
+            })
+            .expect("board");
+        for _ in 0..3 {
+            e.create_item(
+                admin,
+                NewItem {
+                    board: board.id,
+                    title: "Deal".into(),
+                    ..NewItem::default()
+                },
+            )
+            .expect("item");
+        }
+        let items = e.stats().items;
+        e.close();
+        assert!(dir.join(DIR).join(HEAD).exists(), "the close wrote one");
+        items
+    }
+
+    /// Rewrites the head as a writer of another version or of another store would have.
+    fn rewrite_head(dir: &Path, change: impl FnOnce(&mut HeadRec)) {
+        let dir = dir.join(DIR);
+        let bytes = read_file(&dir.join(HEAD)).expect("head");
+        let mut head = records::decode::<HeadRec>(&bytes).expect("decodes");
+        change(&mut head);
+        write_file(&dir, HEAD, &records::encode(&head).expect("encodes")).expect("write");
+    }
+
+    fn reopened(dir: &Path) -> (u64, u64) {
+        let e = Engine::open(dir, Config::default().with_timer_thread(false)).expect("reopen");
+        let s = e.stats();
+        e.close();
+        (s.opened_from_checkpoint, s.items)
+    }
+
+    #[test]
+    fn a_sound_checkpoint_is_used() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let items = store_with_a_checkpoint(dir.path());
+        let (from, n) = reopened(dir.path());
+        assert!(from > 0, "opened from the checkpoint");
+        assert_eq!(n, items);
+    }
+
+    #[test]
+    fn a_head_of_another_version_is_ignored_and_everything_is_rebuilt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let items = store_with_a_checkpoint(dir.path());
+        rewrite_head(dir.path(), |h| h.version = VERSION - 1);
+        assert_eq!(reopened(dir.path()), (0, items));
+        // That open wrote a checkpoint of this version; the next one uses it.
+        assert!(reopened(dir.path()).0 > 0);
+    }
+
+    #[test]
+    fn a_head_naming_more_items_than_the_store_is_refused_and_removed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let items = store_with_a_checkpoint(dir.path());
+        rewrite_head(dir.path(), |h| h.next_item += 1);
+        assert_eq!(reopened(dir.path()), (0, items));
+        assert!(reopened(dir.path()).0 > 0, "rewritten, then used");
+    }
+}
