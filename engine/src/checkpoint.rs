@@ -27,8 +27,9 @@
 //! 5. Open trusts a checkpoint only if every file's CRC-32 and rkyv layout check, the
 //!    checkpoint and store format versions match, the segments tile `[0, upto)`,
 //!    `upto ≤ next_entry`, the head's `next_item` ≤ the store's, and the anchor entry is
-//!    this store's. Otherwise it logs why, removes it and rebuilds from the rows, as
-//!    without one. The files are read ([`Early`]) while sled opens, under the
+//!    this store's. Otherwise it logs why, removes it (a head that cannot be read at all,
+//!    or of another version, is left for the next checkpoint to replace) and rebuilds from
+//!    the rows, as without one. The files are read ([`Early`]) while sled opens, under the
 //!    directory's lock; what needs the store is checked after ([`check`]).
 //! 6. The redos in a head are those of the entries below `upto`, copied at the cut: a later
 //!    redo of the same item (maybe never made durable) cannot hide the older one.

@@ -127,7 +127,7 @@ impl State {
         let mid = st.meta.next_item / 2 + 1;
         let [ranges_a, ranges_b] = crate::walls::entry_ranges(
             from,
-            from + st.meta.next_entry.saturating_sub(from) / 2 + 1,
+            from.saturating_add(st.meta.next_entry.saturating_sub(from) / 2 + 1),
         );
         let format = store.format()?;
         let (next_entry, next_item) = (st.meta.next_entry, st.meta.next_item);
@@ -144,11 +144,9 @@ impl State {
                 scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_b, checks));
             let seen = scope.spawn(move || scan_seen(store, checks, seen_hint));
             let hasher = st.contact_hasher.clone();
-            let high = scope.spawn(move || {
-                let ids = next_item.saturating_sub(mid);
-                scan_items(store, &hasher, (mid, u64::MAX), ids, checks)
-            });
-            let low = scan_items(store, &st.contact_hasher, (0, mid), mid, checks)?;
+            let high =
+                scope.spawn(move || scan_items(store, &hasher, (mid, u64::MAX), next_item, checks));
+            let low = scan_items(store, &st.contact_hasher, (0, mid), next_item, checks)?;
             let panicked = || Error::Corrupt("an open scan panicked".into());
             let high = high.join().map_err(|_| panicked())??;
             let (a, mut redos) = entries_a.join().map_err(|_| panicked())??;
@@ -491,16 +489,18 @@ fn scan_seen(store: &Store, checks: &Checks, hint: u64) -> Result<crate::hashing
     Ok(seen)
 }
 
-/// Reads and validates the items with ids in `[lo, hi)`. The vector is sized at once for
-/// the `ids` the range can hold: growing it by doubling cost a copy of each item and fresh
-/// pages for each copy (the kernel's page clearing was a fifth of a start-up's CPU here).
+/// Reads and validates the items with ids in `[lo, hi)`; `next_item` is the store's item
+/// counter. The vector is sized at once for the ids the range can hold: growing it by
+/// doubling cost a copy of each item and fresh pages for each copy (the kernel's page
+/// clearing was a fifth of a start-up's CPU here).
 fn scan_items(
     store: &Store,
     hasher: &std::collections::hash_map::RandomState,
     (lo, hi): (u64, u64),
-    ids: u64,
+    next_item: u64,
     checks: &Checks,
 ) -> Result<Vec<Loaded>> {
+    let ids = next_item.min(hi).saturating_sub(lo);
     // Capped: ids of deleted items are never reused, so a store that deleted most of what
     // it ever held has far fewer rows than ids (capacity is address space, never touched).
     // Where even that is refused (strict overcommit), the vector grows as it goes.
@@ -512,8 +512,19 @@ fn scan_items(
     );
     for kv in store.range(&from, &to) {
         let (k, v) = kv?;
-        let Some(r) = checks.record(&k, &v, records::access::<records::ArchivedItemRec>(&v))?
-        else {
+        // A row whose id is not its key's, or not below the counter, is damaged: memory is
+        // indexed by item id, so such an id must never size it.
+        let checked = records::access::<records::ArchivedItemRec>(&v).and_then(|r| {
+            let id = r.id.to_native();
+            if store::key_id(&k) != Some(id) || id >= next_item {
+                return Err(Error::Corrupt(format!(
+                    "item id {id} is not its key's or is not below the item counter \
+                     ({next_item})"
+                )));
+            }
+            Ok(r)
+        });
+        let Some(r) = checks.record(&k, &v, checked)? else {
             continue;
         };
         let mut contacts = SmallVec::new();

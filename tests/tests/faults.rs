@@ -236,6 +236,44 @@ fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside(
     assert_eq!(column(&engine, &board).len(), 5);
 }
 
+/// A sound item record stored under another id's key (or under an id the item counter
+/// never gave) is damaged: memory is indexed by item id, so such a row must neither size
+/// it nor stand in for another item.
+#[test]
+fn an_item_row_under_a_foreign_or_too_high_id_is_damaged() {
+    let _scenario = fail::FailScenario::setup();
+    for foreign in [1_000u64, u64::MAX >> 1] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (engine, admin, board) = setup(dir.path());
+        let ids: Vec<ItemId> = (0..3)
+            .map(|i| create(&engine, admin, &board, &format!("item {i}")).expect("write"))
+            .collect();
+        engine.close();
+        drop(engine);
+        {
+            let db = sled::open(dir.path().join("db")).expect("open sled");
+            let sound = db.get(item_key(ids[1])).expect("get").expect("the row");
+            db.insert(item_key(ItemId(foreign)), sound).expect("insert");
+            db.flush().expect("flush");
+        }
+        match open(dir.path(), false) {
+            Err(Error::Damaged(d)) => assert!(
+                d.key.starts_with(&format!("item {foreign} ")),
+                "names the row: {}",
+                d.key
+            ),
+            Err(other) => panic!("expected Damaged, got {other}"),
+            Ok(_) => panic!("a row under a foreign id must stop the open"),
+        }
+        let engine = open(dir.path(), true).expect("a salvaging open");
+        assert_eq!(engine.salvaged().len(), 1, "{:?}", engine.salvaged());
+        let mut left = column(&engine, &board);
+        left.sort();
+        assert_eq!(left, ids, "the sound items, each once");
+        engine.close();
+    }
+}
+
 #[test]
 fn salvaging_a_damaged_board_sets_aside_its_items_and_their_activities_and_timers() {
     // Failpoints are process-wide: hold the scenario lock so no other test's armed
