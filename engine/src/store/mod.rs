@@ -32,7 +32,6 @@ mod sync;
 pub(crate) use sync::sync_dir;
 
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -377,11 +376,8 @@ fn compression_of(dir: &Path, sled_dir: &Path, new_store: bool) -> Result<bool> 
                 None if has_log(sled_dir)? => false,
                 None => new_store,
             };
-            let mut f = std::fs::File::create(&ours).map_err(io(&ours))?;
-            f.write_all(if on { b"on\n" } else { b"off\n" })
-                .and_then(|()| f.sync_all())
-                .map_err(io(&ours))?;
-            sync::sync_dir(dir)?;
+            // Whole or absent after a crash: a part would stop every later open.
+            sync::write_atomically(dir, COMPRESSION_FILE, if on { b"on\n" } else { b"off\n" })?;
             on
         }
     };

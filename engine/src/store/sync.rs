@@ -55,6 +55,20 @@ pub(crate) struct Durability {
     listing: Vec<OsString>,
 }
 
+/// Writes `bytes` to `dir/name` so that a crash leaves the old file or the new one, never
+/// a part: through `name.tmp`, synced, renamed, then the directory synced.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let (path, tmp) = (dir.join(name), dir.join(format!("{name}.tmp")));
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    sync_dir(dir)
+}
+
 /// fsync of a directory: makes the names in it (created, renamed, removed) durable.
 pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     File::open(path)
