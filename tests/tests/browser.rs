@@ -195,6 +195,18 @@ async fn column_ids(c: &Client, col: u64) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// Clicks what `css` finds, finding it again when the page redrew it in between (a change
+/// redraws its column, and the reference found first goes stale).
+async fn click(c: &Client, css: &str) -> Step {
+    let mut tries = 0;
+    loop {
+        match c.find(Locator::Css(css)).await?.click().await {
+            Err(e) if e.is_stale_element_reference() && tries < 5 => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 /// Polls `check` every 20 ms until it holds or `within` passes; the time it took.
 async fn until<F, Fut>(within: Duration, what: &str, mut check: F) -> Duration
 where
@@ -384,19 +396,31 @@ async fn steps(c: &Client, s: &TestServer, board: u64, cols: &[u64], token: &str
     let from = column_ids(c, cols[0]).await;
     let dragged = from[2];
     let into = column_ids(c, cols[1]).await;
-    let card = c
-        .find(Locator::Css(&format!(".card[data-id=\"{dragged}\"]")))
+    // Where the two cards are, read in one script, and the drag by those coordinates: an
+    // element reference found first goes stale when a change redraws its column before
+    // the drag (seen once in CI, right after the comment of step 4).
+    let at = c
+        .execute(
+            "const r = id => document.querySelector(`.card[data-id=\"${id}\"]`) \
+               .getBoundingClientRect(); \
+             const a = r(arguments[0]), b = r(arguments[1]); \
+             return [a.x + a.width / 2, a.y + a.height / 2, \
+                     b.x + b.width / 2, b.y + b.height / 2, b.height];",
+            vec![json!(dragged), json!(into[1])],
+        )
         .await?;
-    let target = c
-        .find(Locator::Css(&format!(".card[data-id=\"{}\"]", into[1])))
-        .await?;
-    let (_, _, _, h) = target.rectangle().await?;
+    let at: Vec<f64> = at
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let [cx, cy, tx, ty, h] = at[..] else {
+        panic!("the cards' places: {at:?}");
+    };
     let mouse = MouseActions::new("mouse".into())
-        .then(PointerAction::MoveToElement {
-            element: card,
+        .then(PointerAction::MoveTo {
             duration: None,
-            x: 0.0,
-            y: 0.0,
+            x: cx,
+            y: cy,
         })
         .then(PointerAction::Down {
             button: MOUSE_BUTTON_LEFT,
@@ -406,11 +430,10 @@ async fn steps(c: &Client, s: &TestServer, board: u64, cols: &[u64], token: &str
             x: 15.0,
             y: 15.0,
         })
-        .then(PointerAction::MoveToElement {
-            element: target,
+        .then(PointerAction::MoveTo {
             duration: Some(Duration::from_millis(300)),
-            x: 0.0,
-            y: -h / 4.0,
+            x: tx,
+            y: ty - h / 4.0,
         })
         .then(PointerAction::Pause {
             duration: Duration::from_millis(100),
@@ -466,10 +489,7 @@ async fn steps(c: &Client, s: &TestServer, board: u64, cols: &[u64], token: &str
     // Clicking a card reads it and shows its timeline.
     let (_, before) = s.get(&format!("/v1/items/{risen}"), ADMIN);
     assert_eq!(before["unread"], json!(true), "{before}");
-    c.find(Locator::Css(&format!(".card[data-id=\"{risen}\"]")))
-        .await?
-        .click()
-        .await?;
+    click(c, &format!(".card[data-id=\"{risen}\"]")).await?;
     until(Duration::from_secs(5), "the card's timeline", || async {
         let text = match c
             .find(Locator::Css("#detail:not([hidden]) #timeline"))
