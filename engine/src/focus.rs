@@ -10,7 +10,6 @@ use crate::ids::{ColumnId, ItemId, UserId};
 use crate::item_view::{Focus, ItemView};
 use crate::order::{self, OrderKey};
 use crate::records::{self, FocusReason, FocusRedo, ItemRec, TimelineRec};
-use crate::state::Count;
 use crate::store;
 
 pub(crate) fn load(tx: &Tx<'_>, id: ItemId) -> Result<ItemRec> {
@@ -55,9 +54,9 @@ pub(crate) fn with_counts<T>(
     id: ItemId,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
 ) -> Result<T> {
-    tx.state.count_item(id, Count::Remove);
+    let before = tx.state.counted(id);
     let r = f(tx);
-    tx.state.count_item(id, Count::Add);
+    tx.state.recount_item(id, before);
     r
 }
 

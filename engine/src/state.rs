@@ -288,6 +288,32 @@ impl State {
         self.count_contribution(&c, way);
     }
 
+    /// What item `id` contributes now, for [`State::recount_item`] after a change.
+    pub(crate) fn counted(&self, id: ItemId) -> Option<Contribution> {
+        self.contribution(id)
+    }
+
+    /// After a command changed item `id`, which contributed `before`: takes `before` out and
+    /// adds what the item contributes now, unless the two are the same. The same answer as
+    /// [`State::count_item`] before and after, without touching the Deadlines index when
+    /// nothing moved: a comment on an item that is already unread (the common focus) left
+    /// its sets as they were, yet removing and re-filing it in a million-entry set cost
+    /// about 7 % of a durable comment's CPU (`perf`, 1M items).
+    pub(crate) fn recount_item(&mut self, id: ItemId, before: Option<Contribution>) {
+        let after = self.contribution(id);
+        if before == after {
+            return;
+        }
+        if let Some(c) = before {
+            self.deadlines.remove(id, c.board, c.responsible);
+            self.count_contribution(&c, Count::Remove);
+        }
+        if let Some(c) = after {
+            self.deadlines.add(id, c.board, c.responsible, c.class);
+            self.count_contribution(&c, Count::Add);
+        }
+    }
+
     /// [`State::count_item`] (adding) for every item an open filed: the same counters, and
     /// the Deadlines index built in bulk from sorted runs, which cost a fifth of what a
     /// million single filings did.
@@ -475,7 +501,8 @@ pub(crate) enum Count {
 }
 
 /// What one item adds to the counters and the Deadlines index ([`State::count_item`]).
-struct Contribution {
+#[derive(Debug, PartialEq)]
+pub(crate) struct Contribution {
     board: BoardId,
     column: ColumnId,
     responsible: UserId,

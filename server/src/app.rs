@@ -468,13 +468,15 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
     });
     let mut server = HttpServer::new(move || {
         let queries = Arc::clone(&queries);
-        let app = App::new()
+        let app = App::new();
+        // Before the `/v1` scope, which would otherwise take these paths first.
+        #[cfg(feature = "failpoints")]
+        let app = app.configure(routes::failpoints::configure);
+        let app = app
             .into_utoipa_app()
             .app_data(state.clone())
             .configure(routes::configure)
             .into_app();
-        #[cfg(feature = "failpoints")]
-        let app = app.configure(routes::failpoints::configure);
         let routes = Arc::clone(&queries);
         app.default_service(web::to(move |req: actix_web::HttpRequest| {
             let res = not_routed(&routes, &req);
@@ -483,20 +485,25 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         .wrap(ErrorHandlers::new().default_handler(json_errors))
         .wrap_fn(move |req, srv| {
             let start = Instant::now();
-            let pattern = req.match_pattern();
-            let route = pattern.clone().unwrap_or_else(|| "unmatched".into());
-            let method = req.method().as_str().to_owned();
+            let method = req.method().clone();
             let st = req.app_data::<State>().cloned();
             // Shutting down: every new request is refused; those already in are
             // finished.
             let closing = st.as_ref().is_some_and(|s| s.admission.is_closing());
             let refusal = if closing {
                 Some(ApiError::unavailable("the server is shutting down").error_response())
-            } else if queries.literal_refuses(&method, req.path()).is_some() {
+            } else if queries
+                .literal_refuses(method.as_str(), req.path())
+                .is_some()
+            {
                 Some(not_routed(&queries, req.request()))
+            } else if req.query_string().is_empty() {
+                None
             } else {
-                pattern
-                    .and_then(|p| queries.refuse(&method, &p, req.query_string()))
+                // Before routing, the pattern costs a match of its own: only a request
+                // with a query string needs it here.
+                req.match_pattern()
+                    .and_then(|p| queries.refuse(method.as_str(), &p, req.query_string()))
                     .map(|e| e.error_response())
             };
             let call = match refusal {
@@ -509,8 +516,15 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
                     Err((req, res)) => req.into_response(res).map_into_right_body(),
                 };
                 if let Some(st) = st {
-                    st.metrics
-                        .observe(&method, &route, res.status().as_u16(), start.elapsed());
+                    // After routing, the pattern is looked up by the matched resource.
+                    let route = res.request().match_pattern();
+                    let route = route.as_deref().unwrap_or("unmatched");
+                    st.metrics.observe(
+                        method.as_str(),
+                        route,
+                        res.status().as_u16(),
+                        start.elapsed(),
+                    );
                 }
                 Ok(res)
             }

@@ -355,7 +355,12 @@ struct Deleted {
 /// The frame of an item change.
 fn item_frame(c: &Change, event: &str) -> Result<Bytes, ApiError> {
     let data = match &c.view {
-        Some(view) => serde_json::to_vec(&ItemJson(view.get().map_err(ApiError::from)?)),
+        Some(view) => {
+            let mut data = Vec::with_capacity(512);
+            ItemJson(view.get().map_err(ApiError::from)?)
+                .write(&mut data)
+                .map(|()| data)
+        }
         None => serde_json::to_vec(&Deleted {
             id: c.item.map_or(0, |i| i.0),
             board: c.board.map(|b| b.0),

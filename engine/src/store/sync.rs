@@ -15,12 +15,20 @@
 //! 1. fsyncs every blob file it has not synced before, then the `blobs/` directory (a blob
 //!    is fully written before the log message that points to it is placed in a log buffer,
 //!    so every blob the flushed log names is there);
-//! 2. lists sled's directory;
+//! 2. notes whether a name came or went in sled's directory;
 //! 3. `fdatasync`s the log file through one handle kept open (fsync works on the inode, so
 //!    any handle will do), which also writes out its size when it grew;
-//! 4. fsyncs sled's directory if its listing changed (a snapshot renamed in, an old one
+//! 4. fsyncs sled's directory if a name changed in it (a snapshot renamed in, an old one
 //!    removed): the snapshot's name is durable only after the log it names;
 //! 5. looks at `blobs/` once more and syncs any blob that appeared during steps 1–4.
+//!
+//! What changed in the two directories is told by inotify ([`Changes`]), not by listing
+//! them: three `readdir`s per group were 5 % of a durable comment's CPU (`perf`, 32
+//! connections, about ten commands a group). A directory is listed only when an event
+//! names it, and a blob file is synced again when it is closed after a write, so a blob
+//! listed while sled was still writing it is not left half synced. Where inotify is not
+//! there (another OS, its limits reached, its queue overflowed), every look says
+//! "changed", which is a listing per flush as before.
 //!
 //! Step 5 narrows, but cannot close, one window: the writer makes its blobs before the
 //! flush (step 1 covers them), but sled's flusher thread (segment cleaning) and a reader
@@ -31,8 +39,8 @@
 //! segments (16 MiB) would remove blobs altogether, but measured here they cost 2.5× the
 //! memory and 1.6× the disk (BENCHMARKS.md, "Power-cut durability").
 //!
-//! Cost on this machine: one `fdatasync` of a small append (p50 0.2 ms) and three small
-//! `readdir`s per group, shared by every command of the group.
+//! Cost on this machine: one `fdatasync` of a small append (p50 0.2 ms) and two reads of
+//! an inotify descriptor per group, shared by every command of the group.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -51,8 +59,11 @@ pub(crate) struct Durability {
     log_path: PathBuf,
     /// Names in `blobs/` already fsynced (blob files are written once, never changed).
     synced_blobs: HashSet<OsString>,
-    /// sled's directory listing as of its last fsync.
-    listing: Vec<OsString>,
+    /// What changed in sled's directory and in `blobs/` since the last look.
+    changes: Changes,
+    /// A name changed in sled's directory after the last log sync: its directory is synced
+    /// after the next one.
+    dir_pending: bool,
 }
 
 /// Writes `bytes` to `dir/name` so that a crash leaves the old file or the new one, never
@@ -104,7 +115,9 @@ impl Durability {
             log,
             log_path,
             synced_blobs: HashSet::new(),
-            listing: Vec::new(),
+            changes: Changes::watch(sled_dir),
+            // The first sync also syncs sled's directory (created by this open, maybe).
+            dir_pending: true,
         };
         let conf = sled_dir.join("conf");
         if conf.exists() {
@@ -112,8 +125,6 @@ impl Durability {
                 .and_then(|f| f.sync_all())
                 .map_err(io(&conf))?;
         }
-        // The first sync also syncs sled's directory: its listing differs from the empty
-        // one the struct starts with.
         d.sync()?;
         sync_dir(data)?;
         if let Some(parent) = data.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -125,14 +136,30 @@ impl Durability {
 
     /// Makes everything sled has flushed durable (steps 1–5 of the module doc).
     pub(crate) fn sync(&mut self) -> Result<()> {
-        self.sync_blobs()?;
-        let now = listing(&self.dir)?;
-        self.log.sync_data().map_err(io(&self.log_path))?;
-        if now != self.listing {
-            sync_dir(&self.dir)?;
-            self.listing = now;
+        let before = self.changes.take();
+        if before.blobs {
+            self.forget(&before.closed);
+            self.sync_blobs()?;
         }
-        self.sync_blobs()
+        let dir = before.dir || self.dir_pending;
+        self.log.sync_data().map_err(io(&self.log_path))?;
+        if dir {
+            sync_dir(&self.dir)?;
+        }
+        let after = self.changes.take();
+        self.dir_pending = after.dir;
+        if after.blobs {
+            self.forget(&after.closed);
+            self.sync_blobs()?;
+        }
+        Ok(())
+    }
+
+    /// Blob files closed after a write: synced again by the next [`Durability::sync_blobs`].
+    fn forget(&mut self, closed: &[OsString]) {
+        for name in closed {
+            self.synced_blobs.remove(name);
+        }
     }
 
     /// fsyncs the blob files not synced before, then `blobs/` if there was one.
@@ -163,5 +190,222 @@ impl Durability {
             self.synced_blobs.retain(|n| live.contains(n));
         }
         Ok(())
+    }
+}
+
+/// What [`Changes::take`] saw since the last look.
+#[derive(Debug, PartialEq)]
+struct Changed {
+    /// A name came or went in sled's directory.
+    dir: bool,
+    /// A name came or went in `blobs/`, or a blob was written: list it.
+    blobs: bool,
+    /// Blob files closed after a write (to sync again).
+    closed: Vec<OsString>,
+}
+
+impl Changed {
+    /// "Look at everything": what a look without inotify says.
+    fn everything() -> Changed {
+        Changed {
+            dir: true,
+            blobs: true,
+            closed: Vec::new(),
+        }
+    }
+}
+
+/// Which of sled's directories changed since the last look, told by inotify (module doc).
+#[cfg(target_os = "linux")]
+struct Changes {
+    /// `None`: no inotify (could not start, or failed since): every look says everything.
+    inotify: Option<nix::sys::inotify::Inotify>,
+    dir: Option<nix::sys::inotify::WatchDescriptor>,
+    /// `None` while `blobs/` is not there: its creation is an event of `dir`.
+    blobs: Option<nix::sys::inotify::WatchDescriptor>,
+    /// sled's directory.
+    path: PathBuf,
+    /// No look yet: the first says everything (what was there before the watch).
+    first: bool,
+}
+
+#[cfg(target_os = "linux")]
+impl Changes {
+    /// Names coming and going in a directory.
+    fn names() -> nix::sys::inotify::AddWatchFlags {
+        use nix::sys::inotify::AddWatchFlags as F;
+        F::IN_CREATE | F::IN_DELETE | F::IN_MOVED_FROM | F::IN_MOVED_TO | F::IN_ONLYDIR
+    }
+
+    fn watch(dir: &Path) -> Changes {
+        use nix::sys::inotify::{InitFlags, Inotify};
+        let mut c = Changes {
+            inotify: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
+            dir: None,
+            blobs: None,
+            path: dir.to_path_buf(),
+            first: true,
+        };
+        c.dir = c
+            .inotify
+            .as_ref()
+            .and_then(|i| i.add_watch(dir, Changes::names()).ok());
+        if c.dir.is_none() {
+            c.inotify = None;
+        }
+        c.watch_blobs();
+        c
+    }
+
+    /// Starts watching `blobs/` if it is there (else its creation will say so).
+    fn watch_blobs(&mut self) {
+        use nix::sys::inotify::AddWatchFlags as F;
+        if let (Some(i), None) = (&self.inotify, self.blobs) {
+            self.blobs = i
+                .add_watch(
+                    &self.path.join("blobs"),
+                    Changes::names() | F::IN_CLOSE_WRITE,
+                )
+                .ok();
+        }
+    }
+
+    /// Everything since the last look. The first look after `watch` says everything.
+    fn take(&mut self) -> Changed {
+        use nix::errno::Errno;
+        use nix::sys::inotify::AddWatchFlags as F;
+        let Some(inotify) = &self.inotify else {
+            return Changed::everything();
+        };
+        let mut seen = Changed {
+            dir: self.first,
+            blobs: self.first,
+            closed: Vec::new(),
+        };
+        self.first = false;
+        let (mut dir_gone, mut blobs_gone) = (false, false);
+        loop {
+            let events = match inotify.read_events() {
+                Ok(events) => events,
+                Err(Errno::EAGAIN) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inotify failed; sled's directories are listed at every flush");
+                    self.inotify = None;
+                    return Changed::everything();
+                }
+            };
+            for e in events {
+                if e.mask.intersects(F::IN_Q_OVERFLOW) {
+                    seen.dir = true;
+                    seen.blobs = true;
+                }
+                if e.mask.intersects(F::IN_IGNORED) {
+                    // A watched directory went away: watch `blobs/` again if it comes
+                    // back; without sled's directory, give up on inotify.
+                    dir_gone |= Some(e.wd) == self.dir;
+                    blobs_gone |= Some(e.wd) == self.blobs;
+                }
+                if Some(e.wd) == self.dir {
+                    seen.dir = true;
+                    if e.name.as_deref() == Some(std::ffi::OsStr::new("blobs")) {
+                        seen.blobs = true;
+                    }
+                } else if Some(e.wd) == self.blobs {
+                    seen.blobs = true;
+                    if e.mask.intersects(F::IN_CLOSE_WRITE) {
+                        seen.closed.extend(e.name);
+                    }
+                }
+            }
+        }
+        if dir_gone {
+            self.inotify = None;
+            return Changed::everything();
+        }
+        if blobs_gone {
+            self.blobs = None;
+        }
+        if self.blobs.is_none() {
+            // Not watched (yet): look at it, and watch it from now on if it is there.
+            self.watch_blobs();
+            seen.blobs = true;
+        }
+        seen
+    }
+}
+
+/// Without inotify, every look says everything: a listing per flush.
+#[cfg(not(target_os = "linux"))]
+struct Changes;
+
+#[cfg(not(target_os = "linux"))]
+impl Changes {
+    fn watch(_dir: &Path) -> Changes {
+        Changes
+    }
+
+    fn take(&mut self) -> Changed {
+        Changed::everything()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::{Changed, Changes};
+    use std::ffi::OsString;
+
+    fn nothing() -> Changed {
+        Changed {
+            dir: false,
+            blobs: false,
+            closed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn inotify_tells_which_directory_changed_and_which_blobs_were_written() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (dir, blobs) = (tmp.path(), tmp.path().join("blobs"));
+        std::fs::create_dir(&blobs).expect("blobs");
+        let mut c = Changes::watch(dir);
+        // What was there before the watch: the first look says everything.
+        let first = c.take();
+        assert!(first.dir && first.blobs, "{first:?}");
+        assert_eq!(c.take(), nothing());
+        // A blob written: `blobs/` changed and the file is named as closed after a write;
+        // sled's directory did not change.
+        std::fs::write(blobs.join("7"), b"blob").expect("write");
+        assert_eq!(
+            c.take(),
+            Changed {
+                dir: false,
+                blobs: true,
+                closed: vec![OsString::from("7")],
+            }
+        );
+        assert_eq!(c.take(), nothing());
+        // A snapshot renamed in, an old one removed: sled's directory changed.
+        std::fs::write(dir.join("snap.tmp"), b"s").expect("write");
+        let _ = c.take();
+        std::fs::rename(dir.join("snap.tmp"), dir.join("snap.1")).expect("rename");
+        let renamed = c.take();
+        assert!(renamed.dir && !renamed.blobs, "{renamed:?}");
+        std::fs::remove_file(dir.join("snap.1")).expect("remove");
+        assert!(c.take().dir);
+        // A blob collected.
+        std::fs::remove_file(blobs.join("7")).expect("remove");
+        let collected = c.take();
+        assert!(
+            collected.blobs && collected.closed.is_empty(),
+            "{collected:?}"
+        );
+        // `blobs/` gone and back: still watched.
+        std::fs::remove_dir(&blobs).expect("rmdir");
+        let _ = c.take();
+        std::fs::create_dir(&blobs).expect("mkdir");
+        assert!(c.take().blobs);
+        std::fs::write(blobs.join("8"), b"blob").expect("write");
+        assert_eq!(c.take().closed, vec![OsString::from("8")]);
+        assert_eq!(c.take(), nothing());
     }
 }

@@ -26,7 +26,8 @@ fn position(after: Option<u64>) -> Option<ColumnPosition> {
 #[utoipa::path(tag = "boards", security(("bearer" = [])), request_body = CreateBoard,
     responses((status = 201, body = BoardOut), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-#[post("/v1/boards")]
+// POST /v1/boards (scoped in `configure`)
+#[post("")]
 pub(crate) async fn create_board(
     state: State,
     caller: Caller,
@@ -53,7 +54,8 @@ pub(crate) async fn create_board(
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<BoardOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
-#[get("/v1/boards")]
+// GET /v1/boards (scoped in `configure`)
+#[get("")]
 pub(crate) async fn list_boards(
     state: State,
     _signed_in: SignedIn,
@@ -72,7 +74,8 @@ pub(crate) async fn list_boards(
 /// One board.
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = BoardOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/boards/{id}")]
+// GET /v1/boards/{id} (scoped in `configure`)
+#[get("")]
 pub(crate) async fn get_board(
     state: State,
     _signed_in: SignedIn,
@@ -86,7 +89,8 @@ pub(crate) async fn get_board(
 /// caller unfollowed stays unfollowed.
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[put("/v1/boards/{id}/follow")]
+// PUT /v1/boards/{id}/follow (scoped in `configure`)
+#[put("/follow")]
 pub(crate) async fn follow_board(
     state: State,
     caller: Caller,
@@ -102,7 +106,8 @@ pub(crate) async fn follow_board(
 /// Stop following a board whole (records followed for another reason stay followed).
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[delete("/v1/boards/{id}/follow")]
+// DELETE /v1/boards/{id}/follow (scoped in `configure`)
+#[delete("/follow")]
 pub(crate) async fn unfollow_board(
     state: State,
     caller: Caller,
@@ -119,7 +124,8 @@ pub(crate) async fn unfollow_board(
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)), request_body = PatchBoard,
     responses((status = 200, body = BoardOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[patch("/v1/boards/{id}")]
+// PATCH /v1/boards/{id} (scoped in `configure`)
+#[patch("")]
 pub(crate) async fn patch_board(
     state: State,
     caller: Caller,
@@ -149,7 +155,8 @@ pub(crate) async fn patch_board(
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path)), request_body = CreateColumn,
     responses((status = 201, body = ColumnOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[post("/v1/boards/{id}/columns")]
+// POST /v1/boards/{id}/columns (scoped in `configure`)
+#[post("")]
 pub(crate) async fn create_column(
     state: State,
     caller: Caller,
@@ -177,7 +184,8 @@ pub(crate) async fn create_column(
 #[utoipa::path(tag = "boards", security(("bearer" = [])), params(("id" = u64, Path), ("col" = u64, Path)), request_body = PatchColumn,
     responses((status = 200, body = ColumnOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[patch("/v1/boards/{id}/columns/{col}")]
+// PATCH /v1/boards/{id}/columns/{col} (scoped in `configure`)
+#[patch("")]
 pub(crate) async fn patch_column(
     state: State,
     caller: Caller,
@@ -215,7 +223,8 @@ pub(crate) async fn patch_column(
     params(("id" = u64, Path), ("col" = u64, Path), ("move_to" = Option<u64>, Query)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[delete("/v1/boards/{id}/columns/{col}")]
+// DELETE /v1/boards/{id}/columns/{col} (scoped in `configure`)
+#[delete("")]
 pub(crate) async fn delete_column(
     state: State,
     caller: Caller,

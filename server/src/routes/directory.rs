@@ -16,7 +16,8 @@ use crate::extract::{id, json_body, query, run, Caller, SignedIn, State};
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUser,
     responses((status = 201, body = UserCreated), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-#[post("/v1/users")]
+// POST /v1/users (scoped in `configure`)
+#[post("")]
 pub(crate) async fn create_user(
     state: State,
     caller: Caller,
@@ -51,7 +52,8 @@ pub(crate) async fn create_user(
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<UserOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
-#[get("/v1/users")]
+// GET /v1/users (scoped in `configure`)
+#[get("")]
 pub(crate) async fn list_users(
     state: State,
     _signed_in: SignedIn,
@@ -70,7 +72,8 @@ pub(crate) async fn list_users(
 /// The caller.
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserOut), (status = 401, body = ErrorBody)))]
-#[get("/v1/me")]
+// GET /v1/me (scoped in `configure`)
+#[get("/me")]
 pub(crate) async fn me(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
     json(
         StatusCode::OK,
@@ -81,7 +84,8 @@ pub(crate) async fn me(state: State, caller: Caller) -> Result<HttpResponse, Api
 /// One user.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/users/{id}")]
+// GET /v1/users/{id} (scoped in `configure`)
+#[get("/{id}")]
 pub(crate) async fn get_user(
     state: State,
     _signed_in: SignedIn,
@@ -96,7 +100,8 @@ pub(crate) async fn get_user(
     responses((status = 200, body = TokenOut), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
-#[post("/v1/users/{id}/token")]
+// POST /v1/users/{id}/token (scoped in `configure`)
+#[post("/{id}/token")]
 pub(crate) async fn rotate_token(
     state: State,
     caller: Caller,
@@ -114,7 +119,8 @@ pub(crate) async fn rotate_token(
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[delete("/v1/users/{id}")]
+// DELETE /v1/users/{id} (scoped in `configure`)
+#[delete("/{id}")]
 pub(crate) async fn deactivate_user(
     state: State,
     caller: Caller,
@@ -130,7 +136,8 @@ pub(crate) async fn deactivate_user(
 #[utoipa::path(tag = "groups", security(("bearer" = [])), request_body = CreateGroup,
     responses((status = 201, body = GroupOut), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-#[post("/v1/groups")]
+// POST /v1/groups (scoped in `configure`)
+#[post("")]
 pub(crate) async fn create_group(
     state: State,
     caller: Caller,
@@ -153,7 +160,8 @@ pub(crate) async fn create_group(
 #[utoipa::path(tag = "groups", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<GroupOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
-#[get("/v1/groups")]
+// GET /v1/groups (scoped in `configure`)
+#[get("")]
 pub(crate) async fn list_groups(
     state: State,
     caller: Caller,
@@ -182,7 +190,8 @@ fn member_path(path: &(String, String)) -> Result<(GroupId, UserId), ApiError> {
 #[utoipa::path(tag = "groups", security(("bearer" = [])), params(("id" = u64, Path), ("user" = u64, Path)),
     responses((status = 200, body = GroupOut), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[put("/v1/groups/{id}/members/{user}")]
+// PUT /v1/groups/{id}/members/{user} (scoped in `configure`)
+#[put("/members/{user}")]
 pub(crate) async fn add_member(
     state: State,
     caller: Caller,
@@ -198,7 +207,8 @@ pub(crate) async fn add_member(
 #[utoipa::path(tag = "groups", security(("bearer" = [])), params(("id" = u64, Path), ("user" = u64, Path)),
     responses((status = 200, body = GroupOut), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[delete("/v1/groups/{id}/members/{user}")]
+// DELETE /v1/groups/{id}/members/{user} (scoped in `configure`)
+#[delete("/members/{user}")]
 pub(crate) async fn remove_member(
     state: State,
     caller: Caller,
@@ -214,7 +224,8 @@ pub(crate) async fn remove_member(
 #[utoipa::path(tag = "modules", security(("bearer" = [])), request_body = CreateModule,
     responses((status = 201, body = ModuleOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-#[post("/v1/modules")]
+// POST /v1/modules (scoped in `configure`)
+#[post("/modules")]
 pub(crate) async fn create_module(
     state: State,
     caller: Caller,
@@ -237,7 +248,8 @@ pub(crate) async fn create_module(
 #[utoipa::path(tag = "modules", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<ModuleOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
-#[get("/v1/modules")]
+// GET /v1/modules (scoped in `configure`)
+#[get("/modules")]
 pub(crate) async fn list_modules(
     state: State,
     _signed_in: SignedIn,

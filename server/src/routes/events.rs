@@ -37,7 +37,8 @@ fn result(index: Option<usize>, r: Result<IngestResult, ApiError>) -> EventResul
 #[utoipa::path(tag = "events", security(("bearer" = [])), request_body = EventIn,
     params(("intake_board" = Option<u64>, Query, description = "an unmatched contact becomes a new item on this board")),
     responses((status = 201, body = EventResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[post("/v1/events")]
+// POST /v1/events (scoped in `configure`)
+#[post("/events")]
 pub(crate) async fn ingest_one(
     state: State,
     caller: Caller,
@@ -67,7 +68,8 @@ pub(crate) async fn ingest_one(
     request_body(content = Vec<EventIn>, content_type = "application/json"),
     responses((status = 200, body = EventBatchOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
-#[post("/v1/events/batch")]
+// POST /v1/events/batch (scoped in `configure`)
+#[post("/events/batch")]
 pub(crate) async fn ingest_batch(
     state: State,
     caller: Caller,

@@ -73,7 +73,8 @@ fn wall_query(req: &HttpRequest) -> Result<(WallFilter, PageRequest), ApiError> 
            ("since" = Option<String>, Query, format = DateTime), ("until" = Option<String>, Query, format = DateTime),
            ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[get("/v1/feed")]
+// GET /v1/feed (scoped in `configure`)
+#[get("")]
 pub(crate) async fn wall(
     state: State,
     caller: Caller,
@@ -93,7 +94,8 @@ pub(crate) async fn wall(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = CreatePost,
     responses((status = 201, body = FeedEntryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[post("/v1/feed/posts")]
+// POST /v1/feed/posts (scoped in `configure`)
+#[post("/posts")]
 pub(crate) async fn post(
     state: State,
     caller: Caller,
@@ -118,7 +120,8 @@ pub(crate) async fn post(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = CreateMessage,
     responses((status = 201, body = FeedEntryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[post("/v1/messages")]
+// POST /v1/messages (scoped in `configure`)
+#[post("/messages")]
 pub(crate) async fn send_message(
     state: State,
     caller: Caller,
@@ -139,7 +142,8 @@ pub(crate) async fn send_message(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
     params(("with" = Option<u64>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[get("/v1/messages")]
+// GET /v1/messages (scoped in `configure`)
+#[get("/messages")]
 pub(crate) async fn messages(
     state: State,
     caller: Caller,
@@ -163,7 +167,8 @@ pub(crate) async fn messages(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
     params(("id" = u64, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/groups/{id}/feed")]
+// GET /v1/groups/{id}/feed (scoped in `configure`)
+#[get("/feed")]
 pub(crate) async fn group_feed(
     state: State,
     caller: Caller,
@@ -189,7 +194,8 @@ pub(crate) async fn group_feed(
         description = "the file's bytes; none is an empty file"),
     responses((status = 201, body = FileOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
-#[post("/v1/groups/{id}/files")]
+// POST /v1/groups/{id}/files (scoped in `configure`)
+#[post("/files")]
 pub(crate) async fn upload(
     state: State,
     caller: Caller,
@@ -226,7 +232,8 @@ pub(crate) async fn upload(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path), ("file" = u64, Path)),
     responses((status = 200, description = "the file's bytes, with the content type it was uploaded with", content_type = "*/*"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/groups/{id}/files/{file}")]
+// GET /v1/groups/{id}/files/{file} (scoped in `configure`)
+#[get("/files/{file}")]
 pub(crate) async fn download(
     state: State,
     caller: Caller,
@@ -257,7 +264,8 @@ pub(crate) async fn download(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
     params(("id" = u64, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/items/{id}/feed")]
+// GET /v1/items/{id}/feed (scoped in `configure`)
+#[get("/feed")]
 pub(crate) async fn record_feed(
     state: State,
     _signed_in: SignedIn,
@@ -273,7 +281,8 @@ pub(crate) async fn record_feed(
 /// Follow a record (also ends an earlier Unfollow).
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[put("/v1/items/{id}/follow")]
+// PUT /v1/items/{id}/follow (scoped in `configure`)
+#[put("/follow")]
 pub(crate) async fn follow(
     state: State,
     caller: Caller,
@@ -289,7 +298,8 @@ pub(crate) async fn follow(
 /// Unfollow a record, whatever the reasons, until followed again.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[delete("/v1/items/{id}/follow")]
+// DELETE /v1/items/{id}/follow (scoped in `configure`)
+#[delete("/follow")]
 pub(crate) async fn unfollow(
     state: State,
     caller: Caller,
@@ -306,7 +316,8 @@ pub(crate) async fn unfollow(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
     params(("module" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FollowedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[get("/v1/follows")]
+// GET /v1/follows (scoped in `configure`)
+#[get("/follows")]
 pub(crate) async fn follows(
     state: State,
     caller: Caller,
@@ -334,7 +345,8 @@ pub(crate) async fn follows(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
     params(("days" = i64, Query, minimum = 1, maximum = 180), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = FollowedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[get("/v1/follows/inactive")]
+// GET /v1/follows/inactive (scoped in `configure`)
+#[get("/follows/inactive")]
 pub(crate) async fn inactive(
     state: State,
     caller: Caller,
@@ -361,7 +373,8 @@ pub(crate) async fn inactive(
 /// Creates an auto-follow rule; with `apply_to_existing`, also a background job.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = CreateRule,
     responses((status = 201, body = RuleOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[post("/v1/follow-rules")]
+// POST /v1/follow-rules (scoped in `configure`)
+#[post("")]
 pub(crate) async fn create_rule(
     state: State,
     caller: Caller,
@@ -388,7 +401,8 @@ pub(crate) async fn create_rule(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ListPage<RuleOut>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody)))]
-#[get("/v1/follow-rules")]
+// GET /v1/follow-rules (scoped in `configure`)
+#[get("")]
 pub(crate) async fn list_rules(
     state: State,
     caller: Caller,
@@ -408,7 +422,8 @@ pub(crate) async fn list_rules(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)), request_body = PatchRule,
     responses((status = 200, body = RuleOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[patch("/v1/follow-rules/{id}")]
+// PATCH /v1/follow-rules/{id} (scoped in `configure`)
+#[patch("/{id}")]
 pub(crate) async fn patch_rule(
     state: State,
     caller: Caller,
@@ -433,7 +448,8 @@ pub(crate) async fn patch_rule(
 /// Deletes one of the caller's rules (what it followed stays followed).
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[delete("/v1/follow-rules/{id}")]
+// DELETE /v1/follow-rules/{id} (scoped in `configure`)
+#[delete("/{id}")]
 pub(crate) async fn delete_rule(
     state: State,
     caller: Caller,
@@ -451,7 +467,8 @@ pub(crate) async fn delete_rule(
 /// A background job's progress (its rule's owner, or an admin; others get 404).
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = JobOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/jobs/{id}")]
+// GET /v1/jobs/{id} (scoped in `configure`)
+#[get("/jobs/{id}")]
 pub(crate) async fn job(
     state: State,
     caller: Caller,
@@ -476,7 +493,8 @@ pub(crate) async fn job(
 /// Modules switched off in every feed.
 #[utoipa::path(tag = "feeds", security(("bearer" = [])),
     responses((status = 200, body = Preferences), (status = 401, body = ErrorBody)))]
-#[get("/v1/feed/preferences")]
+// GET /v1/feed/preferences (scoped in `configure`)
+#[get("/preferences")]
 pub(crate) async fn preferences(
     state: State,
     _signed_in: SignedIn,
@@ -493,7 +511,8 @@ pub(crate) async fn preferences(
 #[utoipa::path(tag = "feeds", security(("bearer" = [])), request_body = Preferences,
     responses((status = 200, body = Preferences), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
-#[put("/v1/feed/preferences")]
+// PUT /v1/feed/preferences (scoped in `configure`)
+#[put("/preferences")]
 pub(crate) async fn set_preferences(
     state: State,
     caller: Caller,

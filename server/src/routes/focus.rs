@@ -22,7 +22,8 @@ use crate::wire::{self, ActivityStateIo};
     params(("id" = u64, Path), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = TimelinePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/items/{id}/timeline")]
+// GET /v1/items/{id}/timeline (scoped in `configure`)
+#[get("/timeline")]
 pub(crate) async fn timeline(
     state: State,
     _signed_in: SignedIn,
@@ -49,7 +50,8 @@ pub(crate) async fn timeline(
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("id" = u64, Path)), request_body = CreateComment,
     responses((status = 201, body = TimelineEntryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[post("/v1/items/{id}/comments")]
+// POST /v1/items/{id}/comments (scoped in `configure`)
+#[post("/comments")]
 pub(crate) async fn comment(
     state: State,
     caller: Caller,
@@ -76,7 +78,8 @@ pub(crate) async fn comment(
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("id" = u64, Path)), request_body = CreateNote,
     responses((status = 201, body = TimelineEntryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[post("/v1/items/{id}/notes")]
+// POST /v1/items/{id}/notes (scoped in `configure`)
+#[post("/notes")]
 pub(crate) async fn note(
     state: State,
     caller: Caller,
@@ -96,7 +99,8 @@ pub(crate) async fn note(
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("id" = u64, Path)), request_body = CreateActivity,
     responses((status = 201, body = ActivityOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[post("/v1/items/{id}/activities")]
+// POST /v1/items/{id}/activities (scoped in `configure`)
+#[post("/activities")]
 pub(crate) async fn create_activity(
     state: State,
     caller: Caller,
@@ -124,7 +128,8 @@ pub(crate) async fn create_activity(
 /// One activity.
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = ActivityOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/activities/{id}")]
+// GET /v1/activities/{id} (scoped in `configure`)
+#[get("")]
 pub(crate) async fn get_activity(
     state: State,
     _signed_in: SignedIn,
@@ -141,7 +146,8 @@ pub(crate) async fn get_activity(
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("id" = u64, Path)), request_body = PatchActivity,
     responses((status = 200, body = ActivityOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[patch("/v1/activities/{id}")]
+// PATCH /v1/activities/{id} (scoped in `configure`)
+#[patch("")]
 pub(crate) async fn patch_activity(
     state: State,
     _signed_in: SignedIn,
@@ -167,7 +173,8 @@ pub(crate) async fn patch_activity(
 /// Completes an activity: its timers are cancelled and it is no longer overdue.
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = ActivityOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[post("/v1/activities/{id}/complete")]
+// POST /v1/activities/{id}/complete (scoped in `configure`)
+#[post("/complete")]
 pub(crate) async fn complete_activity(
     state: State,
     _signed_in: SignedIn,
@@ -181,7 +188,8 @@ pub(crate) async fn complete_activity(
 /// Deletes an activity and cancels its timers.
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[delete("/v1/activities/{id}")]
+// DELETE /v1/activities/{id} (scoped in `configure`)
+#[delete("")]
 pub(crate) async fn delete_activity(
     state: State,
     _signed_in: SignedIn,
@@ -199,7 +207,8 @@ pub(crate) async fn delete_activity(
            ("state" = inline(Option<ActivityStateFilter>), Query, description = "overdue | due_soon | planned"),
            ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ActivityPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[get("/v1/activities")]
+// GET /v1/activities (scoped in `configure`)
+#[get("")]
 pub(crate) async fn list_activities(
     state: State,
     caller: Caller,
@@ -250,7 +259,8 @@ pub(crate) async fn list_activities(
 #[utoipa::path(tag = "focus", security(("bearer" = [])), params(("user" = Option<u64>, Query)),
     responses((status = 200, body = CountersOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/counters")]
+// GET /v1/counters (scoped in `configure`)
+#[get("/counters")]
 pub(crate) async fn counters(
     state: State,
     caller: Caller,

@@ -39,7 +39,8 @@ fn new_item(b: CreateItem) -> NewItem {
 /// is the responsible by default).
 #[utoipa::path(tag = "items", security(("bearer" = [])), request_body = CreateItem,
     responses((status = 201, body = Item), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[post("/v1/items")]
+// POST /v1/items (scoped in `configure`)
+#[post("")]
 pub(crate) async fn create_item(
     state: State,
     caller: Caller,
@@ -94,7 +95,8 @@ pub(crate) fn split_batch(
 #[utoipa::path(tag = "items", security(("bearer" = [])), request_body(content = Vec<CreateItem>, content_type = "application/json"),
     responses((status = 200, body = ItemBatchOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
-#[post("/v1/items/batch")]
+// POST /v1/items/batch (scoped in `configure`)
+#[post("/batch")]
 pub(crate) async fn create_items_batch(
     state: State,
     caller: Caller,
@@ -162,7 +164,8 @@ fn rejected(index: usize, e: ApiError) -> BatchResult {
 /// One item.
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = Item), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[get("/v1/items/{id}")]
+// GET /v1/items/{id} (scoped in `configure`)
+#[get("")]
 pub(crate) async fn get_item(
     state: State,
     _signed_in: SignedIn,
@@ -176,7 +179,8 @@ pub(crate) async fn get_item(
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)), request_body = PatchItem,
     responses((status = 200, body = Item), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[patch("/v1/items/{id}")]
+// PATCH /v1/items/{id} (scoped in `configure`)
+#[patch("")]
 pub(crate) async fn patch_item(
     state: State,
     caller: Caller,
@@ -206,7 +210,8 @@ pub(crate) async fn patch_item(
 /// Deletes an item.
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[delete("/v1/items/{id}")]
+// DELETE /v1/items/{id} (scoped in `configure`)
+#[delete("")]
 pub(crate) async fn delete_item(
     state: State,
     caller: Caller,
@@ -227,7 +232,8 @@ pub(crate) async fn delete_item(
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)), request_body = MoveItem,
     responses((status = 200, body = Item), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[post("/v1/items/{id}/move")]
+// POST /v1/items/{id}/move (scoped in `configure`)
+#[post("/move")]
 pub(crate) async fn move_item(
     state: State,
     caller: Caller,
@@ -254,7 +260,8 @@ pub(crate) async fn move_item(
 /// Marks the item read: by its responsible, attention drops to 0 (the order stays).
 #[utoipa::path(tag = "items", security(("bearer" = [])), params(("id" = u64, Path)),
     responses((status = 200, body = Item), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-#[post("/v1/items/{id}/read")]
+// POST /v1/items/{id}/read (scoped in `configure`)
+#[post("/read")]
 pub(crate) async fn read_item(
     state: State,
     caller: Caller,

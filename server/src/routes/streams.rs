@@ -18,7 +18,8 @@ use hoist_engine::{BoardId, Principal};
 #[utoipa::path(tag = "streams", security(("bearer" = [])),
     responses((status = 201, body = TicketOut), (status = 401, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-#[post("/v1/streams/ticket")]
+// POST /v1/streams/ticket (scoped in `configure`)
+#[post("/streams/ticket")]
 pub(crate) async fn ticket(
     state: State,
     _caller: Caller,
@@ -44,7 +45,8 @@ pub(crate) async fn ticket(
     responses((status = 200, content_type = "text/event-stream", body = crate::dto::streams::StreamEvent),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/boards/{id}/stream")]
+// GET /v1/boards/{id}/stream (scoped in `configure`)
+#[get("/stream")]
 pub(crate) async fn board_stream(
     state: State,
     req: HttpRequest,
@@ -64,7 +66,8 @@ pub(crate) async fn board_stream(
         ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "resume after this change number")),
     responses((status = 200, content_type = "text/event-stream", body = crate::dto::streams::StreamEvent),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-#[get("/v1/feed/stream")]
+// GET /v1/feed/stream (scoped in `configure`)
+#[get("/stream")]
 pub(crate) async fn feed_stream(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (who, token, after) = open(&state, &req)?.take(&state)?;
     Ok(respond(&state, Topic::Feed(who.user), who, token, after))

@@ -76,7 +76,8 @@ pub(crate) async fn openapi(state: State, _signed_in: SignedIn) -> Result<HttpRe
     responses((status = 200, description = "the backup stream", content_type = "application/octet-stream"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
-#[post("/v1/admin/backup")]
+// POST /v1/admin/backup (scoped in `configure`)
+#[post("/admin/backup")]
 pub(crate) async fn backup(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     // Claimed here, so a second backup (or one after a storage failure) is refused before

@@ -21,7 +21,8 @@ use crate::wire::DeadlineKey;
            ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ItemPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/boards/{id}/columns/{col}/items")]
+// GET /v1/boards/{id}/columns/{col}/items (scoped in `configure`)
+#[get("/items")]
 pub(crate) async fn column_items(
     state: State,
     _signed_in: SignedIn,
@@ -40,7 +41,8 @@ pub(crate) async fn column_items(
     params(("id" = u64, Path), ("per_column" = Option<usize>, Query, minimum = 1, maximum = 500, description = "1–500, default 20")),
     responses((status = 200, body = Kanban), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/boards/{id}/kanban")]
+// GET /v1/boards/{id}/kanban (scoped in `configure`)
+#[get("/kanban")]
 pub(crate) async fn kanban(
     state: State,
     _signed_in: SignedIn,
@@ -74,7 +76,8 @@ pub(crate) async fn kanban(
            ("column" = Option<u64>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 500), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ItemPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/boards/{id}/items")]
+// GET /v1/boards/{id}/items (scoped in `configure`)
+#[get("/items")]
 pub(crate) async fn list(
     state: State,
     _signed_in: SignedIn,
@@ -133,7 +136,8 @@ fn bucket_json(b: &hoist_engine::DeadlineBucketPage) -> DeadlineBucketJson<'_> {
            ("per_bucket" = Option<usize>, Query, minimum = 1, maximum = 500, description = "1–500, default 20")),
     responses((status = 200, body = Deadlines), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/boards/{id}/deadlines")]
+// GET /v1/boards/{id}/deadlines (scoped in `configure`)
+#[get("/deadlines")]
 pub(crate) async fn deadlines(
     state: State,
     _signed_in: SignedIn,
@@ -163,7 +167,8 @@ pub(crate) async fn deadlines(
            ("cursor" = Option<String>, Query)),
     responses((status = 200, body = DeadlineBucket), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-#[get("/v1/boards/{id}/deadlines/{key}")]
+// GET /v1/boards/{id}/deadlines/{key} (scoped in `configure`)
+#[get("/deadlines/{key}")]
 pub(crate) async fn deadline_bucket(
     state: State,
     _signed_in: SignedIn,

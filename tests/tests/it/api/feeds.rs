@@ -637,23 +637,6 @@ fn direct_messages_are_private() {
     );
 }
 
-/// GET returning status, Content-Type and the raw bytes.
-fn get_raw(s: &TestServer, path: &str, token: &str) -> (u16, String, Vec<u8>) {
-    let res = ureq::get(&s.url(path))
-        .set("Authorization", &format!("Bearer {token}"))
-        .call();
-    let resp = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("GET {path}: {e}"),
-    };
-    let status = resp.status();
-    let ct = resp.header("Content-Type").unwrap_or("").to_string();
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
-    (status, ct, bytes)
-}
-
 #[test]
 fn group_files() {
     let w = world();
@@ -675,13 +658,13 @@ fn group_files() {
         json!({"id": fid, "name": "a.txt", "size": body.len(), "content_type": "text/plain"})
     );
     let path = format!("/v1/groups/{}/files/{fid}", w.mkt);
-    let (st, ct, bytes) = get_raw(s, &path, &w.ann_t);
+    let (st, ct, bytes) = s.get_raw(&path, &w.ann_t);
     assert_eq!(st, 200);
     assert_eq!(ct, "text/plain");
     assert_eq!(bytes, body);
     // Not a member: not found, for download and upload; the admin included.
     for t in [w.bob_t.as_str(), ADMIN] {
-        let (st, _, bytes) = get_raw(s, &path, t);
+        let (st, _, bytes) = s.get_raw(&path, t);
         assert_eq!(st, 404, "{}", String::from_utf8_lossy(&bytes));
         assert_error(upload(t, "b.txt", b"x"), 404, "not_found", "group");
     }
@@ -705,7 +688,7 @@ fn group_files() {
     assert!(!w.sees(ADMIN, eid));
     w.member(w.mkt, w.bob, true);
     assert!(w.sees(&w.bob_t, eid));
-    assert_eq!(get_raw(s, &path, &w.bob_t).2, body);
+    assert_eq!(s.get_raw(&path, &w.bob_t).2, body);
 
     // Up to 8 MiB.
     let big = vec![b'x'; 8 << 20];
@@ -1504,7 +1487,7 @@ fn follows_walls_and_preferences_survive_a_restart_from_the_checkpoint_or_a_rebu
     assert_eq!(w.reasons(&w.bob_t, x), Some(strs(&["manual"])));
 
     let opened_from = |w: &World| -> u64 {
-        let metrics = String::from_utf8(get_raw(&w.s, "/metrics", ADMIN).2).unwrap();
+        let metrics = String::from_utf8(w.s.get_raw("/metrics", ADMIN).2).unwrap();
         metrics
             .lines()
             .find_map(|l| l.strip_prefix("hoist_opened_from_checkpoint "))
@@ -1520,12 +1503,8 @@ fn follows_walls_and_preferences_survive_a_restart_from_the_checkpoint_or_a_rebu
     assert_eq!(opened_from(&w), 0);
     assert_eq!(snapshot(&w), before);
     assert_eq!(
-        get_raw(
-            &w.s,
-            &format!("/v1/groups/{}/files/{}", w.mkt, f["id"]),
-            &w.ann_t
-        )
-        .2,
+        w.s.get_raw(&format!("/v1/groups/{}/files/{}", w.mkt, f["id"]), &w.ann_t)
+            .2,
         b"kept"
     );
     // Unfollow still sticks for the owner; Follow, rules and ownership still work.

@@ -387,3 +387,58 @@ fn a_deletion_is_authored_by_the_user_who_deleted() {
         "record_deleted names who deleted it"
     );
 }
+
+/// A page writes each item with literal keys (`ItemJson::write`, the hot path); the item
+/// route goes through serde (`ItemJson`'s `Serialize`). A page must hold each item's bytes
+/// exactly as the item route gives them, for every kind of value an item can carry.
+#[test]
+fn a_page_holds_each_item_byte_for_byte_as_the_item_route_writes_it() {
+    let s = TestServer::spawn();
+    let (b, cols) = s.board(&["New"]);
+    let (_, bob_token) = s.user("Bob", false);
+    let bodies = [
+        json!({"board": b, "title": "plain"}),
+        json!({"board": b, "title": "say \"hi\"\n\t\\ / </script> \u{1}", "amount": 1.5e-7,
+               "fields": {"q": "ü 🎉 \u{7f}", "big": 1e300, "neg": -0.5, "int": 42, "flag": false, "on": true},
+               "contacts": {"phones": ["+1 (555) 010-2030", "+44 20 7946 0958"], "emails": ["a@b.example"]}}),
+        json!({"board": b, "title": "é\u{2028}", "amount": -1200.25, "fields": {"k": ""}}),
+        json!({"board": b, "title": "x".repeat(300), "amount": 0}),
+    ];
+    let mut ids = Vec::new();
+    for body in &bodies {
+        let (st, it) = s.post("/v1/items", ADMIN, body);
+        assert_eq!(st, 201, "{it}");
+        ids.push(it["id"].as_u64().unwrap());
+    }
+    // A deadline (next_deadline), and a focus by someone else (attention, unread, reason).
+    let (st, v) = s.post(
+        &format!("/v1/items/{}/activities", ids[1]),
+        ADMIN,
+        &json!({"kind": "task", "subject": "call", "deadline": super::server::rfc3339(super::server::now_ms() + 3_600_123)}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = s.post(
+        &format!("/v1/items/{}/comments", ids[2]),
+        &bob_token,
+        &json!({"text": "ping"}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let (st, _, page) = s.get_raw(
+        &format!("/v1/boards/{b}/columns/{}/items?limit=50", cols[0]),
+        ADMIN,
+    );
+    let page = String::from_utf8(page).expect("UTF-8");
+    assert_eq!(st, 200, "{page}");
+    let parsed: Value = serde_json::from_str(&page).expect("a page is JSON");
+    assert_eq!(parsed["items"].as_array().map(Vec::len), Some(ids.len()));
+    assert_eq!(parsed["next_cursor"], Value::Null);
+    for id in &ids {
+        let (st, _, one) = s.get_raw(&format!("/v1/items/{id}"), ADMIN);
+        let one = String::from_utf8(one).expect("UTF-8");
+        assert_eq!(st, 200, "{one}");
+        assert!(
+            page.contains(&one),
+            "item {id}: {one}\nnot in the page: {page}"
+        );
+    }
+}

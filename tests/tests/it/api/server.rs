@@ -204,6 +204,24 @@ impl TestServer {
         (status, v)
     }
 
+    /// A GET's status, Content-Type and body as the server wrote it, byte for byte.
+    pub fn get_raw(&self, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+        let res = ureq::get(&self.url(path))
+            .timeout(Duration::from_secs(30))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call();
+        let resp = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        let status = resp.status();
+        let ct = resp.header("Content-Type").unwrap_or("").to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).expect("a body");
+        (status, ct, bytes)
+    }
+
     pub fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("GET", path, Some(token), None)
     }
