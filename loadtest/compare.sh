@@ -22,7 +22,13 @@ done
 bin=$here/target/release
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# The servers are waited for before their directories go: a server still closing (its
+# last checkpoint) would write into a directory being removed.
+cleanup() {
+    for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]:-}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 wrk_run() { # script url -> "rps p99"

@@ -400,7 +400,7 @@ fn write(
             .checked_shl(span_bits)
             .unwrap_or(u64::MAX)
             .min(cut.upto);
-        let rec = segment(&state.read(), lo, hi);
+        let rec = segment(state, lo, hi);
         let b = records::encode(&rec)?;
         let s = SegmentRef { lo, hi };
         bytes += write_file(dir, &segment_name(s), &b)?;
@@ -415,11 +415,13 @@ fn write(
     crate::store::sync_dir(dir)?;
     // One read guard for both: a second `read()` while the first is held deadlocks as soon
     // as the writer waits between them (parking_lot's lock lets a waiting writer go first).
-    let (anchor, seen) = {
+    // The store is read with no guard held: a read from disk under one held the writer.
+    let (anchor_seq, seen) = {
         let st = state.read();
         let seen = u64::try_from(st.seen.len()).unwrap_or(u64::MAX);
-        (anchor(store, &st, cut.upto)?, seen)
+        (anchor_seq(&st, cut.upto), seen)
     };
+    let anchor = anchor_at(store, anchor_seq)?;
     let head = HeadRec {
         version: VERSION,
         format,
@@ -451,8 +453,8 @@ fn write(
     })
 }
 
-/// The newest entry below `upto` and the CRC-32 of its stored bytes (`HeadRec::anchor`).
-fn anchor(store: &Store, st: &State, upto: u64) -> Result<Option<Anchor>> {
+/// The seq of the newest entry below `upto`, if any: the anchor's (`HeadRec::anchor`).
+fn anchor_seq(st: &State, upto: u64) -> Option<u64> {
     let end = usize::try_from(upto)
         .unwrap_or(usize::MAX)
         .min(st.feed.entries.len());
@@ -461,7 +463,13 @@ fn anchor(store: &Store, st: &State, upto: u64) -> Result<Option<Anchor>> {
         .entries
         .get(..end)
         .and_then(|e| e.iter().rposition(Option::is_some));
-    let Some(seq) = last.and_then(|i| u64::try_from(i).ok()) else {
+    last.and_then(|i| u64::try_from(i).ok())
+}
+
+/// The anchor on entry `seq`: the CRC-32 of its stored bytes, read from the store (entries
+/// are never rewritten, so no guard of the state is needed for it).
+fn anchor_at(store: &Store, seq: Option<u64>) -> Result<Option<Anchor>> {
+    let Some(seq) = seq else {
         return Ok(None);
     };
     let bytes = store
@@ -473,26 +481,56 @@ fn anchor(store: &Store, st: &State, upto: u64) -> Result<Option<Anchor>> {
     }))
 }
 
+/// Seqs of the entry index copied under one read guard of the state ([`segment`]).
+const COPY_SEQS: usize = 1 << 14;
+
+/// Wall owners copied under one read guard of the state ([`segment`]).
+const COPY_OWNERS: usize = 256;
+
 /// What the entries with seqs in `[lo, hi)` made, copied from memory (invariant 2).
-fn segment(st: &State, lo: u64, hi: u64) -> SegmentRec {
-    let f = &st.feed;
-    let part = |w: &Vec<u64>| -> Vec<u64> {
-        let a = w.partition_point(|s| *s < lo);
-        let b = w.partition_point(|s| *s < hi);
-        w.get(a..b).map(<[u64]>::to_vec).unwrap_or_default()
-    };
-    let mut entries = Vec::new();
-    let mut touched: HashMap<u64, i64> = HashMap::new();
-    let mut modules: Vec<String> = vec![String::new()];
-    let mut local: HashMap<u16, u16> = HashMap::from([(0, 0)]);
+///
+/// Copied in pieces, each under a read guard of its own: a whole span under one guard
+/// held the writer for 331 ms (a 2^20-seq span of a 1M-item store), and a bump's p99 went
+/// from 3.5 ms to 240–306 ms in every run that took a checkpoint. Invariant 2 makes the
+/// pieces one copy: below `hi`, the entry index and every wall list are what they were at
+/// the cut, whenever they are read.
+fn segment(state: &RwLock<State>, lo: u64, hi: u64) -> SegmentRec {
+    segment_in(state, lo, hi, (COPY_SEQS, COPY_OWNERS))
+}
+
+/// [`segment`], copying `pieces.0` seqs and `pieces.1` owners under each guard.
+fn segment_in(state: &RwLock<State>, lo: u64, hi: u64, pieces: (usize, usize)) -> SegmentRec {
+    let (copy_seqs, copy_owners) = (pieces.0.max(1), pieces.1.max(1));
     let (a, b) = (
         usize::try_from(lo).unwrap_or(usize::MAX),
         usize::try_from(hi).unwrap_or(usize::MAX),
     );
-    for (seq, m) in (lo..).zip(f.entries.get(a..b.min(f.entries.len())).unwrap_or(&[])) {
+    // Under each guard only a copy of the piece (memcpy speed); what it makes is built
+    // after, with no guard: building it under them held the writer 5 ms per 16k seqs.
+    // Sized once, before any guard: a vector that grows under one copies itself there.
+    let len = b.min(state.read().feed.entries.len()).saturating_sub(a);
+    let mut raw: Vec<Option<EntryMeta>> = Vec::with_capacity(len);
+    let mut at = a;
+    while at < b {
+        let end = at.saturating_add(copy_seqs).min(b);
+        let st = state.read();
+        let Some(piece) = st.feed.entries.get(at..end.min(st.feed.entries.len())) else {
+            break;
+        };
+        raw.extend_from_slice(piece);
+        drop(st);
+        at = end;
+    }
+    // Module keys are only ever appended: the table as of now names every index copied.
+    let keys = state.read().feed.module_keys.clone();
+    let mut entries = Vec::with_capacity(raw.len());
+    let mut touched: HashMap<u64, i64> = HashMap::new();
+    let mut modules: Vec<String> = vec![String::new()];
+    let mut local: HashMap<u16, u16> = HashMap::from([(0, 0)]);
+    for (seq, m) in (lo..).zip(&raw) {
         let Some(m) = m else { continue };
         let module = *local.entry(m.module).or_insert_with(|| {
-            modules.push(f.module_of(m).to_string());
+            modules.push(keys.get(usize::from(m.module)).cloned().unwrap_or_default());
             u16::try_from(modules.len() - 1).unwrap_or(u16::MAX)
         });
         entries.push(EntryRec {
@@ -507,27 +545,69 @@ fn segment(st: &State, lo: u64, hi: u64) -> SegmentRec {
             *t = (*t).max(m.at);
         }
     }
-    let walls = |lists: &mut dyn Iterator<Item = (u64, &Vec<u64>)>| -> Vec<WallRec> {
-        let mut out: Vec<WallRec> = lists
-            .map(|(owner, w)| WallRec {
-                owner,
-                seqs: part(w),
-            })
-            .filter(|w| !w.seqs.is_empty())
-            .collect();
-        out.sort_unstable_by_key(|w| w.owner);
-        out
+    drop(raw);
+    let part = |w: &Vec<u64>| -> Vec<u64> {
+        let a = w.partition_point(|s| *s < lo);
+        let b = w.partition_point(|s| *s < hi);
+        w.get(a..b).map(<[u64]>::to_vec).unwrap_or_default()
     };
-    let mut roles: Vec<RoleWallRec> = f
-        .role_walls
-        .iter()
-        .map(|(role, w)| RoleWallRec {
-            role: role.clone(),
-            seqs: part(w),
-        })
-        .filter(|w| !w.seqs.is_empty())
-        .collect();
-    roles.sort_unstable_by(|x, y| x.role.cmp(&y.role));
+    // The owners first, then their lists a few at a time. An owner that comes after this
+    // has no seq below the cut (invariant 2), so it is not missed.
+    let (users, groups, roles) = {
+        let st = state.read();
+        let f = &st.feed;
+        (
+            f.walls.keys().copied().collect::<Vec<_>>(),
+            f.group_walls.keys().copied().collect::<Vec<_>>(),
+            f.role_walls.keys().cloned().collect::<Vec<_>>(),
+        )
+    };
+    // Each owner's part below `hi`, `copy_owners` owners under one guard.
+    fn lists<K, R>(
+        state: &RwLock<State>,
+        owners: &[K],
+        copy_owners: usize,
+        list: impl Fn(&State, &K) -> Option<Vec<u64>>,
+        make: impl Fn(&K, Vec<u64>) -> R,
+    ) -> Vec<R> {
+        let mut out = Vec::new();
+        for some in owners.chunks(copy_owners) {
+            let st = state.read();
+            out.extend(some.iter().filter_map(|k| {
+                let seqs = list(&st, k)?;
+                (!seqs.is_empty()).then(|| make(k, seqs))
+            }));
+        }
+        out
+    }
+    let mut walls = lists(
+        state,
+        &users,
+        copy_owners,
+        |st, u| st.feed.walls.get(u).map(part),
+        |u, seqs| WallRec { owner: u.0, seqs },
+    );
+    walls.sort_unstable_by_key(|w| w.owner);
+    let mut group_walls = lists(
+        state,
+        &groups,
+        copy_owners,
+        |st, g| st.feed.group_walls.get(g).map(part),
+        |g, seqs| WallRec { owner: g.0, seqs },
+    );
+    group_walls.sort_unstable_by_key(|w| w.owner);
+    let mut role_walls = lists(
+        state,
+        &roles,
+        copy_owners,
+        |st, r| st.feed.role_walls.get(r).map(part),
+        |r, seqs| RoleWallRec {
+            role: r.clone(),
+            seqs,
+        },
+    );
+    role_walls.sort_unstable_by(|x, y| x.role.cmp(&y.role));
+    let public = part(&state.read().feed.public);
     let mut touched: Vec<(u64, i64)> = touched.into_iter().collect();
     touched.sort_unstable();
     SegmentRec {
@@ -535,10 +615,10 @@ fn segment(st: &State, lo: u64, hi: u64) -> SegmentRec {
         hi,
         modules,
         entries,
-        walls: walls(&mut f.walls.iter().map(|(u, w)| (u.0, w))),
-        public: part(&f.public),
-        groups: walls(&mut f.group_walls.iter().map(|(g, w)| (g.0, w))),
-        roles,
+        walls,
+        public,
+        groups: group_walls,
+        roles: role_walls,
         touched,
     }
 }
@@ -938,7 +1018,56 @@ pub(crate) fn discard(data: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Config, Engine, NewBoard, NewItem};
+    use crate::{Config, Engine, Mentions, NewBoard, NewItem};
+
+    #[test]
+    fn a_segment_copied_in_pieces_is_the_segment_copied_at_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let e = open(tmp.path());
+        e.bootstrap_admin(None).expect("admin");
+        let admin = e.users()[0].id;
+        let board = e
+            .create_board(NewBoard {
+                module: "deal".into(),
+                name: "Deals".into(),
+                columns: vec!["New".into()],
+                ..NewBoard::default()
+            })
+            .expect("board");
+        for i in 0..40 {
+            let item = e
+                .create_item(
+                    admin,
+                    NewItem {
+                        board: board.id,
+                        title: format!("Deal {i}"),
+                        ..NewItem::default()
+                    },
+                )
+                .expect("item");
+            let id = item.get().expect("record").id();
+            if i % 3 == 0 {
+                e.comment(admin, id, "c".into(), Mentions::default())
+                    .expect("comment");
+            }
+            if i % 5 == 0 {
+                e.post(admin, "p".into(), None, Mentions::default())
+                    .expect("post");
+            }
+        }
+        let state = &e.shared.state;
+        let hi = state.read().meta.next_entry;
+        assert!(hi > 50, "{hi}");
+        for (lo, hi) in [(0, hi), (7, hi - 5), (hi / 2, hi)] {
+            let whole = records::encode(&segment_in(state, lo, hi, (usize::MAX, usize::MAX)))
+                .expect("encode");
+            for pieces in [(1, 1), (3, 2), (16, 1), (COPY_SEQS, COPY_OWNERS)] {
+                let copied = records::encode(&segment_in(state, lo, hi, pieces)).expect("encode");
+                assert_eq!(copied, whole, "[{lo}, {hi}) in pieces of {pieces:?}");
+            }
+        }
+        e.close();
+    }
 
     fn open(dir: &Path) -> Engine {
         Engine::open(dir, Config::default().with_timer_thread(false)).expect("open")

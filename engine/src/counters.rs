@@ -1,6 +1,6 @@
 //! Per-user counters as responsible: unread items and overdue activities, per board and
 //! column. They are kept exact in memory by every command that changes what an item
-//! contributes (`State::count_item`), and rebuilt from the records on open, so a read
+//! contributes (`State::count_item`, `State::recount_item`), and rebuilt from the records on open, so a read
 //! never scans and never sees a negative or stale count.
 
 use crate::engine::Engine;

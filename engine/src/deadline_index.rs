@@ -1,7 +1,8 @@
 //! The index behind the Deadlines view (PRODUCT §2 "Views"): a board's items by the
 //! deadline of their next open activity, kept in the same step as the counters
-//! (`State::count_item` files an item here when it adds its contribution and takes it out
-//! when it removes it), so it is exact at every moment a read can observe.
+//! (`State::count_item` and `State::recount_item` file an item here when they add its
+//! contribution and take it out when they remove it), so it is exact at every moment a
+//! read can observe.
 //!
 //! Invariants:
 //! 1. An item is filed under at most one class: `Overdue` (an open activity's deadline

@@ -47,8 +47,9 @@ pub(crate) fn store_rec(tx: &mut Tx<'_>, rec: &mut ItemRec) -> Result<()> {
     Ok(())
 }
 
-/// Runs `f`, which changes what item `id` contributes to counters, with the item's
-/// contribution removed before and added back after, so counters stay exact.
+/// Runs `f`, which changes what item `id` contributes to counters, and moves the item's
+/// contribution from what it was before `f` to what it is after (nothing when the two are
+/// equal), so counters stay exact.
 pub(crate) fn with_counts<T>(
     tx: &mut Tx<'_>,
     id: ItemId,

@@ -275,7 +275,8 @@ impl State {
 
     /// Adds or removes an item's contribution to the column's unread count, to its users'
     /// counters and to the Deadlines index. Every command that changes what an item
-    /// contributes removes it first and adds it back after, so counters stay exact.
+    /// contributes removes it first and adds it back after (or, for a change of one item,
+    /// [`State::recount_item`] moves it from before to after), so counters stay exact.
     pub(crate) fn count_item(&mut self, id: ItemId, way: Count) {
         let Some(c) = self.contribution(id) else {
             return;

@@ -26,9 +26,10 @@
 //! them: three `readdir`s per group were 5 % of a durable comment's CPU (`perf`, 32
 //! connections, about ten commands a group). A directory is listed only when an event
 //! names it, and a blob file is synced again when it is closed after a write, so a blob
-//! listed while sled was still writing it is not left half synced. Where inotify is not
-//! there (another OS, its limits reached, its queue overflowed), every look says
-//! "changed", which is a listing per flush as before.
+//! listed while sled was still writing it is not left half synced. If events were lost
+//! (the queue overflowed), every blob is synced again. Where inotify is not there (another
+//! OS, its limits reached, or it failed), both directories are listed at every flush, as
+//! before.
 //!
 //! Step 5 narrows, but cannot close, one window: the writer makes its blobs before the
 //! flush (step 1 covers them), but sled's flusher thread (segment cleaning) and a reader
@@ -39,8 +40,9 @@
 //! segments (16 MiB) would remove blobs altogether, but measured here they cost 2.5× the
 //! memory and 1.6× the disk (BENCHMARKS.md, "Power-cut durability").
 //!
-//! Cost on this machine: one `fdatasync` of a small append (p50 0.2 ms) and two reads of
-//! an inotify descriptor per group, shared by every command of the group.
+//! Cost on this machine: one `fdatasync` of a small append (p50 0.2 ms) and, when nothing
+//! changed in sled's directories, two reads of an inotify descriptor per group, shared by
+//! every command of the group.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -61,9 +63,13 @@ pub(crate) struct Durability {
     synced_blobs: HashSet<OsString>,
     /// What changed in sled's directory and in `blobs/` since the last look.
     changes: Changes,
-    /// A name changed in sled's directory after the last log sync: its directory is synced
-    /// after the next one.
+    /// A name changed in sled's directory and the directory is not synced since (seen
+    /// after a log sync, it waits for the next one).
     dir_pending: bool,
+    /// `blobs/` changed and is not looked at since.
+    blobs_pending: bool,
+    /// Without inotify: sled's directory listing as of its last fsync.
+    listing: Vec<OsString>,
 }
 
 /// Writes `bytes` to `dir/name` so that a crash leaves the old file or the new one, never
@@ -118,6 +124,8 @@ impl Durability {
             changes: Changes::watch(sled_dir),
             // The first sync also syncs sled's directory (created by this open, maybe).
             dir_pending: true,
+            blobs_pending: true,
+            listing: Vec::new(),
         };
         let conf = sled_dir.join("conf");
         if conf.exists() {
@@ -134,32 +142,61 @@ impl Durability {
         Ok(d)
     }
 
-    /// Makes everything sled has flushed durable (steps 1–5 of the module doc).
+    /// Makes everything sled has flushed durable (steps 1–5 of the module doc). What a
+    /// failed step did not do stays pending for the next call.
     pub(crate) fn sync(&mut self) -> Result<()> {
         let before = self.changes.take();
-        if before.blobs {
-            self.forget(&before.closed);
-            self.sync_blobs()?;
+        self.note(before);
+        self.sync_pending_blobs()?;
+        // Step 2: which names the log sync below makes safe to sync.
+        let listing = if self.changes.watching() {
+            None
+        } else {
+            let now = listing(&self.dir)?;
+            self.dir_pending |= now != self.listing;
+            Some(now)
+        };
+        let dir = std::mem::take(&mut self.dir_pending);
+        let synced = self
+            .log
+            .sync_data()
+            .map_err(io(&self.log_path))
+            .and_then(|()| if dir { sync_dir(&self.dir) } else { Ok(()) });
+        if let Err(e) = synced {
+            self.dir_pending |= dir;
+            return Err(e);
         }
-        let dir = before.dir || self.dir_pending;
-        self.log.sync_data().map_err(io(&self.log_path))?;
-        if dir {
-            sync_dir(&self.dir)?;
+        if let Some(now) = listing {
+            self.listing = now;
         }
+        // Step 5. A name that came in sled's directory since step 2 waits for the next log
+        // sync (`note` keeps it pending).
         let after = self.changes.take();
-        self.dir_pending = after.dir;
-        if after.blobs {
-            self.forget(&after.closed);
-            self.sync_blobs()?;
-        }
-        Ok(())
+        self.note(after);
+        self.sync_pending_blobs()
     }
 
-    /// Blob files closed after a write: synced again by the next [`Durability::sync_blobs`].
-    fn forget(&mut self, closed: &[OsString]) {
-        for name in closed {
+    /// Takes in what a look saw.
+    fn note(&mut self, seen: Changed) {
+        if seen.lost {
+            // Events were dropped, closes of blob files among them: sync every blob again.
+            self.synced_blobs.clear();
+        }
+        // Blob files closed after a write: synced (again) by the next `sync_blobs`.
+        for name in &seen.closed {
             self.synced_blobs.remove(name);
         }
+        self.dir_pending |= seen.dir;
+        self.blobs_pending |= seen.blobs;
+    }
+
+    /// Steps 1 and 5: looks at `blobs/` if it changed.
+    fn sync_pending_blobs(&mut self) -> Result<()> {
+        if self.blobs_pending {
+            self.sync_blobs()?;
+            self.blobs_pending = false;
+        }
+        Ok(())
     }
 
     /// fsyncs the blob files not synced before, then `blobs/` if there was one.
@@ -202,15 +239,30 @@ struct Changed {
     blobs: bool,
     /// Blob files closed after a write (to sync again).
     closed: Vec<OsString>,
+    /// Events were lost (the queue overflowed, or inotify failed): every blob is synced
+    /// again, as a close among the lost events would have asked.
+    lost: bool,
 }
 
 impl Changed {
-    /// "Look at everything": what a look without inotify says.
+    /// "Look at everything": what a look without inotify says (sled's directory is then
+    /// compared with its listing, [`Durability::sync`]).
     fn everything() -> Changed {
+        Changed {
+            dir: false,
+            blobs: true,
+            closed: Vec::new(),
+            lost: false,
+        }
+    }
+
+    /// Events were lost: look at everything, sync every blob again.
+    fn lost() -> Changed {
         Changed {
             dir: true,
             blobs: true,
             closed: Vec::new(),
+            lost: true,
         }
     }
 }
@@ -270,6 +322,11 @@ impl Changes {
         }
     }
 
+    /// Whether looks are told by inotify (else every look says everything).
+    fn watching(&self) -> bool {
+        self.inotify.is_some()
+    }
+
     /// Everything since the last look. The first look after `watch` says everything.
     fn take(&mut self) -> Changed {
         use nix::errno::Errno;
@@ -281,6 +338,7 @@ impl Changes {
             dir: self.first,
             blobs: self.first,
             closed: Vec::new(),
+            lost: false,
         };
         self.first = false;
         let (mut dir_gone, mut blobs_gone) = (false, false);
@@ -291,13 +349,17 @@ impl Changes {
                 Err(e) => {
                     tracing::warn!(error = %e, "inotify failed; sled's directories are listed at every flush");
                     self.inotify = None;
-                    return Changed::everything();
+                    return Changed::lost();
                 }
             };
             for e in events {
                 if e.mask.intersects(F::IN_Q_OVERFLOW) {
-                    seen.dir = true;
-                    seen.blobs = true;
+                    // Lost with the others, maybe: the IN_IGNORED of `blobs/`.
+                    seen = Changed {
+                        closed: std::mem::take(&mut seen.closed),
+                        ..Changed::lost()
+                    };
+                    blobs_gone = true;
                 }
                 if e.mask.intersects(F::IN_IGNORED) {
                     // A watched directory went away: watch `blobs/` again if it comes
@@ -319,8 +381,9 @@ impl Changes {
             }
         }
         if dir_gone {
+            tracing::warn!("sled's directory is no longer watched; it is listed at every flush");
             self.inotify = None;
-            return Changed::everything();
+            return Changed::lost();
         }
         if blobs_gone {
             self.blobs = None;
@@ -344,6 +407,10 @@ impl Changes {
         Changes
     }
 
+    fn watching(&self) -> bool {
+        false
+    }
+
     fn take(&mut self) -> Changed {
         Changed::everything()
     }
@@ -351,14 +418,54 @@ impl Changes {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use super::{Changed, Changes};
+    use super::{Changed, Changes, Durability};
     use std::ffi::OsString;
+
+    #[test]
+    fn a_sync_syncs_the_blobs_that_came_and_forgets_the_ones_that_went() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (data, sled) = (tmp.path(), tmp.path().join("db"));
+        std::fs::create_dir_all(sled.join("blobs")).expect("blobs");
+        std::fs::write(sled.join("blobs").join("1"), b"there before").expect("write");
+        std::fs::write(sled.join("db"), b"log").expect("log");
+        let mut d = Durability::open(data, &sled).expect("open");
+        let synced = |d: &Durability, name: &str| d.synced_blobs.contains(&OsString::from(name));
+        assert!(
+            synced(&d, "1"),
+            "a blob there before the open is synced by it"
+        );
+        assert!(!d.dir_pending && !d.blobs_pending);
+        std::fs::write(sled.join("blobs").join("2"), b"new").expect("write");
+        d.sync().expect("sync");
+        assert!(synced(&d, "2"));
+        // Written again after it was synced (sled still writing it when it was listed):
+        // forgotten by the look that sees the close, synced again by the same sync.
+        d.synced_blobs.remove(&OsString::from("2"));
+        d.synced_blobs.insert(OsString::from("2"));
+        std::fs::write(sled.join("blobs").join("2"), b"new, whole").expect("write");
+        let seen = d.changes.take();
+        assert_eq!(seen.closed, vec![OsString::from("2")]);
+        d.note(seen);
+        assert!(!synced(&d, "2") && d.blobs_pending);
+        d.sync().expect("sync");
+        assert!(synced(&d, "2") && !d.blobs_pending);
+        // Collected by sled: forgotten.
+        std::fs::remove_file(sled.join("blobs").join("1")).expect("remove");
+        d.sync().expect("sync");
+        assert!(!synced(&d, "1") && synced(&d, "2"));
+        // Lost events: every blob is synced again.
+        d.note(Changed::lost());
+        assert!(d.synced_blobs.is_empty() && d.dir_pending && d.blobs_pending);
+        d.sync().expect("sync");
+        assert!(synced(&d, "2") && !d.dir_pending && !d.blobs_pending);
+    }
 
     fn nothing() -> Changed {
         Changed {
             dir: false,
             blobs: false,
             closed: Vec::new(),
+            lost: false,
         }
     }
 
@@ -381,6 +488,7 @@ mod tests {
                 dir: false,
                 blobs: true,
                 closed: vec![OsString::from("7")],
+                lost: false,
             }
         );
         assert_eq!(c.take(), nothing());

@@ -272,7 +272,7 @@ impl ItemJson<'_> {
     /// Appends exactly what [`ItemJson`]'s `Serialize` writes, with the keys as literals: a
     /// page has 50 items of 22 keys and strings, and serde_json's escaping loop, run over
     /// every key, was 20 % of a page request's CPU (`perf`, `GET …/columns/{col}/items`).
-    /// Values still go through serde_json. `tests/…/api/basics.rs` checks that a page holds
+    /// Values still go through serde_json. `tests/tests/it/api/items.rs` checks that a page holds
     /// each item's bytes exactly as `GET /v1/items/{id}` (the `Serialize` path) gives them.
     pub(crate) fn write(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         let r = &self.0;
