@@ -539,13 +539,20 @@ fn segment_with(
         let Some(piece) = st.feed.entries.get(at..end.min(st.feed.entries.len())) else {
             break;
         };
+        // A piece cut short by the end of the index is the last: the seqs of `raw` are
+        // numbered by their place in it, which a gap would shift.
+        let short = piece.len() < end - at;
         tables.push((raw.len(), st.feed.module_keys.clone()));
         raw.extend_from_slice(piece);
         drop(st);
         at = end;
+        if short {
+            break;
+        }
     }
     let mut entries = Vec::with_capacity(raw.len());
-    let mut touched: HashMap<u64, i64> = HashMap::new();
+    // Item ids from the store, hashed with the engine's keyed fast hasher (`hashing.rs`).
+    let mut touched: crate::hashing::FastMap<u64, i64> = crate::hashing::FastMap::default();
     // The segment's own table, by name, in order of first use; 0 is "no record".
     let mut modules: Vec<String> = vec![String::new()];
     let mut local: HashMap<String, u16> = HashMap::from([(String::new(), 0)]);
