@@ -498,16 +498,12 @@ const COPY_OWNERS: usize = 256;
 /// pieces one copy: below `hi`, the entry index and every wall list are what they were at
 /// the cut, whenever they are read.
 fn segment(state: &RwLock<State>, lo: u64, hi: u64) -> SegmentRec {
-    segment_in(state, lo, hi, (COPY_SEQS, COPY_OWNERS))
+    segment_with(state, lo, hi, (COPY_SEQS, COPY_OWNERS), &mut || {})
 }
 
-/// [`segment`], copying `pieces.0` seqs and `pieces.1` owners under each guard.
-fn segment_in(state: &RwLock<State>, lo: u64, hi: u64, pieces: (usize, usize)) -> SegmentRec {
-    segment_with(state, lo, hi, pieces, &mut || {})
-}
-
-/// [`segment_in`], calling `between` between two pieces of the entry index (tests change
-/// the state there, as a writer can).
+/// [`segment`], copying `pieces.0` seqs and `pieces.1` owners under each guard, and
+/// calling `between` between two pieces of the entry index (tests change the state there,
+/// as a writer can).
 fn segment_with(
     state: &RwLock<State>,
     lo: u64,
@@ -1108,10 +1104,17 @@ mod tests {
             "no record, and two modules"
         );
         for (lo, hi) in [(0, hi), (7, hi - 5), (hi / 2, hi)] {
-            let whole = records::encode(&segment_in(state, lo, hi, (usize::MAX, usize::MAX)))
-                .expect("encode");
+            let whole = records::encode(&segment_with(
+                state,
+                lo,
+                hi,
+                (usize::MAX, usize::MAX),
+                &mut || {},
+            ))
+            .expect("encode");
             for pieces in [(1, 1), (3, 2), (16, 1), (COPY_SEQS, COPY_OWNERS)] {
-                let copied = records::encode(&segment_in(state, lo, hi, pieces)).expect("encode");
+                let copied = records::encode(&segment_with(state, lo, hi, pieces, &mut || {}))
+                    .expect("encode");
                 assert_eq!(copied, whole, "[{lo}, {hi}) in pieces of {pieces:?}");
             }
             // A rollback between two pieces loads a state whose module table is numbered

@@ -55,7 +55,7 @@ pub(crate) fn with_counts<T>(
     id: ItemId,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
 ) -> Result<T> {
-    let before = tx.state.counted(id);
+    let before = tx.state.contribution(id);
     let r = f(tx);
     tx.state.recount_item(id, before);
     r

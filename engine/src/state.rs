@@ -227,8 +227,9 @@ impl State {
     }
 
     /// What item `id` contributes to the counters and to the Deadlines index, from its
-    /// slot and its activities (`None` for an item not there).
-    fn contribution(&self, id: ItemId) -> Option<Contribution> {
+    /// slot and its activities (`None` for an item not there); what
+    /// [`State::recount_item`] takes as the item's contribution before a change.
+    pub(crate) fn contribution(&self, id: ItemId) -> Option<Contribution> {
         let s = self.slot(id)?;
         let (board, column, responsible, unread) =
             (s.board, s.column, s.responsible, s.focus.attention > 0);
@@ -287,11 +288,6 @@ impl State {
             Count::Remove => self.deadlines.remove(id, c.board, c.responsible),
         }
         self.count_contribution(&c, way);
-    }
-
-    /// What item `id` contributes now, for [`State::recount_item`] after a change.
-    pub(crate) fn counted(&self, id: ItemId) -> Option<Contribution> {
-        self.contribution(id)
     }
 
     /// After a command changed item `id`, which contributed `before`: takes `before` out and
