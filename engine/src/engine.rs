@@ -488,6 +488,20 @@ impl Engine {
         self.shared.hub.after(after, limit, keep)
     }
 
+    /// [`Engine::changes_after`] for the changes that name `board` (and that `keep`
+    /// accepts): the same changes, found through the ring's index by board, so a reader of
+    /// one board does not look at the changes of every other. `upto` is the last change
+    /// looked at, of any board.
+    pub fn board_changes_after(
+        &self,
+        board: BoardId,
+        after: u64,
+        limit: usize,
+        keep: &dyn Fn(&Change) -> bool,
+    ) -> ChangesAfter {
+        self.shared.hub.board_after(board, after, limit, keep)
+    }
+
     /// The number of the last committed change (0 before the first).
     pub fn last_change(&self) -> u64 {
         self.shared.hub.last()

@@ -24,6 +24,8 @@ use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+mod subscribers;
+
 #[derive(Copy, Clone, Debug, ValueEnum)]
 enum Scenario {
     Page,
@@ -218,72 +220,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Follows one board stream until `deadline`, recording delivery latencies (µs).
-fn subscribe(
-    url: &str,
-    auth: &str,
-    board: u64,
-    deadline: Instant,
-    hist: &mut Histogram<u64>,
-) -> Delivered {
-    use std::io::BufRead;
-    let mut out = Delivered::default();
-    let a = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
-        .timeout_read(Duration::from_millis(500))
-        .build();
-    let Ok(resp) = a
-        .get(&format!("{url}/v1/boards/{board}/stream"))
-        .set("Authorization", auth)
-        .call()
-    else {
-        out.ended += 1;
-        return out;
-    };
-    let mut reader = std::io::BufReader::new(resp.into_reader());
-    let mut line = String::new();
-    let mut event = String::new();
-    while Instant::now() < deadline {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => {
-                out.ended += 1;
-                break;
-            }
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue
-            }
-            Err(_) => {
-                out.ended += 1;
-                break;
-            }
-        }
-        let l = line.trim_end();
-        if let Some(name) = l.strip_prefix("event: ") {
-            event.clear();
-            event.push_str(name);
-            if name == "resync" {
-                out.resyncs += 1;
-            }
-        } else if let Some(data) = l.strip_prefix("data: ") {
-            if event == "item.focused" {
-                out.events += 1;
-                if let Some(at) = focused_at_ms(data) {
-                    let us = u64::try_from((now_ms() - at).max(0)).unwrap_or(0) * 1000;
-                    let _ = hist.record(us.max(1));
-                }
-            }
-        }
-    }
-    out
-}
-
 /// A cheap per-thread pseudo-random sequence (xorshift).
 struct Rng(u64);
 impl Rng {
@@ -326,29 +262,17 @@ fn main() -> anyhow::Result<()> {
     };
     // Subscribers get a second to open their streams before the load starts.
     let deadline = Instant::now() + Duration::from_secs(args.seconds + u64::from(subscribers > 0));
-    let hist_delivery = Arc::new(Mutex::new(histogram()));
-    let delivered = Arc::new(Mutex::new(Delivered::default()));
-    let subs: Vec<_> = (0..subscribers)
-        .map(|k| {
+    let subs = (subscribers > 0)
+        .then(|| {
             let (url, auth) = (args.url.clone(), format!("Bearer {}", args.token));
-            let board = fx.boards[k % fx.boards.len()];
-            let (hist_delivery, delivered) = (hist_delivery.clone(), delivered.clone());
+            let boards: Vec<u64> = (0..subscribers)
+                .map(|k| fx.boards[k % fx.boards.len()])
+                .collect();
             std::thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn(move || {
-                    let mut local = histogram();
-                    let d = subscribe(&url, &auth, board, deadline, &mut local);
-                    if let Ok(mut h) = hist_delivery.lock() {
-                        let _ = h.add(&local);
-                    }
-                    if let Ok(mut all) = delivered.lock() {
-                        all.events += d.events;
-                        all.resyncs += d.resyncs;
-                        all.ended += d.ended;
-                    }
-                })
+                .name("subscribers".into())
+                .spawn(move || subscribers::follow_all(&url, &auth, &boards, deadline))
         })
-        .collect::<Result<_, _>>()?;
+        .transpose()?;
     if subscribers > 0 {
         // Let the streams open before the load starts.
         std::thread::sleep(Duration::from_secs(1));
@@ -473,15 +397,12 @@ fn main() -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     let cpu_after = args.pid.and_then(cpu_ticks);
-    for t in subs {
-        let _ = t.join();
-    }
-    let hd = hist_delivery
-        .lock()
-        .map_err(|_| anyhow::anyhow!("histogram lock"))?;
-    let delivered = delivered
-        .lock()
-        .map_err(|_| anyhow::anyhow!("delivery lock"))?;
+    let (delivered, hd) = match subs {
+        Some(t) => t
+            .join()
+            .map_err(|_| anyhow::anyhow!("the subscribers panicked"))??,
+        None => (Delivered::default(), histogram()),
+    };
     let (health, rss_peak) = prober
         .join()
         .map_err(|_| anyhow::anyhow!("the prober panicked"))?;

@@ -525,9 +525,15 @@ impl Follower {
             }
         }
         loop {
-            let got = self
-                .engine
-                .changes_after(self.cursor, READ_BATCH, &|c| topic.keeps(c));
+            let got = match topic {
+                Topic::Board(b) => {
+                    self.engine
+                        .board_changes_after(b, self.cursor, READ_BATCH, &|c| topic.keeps(c))
+                }
+                Topic::Feed(_) => self
+                    .engine
+                    .changes_after(self.cursor, READ_BATCH, &|c| topic.keeps(c)),
+            };
             let (changes, upto) = match got {
                 ChangesAfter::Resync => {
                     self.ended = true;
