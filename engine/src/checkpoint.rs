@@ -461,11 +461,10 @@ fn anchor_seq(st: &State, upto: u64) -> Option<u64> {
     let end = usize::try_from(upto)
         .unwrap_or(usize::MAX)
         .min(st.feed.entries.len());
-    let last = st
-        .feed
-        .entries
-        .get(..end)
-        .and_then(|e| e.iter().rposition(Option::is_some));
+    let entries = &st.feed.entries;
+    let last = (0..end)
+        .rev()
+        .find(|&i| entries.get(i).is_some_and(Option::is_some));
     last.and_then(|i| u64::try_from(i).ok())
 }
 
@@ -532,14 +531,13 @@ fn segment_with(
         }
         let end = at.saturating_add(copy_seqs).min(b);
         let st = state.read();
-        let Some(piece) = st.feed.entries.get(at..end.min(st.feed.entries.len())) else {
+        if at >= st.feed.entries.len() {
             break;
-        };
+        }
+        tables.push((raw.len(), st.feed.module_keys.clone()));
         // A piece cut short by the end of the index is the last: the seqs of `raw` are
         // numbered by their place in it, which a gap would shift.
-        let short = piece.len() < end - at;
-        tables.push((raw.len(), st.feed.module_keys.clone()));
-        raw.extend_from_slice(piece);
+        let short = st.feed.entries.copy_into(at, end, &mut raw) < end - at;
         drop(st);
         at = end;
         if short {
@@ -892,10 +890,9 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
     // Sized from the head before anything checks it against the store: a size the memory
     // cannot hold is a damaged checkpoint, not an abort.
     let upto_len = usize::try_from(upto).unwrap_or(usize::MAX);
-    if feed.entries.try_reserve_exact(upto_len).is_err() {
+    if feed.entries.try_resize(upto_len, None).is_err() {
         return Err(damaged(&path, &format!("covers {upto} entries")));
     }
-    feed.entries.resize(upto_len, None);
     let mut segments = Vec::new();
     let mut touched: Vec<Option<i64>> = Vec::new();
     let mut next = 0u64;

@@ -40,6 +40,7 @@ mod backup;
 mod board;
 mod changes;
 mod checkpoint;
+mod chunked;
 mod clock;
 mod counters;
 mod cursor;

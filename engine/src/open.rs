@@ -16,6 +16,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::changes::Hub;
+use crate::chunked::Chunked;
 use crate::engine::{timer_loop, writer_loop, Config, Engine, Job, Shared};
 use crate::error::{DamagedRecord, Error, Result};
 use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
@@ -235,7 +236,7 @@ impl State {
     fn add_loaded(
         &mut self,
         mut loaded: [Vec<Loaded>; 2],
-        entries: &[Option<EntryMeta>],
+        entries: &Chunked<Option<EntryMeta>>,
         checks: &Checks,
     ) -> Result<Vec<(ItemId, i64, UserId)>> {
         // Salvaging, an item whose board was set aside goes with it.
@@ -334,7 +335,7 @@ fn column_orders(
 /// Each item's timeline (the seqs of its entries, in order), by item id below `items`.
 /// Counted first, so each list is allocated once at its size: pushing grew a busy store's
 /// 1.5M lists through several reallocations each (0.4 s of a start-up here).
-fn timelines(entries: &[Option<EntryMeta>], items: usize) -> Vec<SmallVec<[u64; 2]>> {
+fn timelines(entries: &Chunked<Option<EntryMeta>>, items: usize) -> Vec<SmallVec<[u64; 2]>> {
     let slot_of = |m: &EntryMeta| records::about(m.item).and_then(|i| usize::try_from(i.0).ok());
     let mut sizes = vec![0u32; items];
     for m in entries.iter().flatten() {
@@ -346,7 +347,7 @@ fn timelines(entries: &[Option<EntryMeta>], items: usize) -> Vec<SmallVec<[u64; 
         .into_iter()
         .map(|n| SmallVec::with_capacity(usize::try_from(n).unwrap_or(0)))
         .collect();
-    for (seq, meta) in (0u64..).zip(entries) {
+    for (seq, meta) in (0u64..).zip(entries.iter()) {
         let Some(m) = meta else { continue };
         if let Some(list) = slot_of(m).and_then(|i| lists.get_mut(i)) {
             list.push(seq);

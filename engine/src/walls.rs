@@ -24,7 +24,7 @@ pub(crate) struct EntryMeta {
 #[derive(Default)]
 pub(crate) struct FeedState {
     /// By entry seq (seqs are shared with other rows, so there are gaps).
-    pub entries: Vec<Option<EntryMeta>>,
+    pub entries: crate::chunked::Chunked<Option<EntryMeta>>,
     pub walls: HashMap<UserId, Vec<u64>>,
     pub public: Vec<u64>,
     pub group_walls: HashMap<GroupId, Vec<u64>>,
