@@ -128,7 +128,12 @@ impl Ring {
         };
         let Some(b) = c.board else { return };
         if let Some(list) = self.by_board.get_mut(&b) {
-            list.pop_front();
+            let front = list.pop_front();
+            debug_assert_eq!(
+                front,
+                Some(c.seq),
+                "a board's list starts at its oldest change"
+            );
             if list.is_empty() {
                 self.by_board.remove(&b);
             }

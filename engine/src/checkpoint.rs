@@ -887,12 +887,6 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
         crc: a.crc.to_native(),
     });
     let mut feed = FeedState::default();
-    // Sized from the head before anything checks it against the store: a size the memory
-    // cannot hold is a damaged checkpoint, not an abort.
-    let upto_len = usize::try_from(upto).unwrap_or(usize::MAX);
-    if feed.entries.try_resize(upto_len, None).is_err() {
-        return Err(damaged(&path, &format!("covers {upto} entries")));
-    }
     let mut segments = Vec::new();
     let mut touched: Vec<Option<i64>> = Vec::new();
     let mut next = 0u64;
@@ -910,6 +904,13 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
         let seg = records::access::<ArchivedSegmentRec>(&seg_bytes)?;
         if seg.lo.to_native() != s.lo || seg.hi.to_native() != s.hi {
             return Err(damaged(&p, "range differs from its name"));
+        }
+        // Sized one checked segment at a time (the index grows in chunks, never copied),
+        // never from the head alone; a size the memory cannot hold is a damaged
+        // checkpoint, not an abort.
+        let hi = usize::try_from(s.hi).unwrap_or(usize::MAX);
+        if feed.entries.try_resize(hi, None).is_err() {
+            return Err(damaged(&p, &format!("covers entries up to {}", s.hi)));
         }
         file_segment(&mut feed, &mut touched, seg, &p, next_item)?;
         segments.push(s);
@@ -1206,6 +1207,17 @@ mod tests {
         assert_eq!(reopened(dir.path()), (0, items));
         // That open wrote a checkpoint of this version; the next one uses it.
         assert!(reopened(dir.path()).0 > 0);
+    }
+
+    #[test]
+    fn a_head_covering_more_entries_than_any_memory_is_ignored_without_sizing_for_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let items = store_with_a_checkpoint(dir.path());
+        // 2^36 entries would be 1.5 TiB of index, in chunks of 1.5 MB: sized from the head
+        // alone, the index was filled chunk by chunk until the process was killed.
+        rewrite_head(dir.path(), |h| h.upto = 1 << 36);
+        assert_eq!(reopened(dir.path()), (0, items));
+        assert!(reopened(dir.path()).0 > 0, "rewritten, then used");
     }
 
     #[test]

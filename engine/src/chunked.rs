@@ -23,7 +23,7 @@ use std::collections::TryReserveError;
 /// list of chunks stays short (165 at 10.8M entries).
 pub(crate) const CHUNK: usize = 1 << 16;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Chunked<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
@@ -57,6 +57,12 @@ impl<T: Clone> Chunked<T> {
     /// [`Chunked::resize`] (growing only), refusing what the memory cannot hold instead of
     /// aborting: a size read from a file is not trusted.
     pub(crate) fn try_resize(&mut self, n: usize, value: T) -> Result<(), TryReserveError> {
+        // One reservation of the whole growth first, released at once (address space,
+        // never touched): the kernel refuses one the memory cannot hold, where chunk after
+        // chunk would be filled until the process is killed.
+        let mut probe: Vec<T> = Vec::new();
+        probe.try_reserve_exact(n.saturating_sub(self.len))?;
+        drop(probe);
         self.chunks.try_reserve(n.div_ceil(CHUNK))?;
         while self.len < n {
             if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
