@@ -13,8 +13,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "ids", "hashing", "clock", "error", "order", "cursor", "validate", "timer", "store",
-            "records", "upgrade",
+            "ids", "hashing", "chunked", "clock", "error", "order", "cursor", "validate", "timer",
+            "store", "records", "upgrade",
         ],
     ),
     (
