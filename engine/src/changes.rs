@@ -243,35 +243,28 @@ impl Hub {
         limit: usize,
         keep: &dyn Fn(&Change) -> bool,
     ) -> ChangesAfter {
-        let ring = self.ring.read();
-        let Some(last) = ring.holds_after(after, self.last()) else {
-            return ChangesAfter::Resync;
-        };
-        let mut changes = Vec::new();
-        let mut upto = after;
-        if after == last {
-            return ChangesAfter::Changes { changes, upto };
-        }
-        for seq in after + 1..=last {
-            if changes.len() == limit {
-                break;
-            }
-            let Some(c) = ring.get(seq) else { break };
-            upto = seq;
-            if keep(c) {
-                changes.push(c.clone());
-            }
-        }
-        ChangesAfter::Changes { changes, upto }
+        self.read(None, after, limit, keep)
     }
 
     /// [`Hub::after`] for the changes that name `board`: the same answer as `after` with
     /// `keep` also asking for the board, at the cost of that board's changes only
-    /// (invariant 4). `upto` is the last change looked at, of any board: the last one held
-    /// when fewer than `limit` were found.
+    /// (invariant 4).
     pub(crate) fn board_after(
         &self,
         board: BoardId,
+        after: u64,
+        limit: usize,
+        keep: &dyn Fn(&Change) -> bool,
+    ) -> ChangesAfter {
+        self.read(Some(board), after, limit, keep)
+    }
+
+    /// Both reads: the candidates are every change after `after`, or `board`'s. `upto` is
+    /// the last change looked at, of any board: the one before the first candidate left
+    /// out by `limit`, else the last one held.
+    fn read(
+        &self,
+        board: Option<BoardId>,
         after: u64,
         limit: usize,
         keep: &dyn Fn(&Change) -> bool,
@@ -280,20 +273,28 @@ impl Hub {
         let Some(last) = ring.holds_after(after, self.last()) else {
             return ChangesAfter::Resync;
         };
+        let candidates: Box<dyn Iterator<Item = u64> + '_> = match board {
+            // `after < last` here, or the range is empty: no overflow.
+            None => Box::new((after..last).map(|s| s + 1)),
+            Some(b) => match ring.by_board.get(&b) {
+                Some(list) => {
+                    let from = list.partition_point(|&s| s <= after);
+                    Box::new(list.range(from..).copied())
+                }
+                None => Box::new(std::iter::empty()),
+            },
+        };
         let mut changes = Vec::new();
-        if let Some(list) = ring.by_board.get(&board) {
-            let from = list.partition_point(|&s| s <= after);
-            for &seq in list.range(from..) {
-                if changes.len() == limit {
-                    // Looked at up to the change before this one.
-                    return ChangesAfter::Changes {
-                        changes,
-                        upto: seq - 1,
-                    };
-                }
-                if let Some(c) = ring.get(seq).filter(|c| keep(c)) {
-                    changes.push(c.clone());
-                }
+        for seq in candidates {
+            if changes.len() == limit {
+                // `seq > after`, so this never goes below `after`.
+                return ChangesAfter::Changes {
+                    changes,
+                    upto: seq - 1,
+                };
+            }
+            if let Some(c) = ring.get(seq).filter(|c| keep(c)) {
+                changes.push(c.clone());
             }
         }
         ChangesAfter::Changes {
@@ -391,6 +392,14 @@ mod tests {
                 for &(board, after, limit) in &asks {
                     let scan = hub.after(after, usize::MAX, &|c| c.board == Some(BoardId(board)));
                     let got = hub.board_after(BoardId(board), after, limit, &|_| true);
+                    // The scan with a limit stops at the limit-th change it keeps.
+                    let limited = hub.after(after, limit, &|c| c.board == Some(BoardId(board)));
+                    if let (Some((want, _)), Some((have, upto))) = (seqs(&scan), seqs(&limited)) {
+                        let n = want.len().min(limit);
+                        prop_assert_eq!(&have[..], &want[..n]);
+                        let stop = if n == limit && want[n - 1] < seq { want[n - 1] } else { seq };
+                        prop_assert_eq!(upto, stop);
+                    }
                     match (seqs(&scan), seqs(&got)) {
                         (None, None) => {}
                         (Some((want, _)), Some((have, upto))) => {
