@@ -475,7 +475,7 @@ fn anchor_at(store: &Store, seq: Option<u64>) -> Result<Option<Anchor>> {
         return Ok(None);
     };
     let bytes = store
-        .get(&crate::store::entry_key(seq))?
+        .entry(seq)?
         .ok_or_else(|| Error::Corrupt(format!("entry {seq} below the cut is not stored")))?;
     Ok(Some(Anchor {
         seq,
@@ -864,7 +864,7 @@ fn try_check(
         ));
     }
     if let Some(a) = read.anchor {
-        let stored = store.get(&crate::store::entry_key(a.seq))?;
+        let stored = store.entry(a.seq)?;
         if stored.map(|b| crc32fast::hash(&b)) != Some(a.crc) {
             return Err(damaged(
                 &path,

@@ -38,7 +38,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::error::{Error, Result};
 use crate::ids::{BoardId, EntryId, ItemId};
 use crate::state::State;
-use crate::store::{Batch, Store};
+use crate::store::{Batch, BatchMark, Store};
 use crate::timer::{TimerId, Wheel};
 
 /// Engine settings. `Config::default()` suits a server; tests swap the clock.
@@ -235,7 +235,7 @@ impl std::ops::DerefMut for Staged<'_> {
 
 /// Where a step began: how much of the group's rows, changes and timer updates were there.
 struct Savepoint {
-    rows: usize,
+    rows: BatchMark,
     changes: usize,
     timers: usize,
     rollbacks: u32,
@@ -257,7 +257,7 @@ impl Tx<'_> {
     /// store, on a path that should never run, and logged as an error when it does).
     pub(crate) fn attempt<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mark = Savepoint {
-            rows: self.batch.len(),
+            rows: self.batch.mark(),
             changes: self.changes.len(),
             timers: self.timers.len(),
             rollbacks: self.group.rollbacks,
@@ -312,7 +312,9 @@ impl Tx<'_> {
 
 /// Whether a step added rows, changes or timer updates since `mark`.
 fn touched_rows(tx: &Tx<'_>, mark: &Savepoint) -> bool {
-    tx.batch.len() > mark.rows || tx.changes.len() > mark.changes || tx.timers.len() > mark.timers
+    tx.batch.grew_since(mark.rows)
+        || tx.changes.len() > mark.changes
+        || tx.timers.len() > mark.timers
 }
 
 /// A change to the in-memory wheel that a committed command asks for.

@@ -155,8 +155,7 @@ pub(crate) fn append(tx: &mut Tx<'_>, mut rec: TimelineRec) -> Result<TimelineRe
         audience.extend(rec.audience.iter().copied());
         rec.audience = audience.into_iter().collect();
     }
-    tx.batch
-        .put(&store::entry_key(rec.seq), records::encode(&rec)?);
+    tx.batch.put_entry(rec.seq, records::encode(&rec)?);
     tx.state.feed.index(&rec);
     if let Some(slot) = tx.state.slot_mut(ItemId(rec.item)) {
         slot.entries.push(rec.seq);
@@ -348,8 +347,9 @@ impl Engine {
     pub(crate) fn fetch(&self, picked: Picked) -> Result<Page<FeedEntry>> {
         let Picked { keys: picked, more } = picked;
         let mut items = Vec::with_capacity(picked.len());
+        let mut entries = self.shared.store.entries();
         for seq in &picked {
-            if let Some(v) = self.shared.store.get(&store::entry_key(*seq))? {
+            if let Some(v) = entries.read(*seq)? {
                 items.push(to_feed(records::decode::<TimelineRec>(&v)?));
             }
         }
@@ -378,8 +378,9 @@ impl Engine {
         keys.sort_unstable();
         keys.dedup();
         let mut out = Vec::with_capacity(keys.len());
+        let mut entries = self.shared.store.entries();
         for seq in keys {
-            if let Some(v) = self.shared.store.get(&store::entry_key(seq))? {
+            if let Some(v) = entries.read(seq)? {
                 out.push(to_feed(records::decode::<TimelineRec>(&v)?));
             }
         }

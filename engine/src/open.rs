@@ -140,9 +140,9 @@ impl State {
                 crate::checkpoint::check(read, store, format, next_entry, next_item)
             });
             let entries_a =
-                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_a, checks));
+                scope.spawn(move || crate::walls::load_entries(store, modules, ranges_a, checks));
             let entries_b =
-                scope.spawn(move || crate::walls::load_entries(store, modules, &ranges_b, checks));
+                scope.spawn(move || crate::walls::load_entries(store, modules, ranges_b, checks));
             let seen = scope.spawn(move || scan_seen(store, checks, seen_hint));
             let hasher = st.contact_hasher.clone();
             let high =

@@ -86,8 +86,9 @@ impl Engine {
         };
         let mut items = Vec::with_capacity(limit);
         let mut more = false;
+        let mut entries = self.shared.store.entries();
         for seq in candidates {
-            let Some(v) = self.shared.store.get(&store::entry_key(seq))? else {
+            let Some(v) = entries.read(seq)? else {
                 continue;
             };
             let r = records::decode::<TimelineRec>(&v)?;

@@ -12,7 +12,6 @@ use crate::follow::record_info;
 use crate::ids::{ItemId, UserId};
 use crate::page::{limit_of, Page, PageRequest};
 use crate::records::{self, ChangeRec, FocusReason, TimelineKind, TimelineRec};
-use crate::store;
 use crate::validate;
 
 /// A `record_updated` entry. `also` joins its audience: a responsible who was just
@@ -95,8 +94,9 @@ impl Engine {
         };
         let more = seqs.len() > limit;
         let mut items = Vec::with_capacity(limit);
+        let mut entries = self.shared.store.entries();
         for seq in seqs.into_iter().take(limit) {
-            if let Some(v) = self.shared.store.get(&store::entry_key(seq))? {
+            if let Some(v) = entries.read(seq)? {
                 items.push(entry(records::decode::<TimelineRec>(&v)?));
             }
         }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{BoardId, FileId, GroupId, ItemId, JobId, RuleId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
@@ -227,14 +227,16 @@ struct IndexFields<'a, A, G, R> {
     mentions_roles: R,
 }
 
-/// Rebuilds walls and entry metadata from the stored entries. Runs on its own thread on
-/// open, beside the item scan.
+/// Rebuilds walls and entry metadata from the stored entries with seqs in `[lo, hi)`. Runs
+/// on its own thread on open, beside the item scan.
 ///
-/// Entries are read in place (no copy of the record) and filed in seq order.
+/// Entries are read in place (no copy of the record) and filed in seq order. A pack is
+/// checked whole before any of its entries is filed, so a salvage that sets a damaged pack
+/// aside leaves none of its entries in memory.
 pub(crate) fn load_entries(
     store: &Store,
     modules: &[String],
-    ranges: &[(Vec<u8>, Vec<u8>)],
+    (lo, hi): (u64, u64),
     checks: &records::Checks,
 ) -> Result<(FeedState, Redos)> {
     let mut feed = FeedState::default();
@@ -244,24 +246,43 @@ pub(crate) fn load_entries(
     for m in modules {
         feed.module_index(m);
     }
-    for (lo, hi) in ranges {
-        for kv in store.range(lo, hi) {
-            let (k, v) = kv?;
-            let checked = records::access::<records::ArchivedTimelineRec>(&v);
-            let Some(r) = checks.record(&k, &v, checked)? else {
-                continue;
-            };
+    for row in store.entry_rows(lo, hi) {
+        let row = row?;
+        let (k, v) = row.row();
+        let checked = match &row {
+            store::EntryRow::Damaged { error, .. } => Err(Error::Corrupt(error.to_string())),
+            _ => row
+                .seqs()
+                .into_iter()
+                .map(|(seq, at)| {
+                    let r = v
+                        .get(at)
+                        .ok_or_else(|| Error::Corrupt(format!("entry {seq} out of its row")))?;
+                    let r = records::access::<records::ArchivedTimelineRec>(r)?;
+                    if r.seq.to_native() != seq {
+                        return Err(Error::Corrupt(format!(
+                            "entry {} stored as entry {seq}",
+                            r.seq.to_native()
+                        )));
+                    }
+                    Ok(r)
+                })
+                .collect::<Result<Vec<_>>>(),
+        };
+        let Some(entries) = checks.record(k, v, checked)? else {
+            continue;
+        };
+        for r in entries {
             feed.index_archived(r, &mut redos);
         }
     }
     Ok((feed, redos))
 }
 
-/// The key ranges of the entry scans on open: the entries from seq `lo` below `mid`, and
-/// the rest. Each range is read in seq order, so each half's lists come out sorted.
-pub(crate) fn entry_ranges(lo: u64, mid: u64) -> [Vec<(Vec<u8>, Vec<u8>)>; 2] {
-    let k = |seq: u64| store::entry_key(seq).to_vec();
-    [vec![(k(lo), k(mid))], vec![(k(mid), vec![store::FEED + 1])]]
+/// The seq ranges of the two entry scans on open: from seq `lo` below `mid`, and the rest.
+/// Each range is read in seq order, so each half's lists come out sorted.
+pub(crate) fn entry_ranges(lo: u64, mid: u64) -> [(u64, u64); 2] {
+    [(lo, mid), (mid, u64::MAX)]
 }
 
 impl FeedState {

@@ -159,15 +159,15 @@ fn a_read_error_on_open_is_an_error_not_a_panic() {
 }
 
 /// Overwrites the value at `key` in the store's sled tree with bytes that are no record,
-/// and the same for the first timeline entry (`E` row); returns that entry's key.
+/// and the same for the first pack of timeline entries (`K` row); returns that pack's key.
 fn damage(dir: &Path, key: &[u8]) -> Vec<u8> {
     let db = sled::open(dir.join("db")).expect("open sled");
     assert!(db.get(key).expect("get").is_some(), "the record exists");
     db.insert(key, &b"\xffnot a record"[..]).expect("insert");
     let (entry, _) = db
-        .scan_prefix(b"E")
+        .scan_prefix(b"K")
         .next()
-        .expect("an entry")
+        .expect("an entry pack")
         .expect("read");
     db.insert(entry.clone(), &b"\xffnot a record"[..])
         .expect("insert");
@@ -202,7 +202,7 @@ fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside(
             let seq = u64::from_be_bytes(entry[1..9].try_into().expect("8 bytes"));
             assert!(
                 d.key.starts_with(&format!("item {} ", victim.0))
-                    || d.key.starts_with(&format!("entry {seq} ")),
+                    || d.key.starts_with(&format!("entry pack {seq} ")),
                 "names the record: {}",
                 d.key
             );
@@ -213,10 +213,14 @@ fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside(
 
     let engine = open(dir.path(), true).expect("a salvaging open");
     let salvaged = engine.salvaged();
-    assert_eq!(salvaged.len(), 2, "the item and the entry: {salvaged:?}");
-    // In key order: `E` rows before `I` rows.
-    assert!(salvaged[0].key.starts_with("entry "), "{}", salvaged[0]);
-    assert!(salvaged[1].key.starts_with("item "), "{}", salvaged[1]);
+    assert_eq!(salvaged.len(), 2, "the item and the pack: {salvaged:?}");
+    // In key order: `I` rows before `K` rows.
+    assert!(salvaged[0].key.starts_with("item "), "{}", salvaged[0]);
+    assert!(
+        salvaged[1].key.starts_with("entry pack "),
+        "{}",
+        salvaged[1]
+    );
     for d in salvaged {
         let saved = d.saved_to.clone().expect("bytes saved");
         assert_eq!(std::fs::read(&saved).expect("saved"), b"\xffnot a record");

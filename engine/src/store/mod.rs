@@ -16,7 +16,8 @@
 //! | `I` + item id `u64`         | [`ItemRec`](crate::records::ItemRec) (order key, contacts, focus state inside) |
 //! | `A` + activity id `u64`     | [`ActivityRec`](crate::records::ActivityRec) (deadline, reminders, which fired) |
 //! | `T` + due bucket `u64`* + activity id `u64` | [`TimersRec`](crate::records::TimersRec): the activity's pending timers and their exact due times (* the earliest due, sign bit flipped, `>> 26`: see [`timer_key`]) |
-//! | `E` + entry seq `u64`       | [`TimelineRec`](crate::records::TimelineRec): a timeline and feed entry, about a record (its `item`) or not (status, message, file); a focus it caused rides in it ([`FocusRedo`](crate::records::FocusRedo)) |
+//! | `K` + last entry seq `u64`  | a pack of timeline entries of one group (`packs.rs`): each a [`TimelineRec`](crate::records::TimelineRec), a timeline and feed entry, about a record (its `item`) or not (status, message, file); a focus it caused rides in it ([`FocusRedo`](crate::records::FocusRedo)) |
+//! | `E` + entry seq `u64`       | one [`TimelineRec`](crate::records::TimelineRec), as formats up to 5 wrote every entry (read, never written) |
 //! | `S` + entry seq `u64`       | [`SeenRec`](crate::records::SeenRec): event-id hashes one ingest accepted |
 //! | `W` + user id + item id     | [`FollowRec`](crate::records::FollowRec): reasons, sticky unfollow |
 //! | `R` + rule id `u64`         | [`RuleRec`](crate::records::RuleRec): an auto-follow rule |
@@ -28,7 +29,9 @@
 //! Values are rkyv archives in the unaligned little-endian format, so they can be read in
 //! place from any `IVec` whatever its alignment. `docs/format.md` mirrors this table.
 
+mod packs;
 mod sync;
+pub(crate) use packs::{Pack, PACK};
 pub(crate) use sync::sync_dir;
 
 use std::fs::{File, OpenOptions};
@@ -45,9 +48,10 @@ use sync::Durability;
 /// `Z` + id + chunk rows of [`FILE_CHUNK`] bytes and `S` rows of at most [`SEEN_PER_ROW`]
 /// hashes (version 2 kept a file as one value, which sled wrote to an unsynced blob file);
 /// 4 — a rule criterion's operator and a job's state are rkyv enums (were a string and a
-/// `u8`). Older formats from [`OLDEST_FORMAT`] on are upgraded in place on open, one
-/// version at a time (`upgrade.rs`).
-pub(crate) const FORMAT_VERSION: u32 = 5;
+/// `u8`); 5 — boards' counter mode; 6 — new entries in packs of a group's entries (`K`
+/// rows, `packs.rs`) instead of one `E` row each. Older formats from [`OLDEST_FORMAT`] on
+/// are upgraded in place on open, one version at a time (`upgrade.rs`).
+pub(crate) const FORMAT_VERSION: u32 = 6;
 
 /// The oldest format `upgrade.rs` can bring up to [`FORMAT_VERSION`].
 pub(crate) const OLDEST_FORMAT: u32 = 2;
@@ -107,10 +111,11 @@ pub(crate) fn board_follow_key(board: u64, user: u64) -> [u8; 17] {
     pair_key(BOARD_FOLLOW, board, user)
 }
 
-/// `E` + entry seq: every feed and timeline entry, in the order written, so that writing
-/// one is an append at the right edge of the range (sled's cheapest write); an item's
-/// timeline is the list of its seqs kept in memory.
-pub(crate) fn entry_key(seq: u64) -> [u8; 9] {
+/// `E` + entry seq: a feed and timeline entry as formats up to 5 wrote each, in a row of
+/// its own. Format 6 writes packs (`packs.rs`: `K` + the pack's last seq, also an append
+/// at the right edge of its range, sled's cheapest write); an item's timeline is the list
+/// of its seqs kept in memory.
+fn entry_key(seq: u64) -> [u8; 9] {
     id_key(FEED, seq)
 }
 
@@ -171,6 +176,7 @@ pub(crate) fn describe_key(k: &[u8]) -> String {
         Some(TIMER) => "timer row",
         Some(SEEN) => "seen-events row",
         Some(FEED) => "entry",
+        Some(PACK) => "entry pack",
         Some(FOLLOW) => "follow",
         Some(BOARD_FOLLOW) => "board follow",
         Some(RULE) => "rule",
@@ -219,6 +225,84 @@ fn fault_first(inner: sled::Iter) -> impl Iterator<Item = Result<(Bytes, Bytes)>
         .chain(inner.map(|r| r.map_err(storage)))
 }
 
+/// Reads entries by seq, keeping the last pack read ([`Store::entries`]).
+pub(crate) struct EntryReader<'a> {
+    store: &'a Store,
+    pack: Option<Pack>,
+}
+
+impl EntryReader<'_> {
+    /// The record of entry `seq`, as [`Store::entry`].
+    pub(crate) fn read(&mut self, seq: u64) -> Result<Option<Bytes>> {
+        injected(failpoint::READ)?;
+        if let Some(p) = &self.pack {
+            // Packs never change once written, and none other holds a seq in its span.
+            if (p.first()..=p.last()).contains(&seq) {
+                return Ok(p.find(seq));
+            }
+        }
+        let from = packs::pack_key(seq);
+        if let Some(kv) = self.store.db.range(from..=packs::pack_key(u64::MAX)).next() {
+            let (k, v) = kv.map_err(storage)?;
+            let last = key_id(&k).ok_or_else(|| Error::Corrupt(format!("pack key {k:?}")))?;
+            let pack = Pack::parse(last, v)?;
+            let found = pack.find(seq);
+            let held = pack.first() <= seq;
+            self.pack = Some(pack);
+            if held {
+                return Ok(found);
+            }
+        }
+        if self.store.legacy_entries {
+            return self.store.db.get(entry_key(seq)).map_err(storage);
+        }
+        Ok(None)
+    }
+}
+
+/// A row read by [`Store::entry_rows`].
+pub(crate) enum EntryRow {
+    /// An entry in a row of its own (written before format 6).
+    Legacy { key: Bytes, seq: u64, value: Bytes },
+    /// A pack, whose entries in `[lo, hi)` the scan asked for.
+    Packed {
+        key: Bytes,
+        pack: Pack,
+        lo: u64,
+        hi: u64,
+    },
+    /// A pack whose header is damaged.
+    Damaged {
+        key: Bytes,
+        value: Bytes,
+        error: Error,
+    },
+}
+
+impl EntryRow {
+    /// The row's key and value (what a salvage sets aside).
+    pub(crate) fn row(&self) -> (&Bytes, &Bytes) {
+        match self {
+            EntryRow::Legacy { key, value, .. } | EntryRow::Damaged { key, value, .. } => {
+                (key, value)
+            }
+            EntryRow::Packed { key, pack, .. } => (key, pack.value()),
+        }
+    }
+
+    /// The entries the scan asked for, as (seq, where in the row's value).
+    pub(crate) fn seqs(&self) -> Vec<(u64, std::ops::Range<usize>)> {
+        match self {
+            EntryRow::Legacy { seq, value, .. } => vec![(*seq, 0..value.len())],
+            EntryRow::Damaged { .. } => Vec::new(),
+            EntryRow::Packed { pack, lo, hi, .. } => (0..pack.len())
+                .map(|i| (pack.seq(i), pack.range(i)))
+                .filter(|(s, _)| (*lo..*hi).contains(s))
+                .collect(),
+        }
+    }
+}
+
 /// What a running backup (`backup.rs`) needs from the writes: a copy of every row applied
 /// between two group boundaries, in order. Moves Off → Starting → On → Stopping → Closed →
 /// Off; the writer turns Starting into On and Stopping into Closed at the start of a group
@@ -251,6 +335,9 @@ pub(crate) struct Store {
     /// What sled leaves unsynced, synced after each flush (see `sync.rs`).
     durability: Mutex<Durability>,
     dir: PathBuf,
+    /// Whether any entry is in an `E` row of its own (written before format 6): if none
+    /// is, a lookup of an entry that is in no pack ends there.
+    legacy_entries: bool,
     // Held for the life of the store; the OS releases it if the process dies.
     _lock: File,
 }
@@ -263,6 +350,15 @@ pub(crate) struct Store {
 #[derive(Default)]
 pub(crate) struct Batch {
     ops: Vec<(Bytes, Option<Bytes>)>,
+    /// Timeline entries, in seq order, packed into `K` rows on apply ([`packs`]).
+    entries: Vec<(u64, Bytes)>,
+}
+
+/// A savepoint of a [`Batch`]: what [`Batch::truncate`] goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchMark {
+    ops: usize,
+    entries: usize,
 }
 
 impl Batch {
@@ -270,17 +366,32 @@ impl Batch {
         self.ops.push((Bytes::from(key), Some(value)));
     }
 
+    /// Timeline entry `seq` (its `TimelineRec` archive). Entries must come in seq order;
+    /// they are written in packs of the batch's entries (`packs.rs`), each pack a row.
+    pub(crate) fn put_entry(&mut self, seq: u64, value: Bytes) {
+        debug_assert!(self.entries.last().is_none_or(|(s, _)| *s < seq));
+        self.entries.push((seq, value));
+    }
+
     pub(crate) fn delete(&mut self, key: &[u8]) {
         self.ops.push((Bytes::from(key), None));
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.entries.is_empty()
     }
 
-    /// How many puts and deletes so far: a savepoint for [`Batch::truncate`].
+    /// How many puts, deletes and entries so far.
     pub(crate) fn len(&self) -> usize {
-        self.ops.len()
+        self.ops.len() + self.entries.len()
+    }
+
+    /// A savepoint for [`Batch::truncate`].
+    pub(crate) fn mark(&self) -> BatchMark {
+        BatchMark {
+            ops: self.ops.len(),
+            entries: self.entries.len(),
+        }
     }
 
     /// Sets the format version row to `version` (the last row of an upgrade's batch).
@@ -288,9 +399,29 @@ impl Batch {
         self.put(FORMAT, Bytes::from(&version.to_be_bytes()[..]));
     }
 
-    /// Takes back every put and delete after the first `len`.
-    pub(crate) fn truncate(&mut self, len: usize) {
-        self.ops.truncate(len);
+    /// Whether anything was added since `mark`.
+    pub(crate) fn grew_since(&self, mark: BatchMark) -> bool {
+        self.ops.len() > mark.ops || self.entries.len() > mark.entries
+    }
+
+    /// Takes back every put, delete and entry after `mark`.
+    pub(crate) fn truncate(&mut self, mark: BatchMark) {
+        self.ops.truncate(mark.ops);
+        self.entries.truncate(mark.entries);
+    }
+
+    /// Turns the entries into pack rows, at the end of the ops (no op of a batch names an
+    /// entry's key, so their order among the ops does not matter).
+    fn seal(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        for part in packs::split(&entries) {
+            if let Some((last, _)) = part.last() {
+                self.ops.push((
+                    Bytes::from(&packs::pack_key(*last)[..]),
+                    Some(Bytes::from(packs::encode(part))),
+                ));
+            }
+        }
     }
 
     /// The sled batch, and the largest value in it.
@@ -554,11 +685,13 @@ impl Store {
         db.flush().map_err(storage)?;
         // Syncs what sled wrote without a sync, this open's writes included.
         let durability = Durability::open(dir, &sled_dir)?;
+        let legacy_entries = db.scan_prefix([FEED]).next().is_some();
         Ok(Store {
             db,
             tap: Mutex::new(Tap::Off),
             durability: Mutex::new(durability),
             dir: dir.to_path_buf(),
+            legacy_entries,
             _lock: lock,
         })
     }
@@ -580,6 +713,80 @@ impl Store {
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         injected(failpoint::READ)?;
         self.db.get(key).map_err(storage)
+    }
+
+    /// The record of timeline entry `seq`: from its pack (`packs.rs`), or from its own `E`
+    /// row in a store written before format 6. A damaged pack is [`Error::Corrupt`].
+    pub(crate) fn entry(&self, seq: u64) -> Result<Option<Bytes>> {
+        self.entries().read(seq)
+    }
+
+    /// A reader of entries that keeps the last pack it read: a page of consecutive entries
+    /// (a wall's newest) is then a seek per pack, not per entry.
+    pub(crate) fn entries(&self) -> EntryReader<'_> {
+        EntryReader {
+            store: self,
+            pack: None,
+        }
+    }
+
+    /// The rows holding the entries with seqs in `[lo, hi)`, in seq order: the `E` rows of
+    /// entries written before format 6, then the packs. The first and last pack may hold
+    /// entries outside the range too ([`EntryRow::seqs`] leaves them out); a damaged pack
+    /// is yielded (as [`EntryRow::Damaged`]) only by the range its key is in, so two scans
+    /// that split the seqs report it once.
+    pub(crate) fn entry_rows(
+        &self,
+        lo: u64,
+        hi: u64,
+    ) -> impl Iterator<Item = Result<EntryRow>> + '_ {
+        let legacy = self
+            .legacy_entries
+            .then(|| self.range(&entry_key(lo), &entry_key(hi)))
+            .into_iter()
+            .flatten()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let seq = key_id(&k).unwrap_or(u64::MAX);
+                Ok(EntryRow::Legacy {
+                    key: k,
+                    seq,
+                    value: v,
+                })
+            });
+        let mut done = false;
+        let packed = self
+            .range(&packs::pack_key(lo), &[PACK + 1])
+            .map_while(move |kv| {
+                if done {
+                    return None;
+                }
+                let (k, v) = match kv {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(e)),
+                };
+                let last = key_id(&k).unwrap_or(u64::MAX);
+                match Pack::parse(last, v.clone()) {
+                    // A pack starting at or past `hi` is the next range's.
+                    Ok(p) if p.first() >= hi => None,
+                    Ok(pack) => {
+                        done = last >= hi;
+                        Some(Ok(EntryRow::Packed {
+                            key: k,
+                            pack,
+                            lo,
+                            hi,
+                        }))
+                    }
+                    Err(_) if last >= hi => None,
+                    Err(e) => Some(Ok(EntryRow::Damaged {
+                        key: k,
+                        value: v,
+                        error: e,
+                    })),
+                }
+            });
+        legacy.chain(packed)
     }
 
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
@@ -610,8 +817,9 @@ impl Store {
     }
 
     /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].
-    pub(crate) fn apply(&self, batch: Batch) -> Result<()> {
+    pub(crate) fn apply(&self, mut batch: Batch) -> Result<()> {
         injected(failpoint::APPLY)?;
+        batch.seal();
         if let Tap::On(t) = &mut *self.tap.lock() {
             if !t.overflowed {
                 t.bytes += batch

@@ -6,6 +6,7 @@
 mod backup;
 mod items;
 mod model;
+mod packs;
 mod upgrade;
 mod values;
 

@@ -180,6 +180,62 @@ fn a_format_4_store_is_upgraded_with_boards_in_the_item_counter_mode() {
     assert_eq!((overdue(&engine, admin), overdue(&engine, ann)), (0, 1));
 }
 
+/// `tests/fixtures/store-v5` was written by main at format 5 (commit 4514ab6) with
+/// [`write_a_fixture`]: the content of `store-v4`, every entry in an `E` row of its own.
+/// Format 6 writes entries in packs (`K` rows) and reads the old rows as they are: an
+/// item's timeline and a wall mix both, across restarts.
+#[test]
+fn a_format_5_store_is_upgraded_and_its_entries_read_beside_packed_ones() {
+    use hoist_engine::{EntryId, FeedEntry, Mentions, PageRequest, TimelineKind, WallFilter};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-v5"),
+        &data,
+    );
+    let (admin, acme) = (UserId(1), ItemId(1));
+    let timeline = |e: &Engine| -> Vec<(EntryId, TimelineKind, String)> {
+        e.timeline(acme, &PageRequest::default())
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|t| (t.id, t.kind, t.text))
+            .collect()
+    };
+    let wall = |e: &Engine| -> Vec<EntryId> {
+        e.wall(admin, &WallFilter::default(), &PageRequest::default())
+            .unwrap()
+            .items
+            .iter()
+            .map(|f: &FeedEntry| f.id)
+            .collect()
+    };
+    let engine = open(&data);
+    check_v3(&engine);
+    let old = timeline(&engine);
+    assert!(
+        old.iter()
+            .any(|(_, k, t)| *k == TimelineKind::Comment && t == "Call them back"),
+        "the old comment is read from its `E` row: {old:?}"
+    );
+    let old_wall = wall(&engine);
+    assert!(!old_wall.is_empty());
+    let new = engine
+        .comment(admin, acme, "Called back".into(), Mentions::default())
+        .unwrap();
+    let mut both = vec![(new.id, TimelineKind::Comment, "Called back".to_string())];
+    both.extend(old.iter().cloned());
+    assert_eq!(timeline(&engine), both);
+    engine.close();
+    drop(engine);
+    let engine = open(&data);
+    assert_eq!(timeline(&engine), both, "after a restart");
+    let mut walls = vec![new.id];
+    walls.extend(old_wall.iter().copied());
+    assert_eq!(wall(&engine), walls);
+    check_v3(&engine);
+}
+
 /// Writes the fixture's content in the current format and checks it reads back as
 /// [`check_v3`] expects. It runs in CI on a temporary directory; with `HOIST_FIXTURE_OUT`
 /// set it writes there instead, which is how `store-v3` and `store-v4` were made.
