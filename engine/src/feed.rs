@@ -1,8 +1,9 @@
 //! Feeds: entries, who sees them, and walls.
 //!
-//! Every entry is one `E` + seq row, about a record (then it is also the record's timeline
-//! row) or not (status messages, direct messages, files), written once, in the same batch
-//! as the change it describes. Seqs only grow, so each write is an append.
+//! Every entry is one record in a pack of its group's entries (`K` + last seq, see
+//! `store/packs.rs`), about a record (then it is also the record's timeline entry) or not
+//! (status messages, direct messages, files), written once, in the same batch as the change
+//! it describes. Seqs only grow, so each pack is an append.
 //!
 //! Walls are fanned out **in memory**, not in sled (ARCHITECTURE.md, "Feeds"): when an
 //! entry is written, its per-user audience (the record's followers at that moment,

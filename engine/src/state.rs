@@ -37,8 +37,9 @@ pub(crate) struct ItemSlot {
     /// The focus state, newer than `rec`'s copy when the last focus was durable in an
     /// entry's redo (see `records::FocusRedo`); `key` likewise.
     pub focus: Focus,
-    /// Seqs of the entries about the item, oldest first: its timeline (the rows are `E` +
-    /// seq, in write order across all items, so this list is the only per-item index).
+    /// Seqs of the entries about the item, oldest first: its timeline (entries are stored
+    /// in packs by seq, in write order across all items, so this list is the only per-item
+    /// index).
     pub entries: SmallVec<[u64; 2]>,
 }
 

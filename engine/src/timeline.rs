@@ -1,7 +1,8 @@
 //! Per-item timelines: comments, notes, events, changes, reminders and deadlines fired.
 //!
-//! Entries live in sled under `E` + entry seq (appends); memory keeps each item's list of
-//! seqs, so a page is a walk of that list from the cursor plus one get per entry shown.
+//! Entries live in sled in packs (`K` + last seq, appends; `store/packs.rs`); memory keeps
+//! each item's list of seqs, so a page is a walk of that list from the cursor plus one seek
+//! per entry shown.
 
 use crate::engine::Pending;
 use crate::engine::{Engine, Tx};

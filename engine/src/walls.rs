@@ -269,11 +269,18 @@ pub(crate) fn load_entries(
                 })
                 .collect::<Result<Vec<_>>>(),
         };
+        if checked.is_err() && !row.reported_here() {
+            // A pack straddling the two scans: the other one reports it (and a salvage
+            // removes it whole); none of its entries is filed here.
+            continue;
+        }
         let Some(entries) = checks.record(k, v, checked)? else {
             continue;
         };
         for r in entries {
-            feed.index_archived(r, &mut redos);
+            if row.wants(r.seq.to_native()) {
+                feed.index_archived(r, &mut redos);
+            }
         }
     }
     Ok((feed, redos))

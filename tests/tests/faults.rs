@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use hoist_engine::{
-    Board, Config, Engine, Error, Health, ItemId, ManualClock, Millis, NewBoard, NewItem,
-    PageRequest, UserId,
+    Board, Config, Engine, Error, EventKind, Health, IngestStatus, ItemId, ManualClock, Millis,
+    NewBoard, NewEvent, NewItem, PageRequest, UserId,
 };
 
 const T0: Millis = Millis(1_767_225_600_000);
@@ -243,6 +243,123 @@ fn a_damaged_record_stops_the_open_by_name_unless_salvaging_which_sets_it_aside(
 /// A sound item record stored under another id's key (or under an id the item counter
 /// never gave) is damaged: memory is indexed by item id, so such a row must neither size
 /// it nor stand in for another item.
+/// Every page of `item`'s timeline, 5 at a time, checking that each page but the last is
+/// full (an entry filed in memory whose row is gone would leave a page short); the ids.
+fn timeline(engine: &Engine, item: ItemId) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = engine
+            .timeline(
+                item,
+                &PageRequest {
+                    limit: Some(5),
+                    cursor: cursor.take(),
+                },
+            )
+            .expect("timeline");
+        let n = page.items.len();
+        out.extend(page.items.iter().map(|e| e.id.0));
+        match page.next_cursor {
+            Some(c) => {
+                assert_eq!(n, 5, "a page short of entries before the end");
+                cursor = Some(c);
+            }
+            None => return out,
+        }
+    }
+}
+
+/// A pack of entries (`K` row) whose header is sound but one of whose records is damaged
+/// is one damaged record: a salvage lists it once (also when it straddles the two entry
+/// scans of an open) and sets the whole pack aside, so none of its entries stays in memory.
+#[test]
+fn a_damaged_record_inside_a_pack_sets_the_whole_pack_aside_once() {
+    let _scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, admin, board) = setup(dir.path());
+    let item = create(&engine, admin, &board, "busy").expect("write");
+    // One command of 300 events: packs of up to 64; every 25th summary is 5,000
+    // characters, a pack of its own.
+    let events = (0..300)
+        .map(|i| NewEvent {
+            id: format!("ev-{i}"),
+            kind: EventKind::CallIn,
+            item: Some(item),
+            phone: None,
+            email: None,
+            at: None,
+            summary: Some(if i % 25 == 3 {
+                "y".repeat(5_000)
+            } else {
+                format!("call {i}")
+            }),
+        })
+        .collect();
+    let results = engine.ingest(admin, events, None).expect("ingest");
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(x) if x.status == IngestStatus::Accepted)));
+    assert_eq!(timeline(&engine, item).len(), 300);
+    engine.close();
+    drop(engine);
+    // No checkpoint: the open reads every entry, in two scans split in the middle.
+    std::fs::remove_dir_all(dir.path().join("checkpoint")).expect("no checkpoint");
+
+    // In every pack of more than one entry, the record of its second entry becomes 0xff
+    // bytes (docs/format.md, "Entry packs": count, seqs, ends, body).
+    let mut damaged = Vec::new();
+    let mut kept = 0;
+    {
+        let db = sled::open(dir.path().join("db")).expect("open sled");
+        for kv in db.scan_prefix(b"K") {
+            let (k, v) = kv.expect("read");
+            let mut v = v.to_vec();
+            let n = u32::from_be_bytes(v[..4].try_into().expect("count")) as usize;
+            if n < 2 {
+                kept += 1;
+                continue;
+            }
+            let end = |i: usize| {
+                let at = 4 + 8 * n + 4 * i;
+                u32::from_be_bytes(v[at..at + 4].try_into().expect("end")) as usize
+            };
+            let body = 4 + 12 * n;
+            let (from, to) = (body + end(0), body + end(1));
+            v[from..to].fill(0xff);
+            db.insert(&k, v).expect("insert");
+            damaged.push(k.to_vec());
+        }
+        db.flush().expect("flush");
+    }
+    assert!(
+        damaged.len() >= 4,
+        "{} packs of several entries",
+        damaged.len()
+    );
+    match open(dir.path(), false) {
+        Err(Error::Damaged(d)) => assert!(d.key.starts_with("entry pack "), "{}", d.key),
+        Err(other) => panic!("expected Damaged, got {other}"),
+        Ok(_) => panic!("a damaged pack must stop the open"),
+    }
+
+    let engine = open(dir.path(), true).expect("a salvaging open");
+    let listed: Vec<String> = engine.salvaged().iter().map(|d| d.key.clone()).collect();
+    assert_eq!(listed.len(), damaged.len(), "each pack once: {listed:?}");
+    assert!(
+        listed.iter().all(|k| k.starts_with("entry pack ")),
+        "{listed:?}"
+    );
+    // What is left on the timeline: the 12 big summaries, each a pack of its own (the
+    // item's `record_created`, on walls only, is the other pack of one).
+    let left = timeline(&engine, item);
+    assert_eq!((left.len(), kept), (12, 13), "{left:?}");
+    engine.close();
+    drop(engine);
+    let engine = open(dir.path(), false).expect("a plain open after salvage");
+    assert_eq!(timeline(&engine, item), left);
+}
+
 #[test]
 fn an_item_row_under_a_foreign_or_too_high_id_is_damaged() {
     let _scenario = fail::FailScenario::setup();

@@ -244,7 +244,8 @@ impl EntryReader<'_> {
         let from = packs::pack_key(seq);
         if let Some(kv) = self.store.db.range(from..=packs::pack_key(u64::MAX)).next() {
             let (k, v) = kv.map_err(storage)?;
-            let last = key_id(&k).ok_or_else(|| Error::Corrupt(format!("pack key {k:?}")))?;
+            let last = packs::pack_last(&k)
+                .ok_or_else(|| Error::Corrupt(format!("not a pack key: {}", hex(&k))))?;
             let pack = Pack::parse(last, v)?;
             let found = pack.find(seq);
             let held = pack.first() <= seq;
@@ -290,15 +291,33 @@ impl EntryRow {
         }
     }
 
-    /// The entries the scan asked for, as (seq, where in the row's value).
+    /// Every entry of the row, as (seq, where in the row's value), the ones outside the
+    /// scan's range included: a pack is checked whole before any entry of it is filed.
     pub(crate) fn seqs(&self) -> Vec<(u64, std::ops::Range<usize>)> {
         match self {
             EntryRow::Legacy { seq, value, .. } => vec![(*seq, 0..value.len())],
             EntryRow::Damaged { .. } => Vec::new(),
-            EntryRow::Packed { pack, lo, hi, .. } => (0..pack.len())
+            EntryRow::Packed { pack, .. } => (0..pack.len())
                 .map(|i| (pack.seq(i), pack.range(i)))
-                .filter(|(s, _)| (*lo..*hi).contains(s))
                 .collect(),
+        }
+    }
+
+    /// Whether the scan asked for entry `seq` of this row.
+    pub(crate) fn wants(&self, seq: u64) -> bool {
+        match self {
+            EntryRow::Packed { lo, hi, .. } => (*lo..*hi).contains(&seq),
+            EntryRow::Legacy { .. } | EntryRow::Damaged { .. } => true,
+        }
+    }
+
+    /// Whether this scan reports the row if it is damaged: a pack that straddles two
+    /// scans' ranges is reported by the one its key (its last seq) is in, and only
+    /// skipped by the other, so a salvage lists it once.
+    pub(crate) fn reported_here(&self) -> bool {
+        match self {
+            EntryRow::Packed { pack, hi, .. } => pack.last() < *hi,
+            EntryRow::Legacy { .. } | EntryRow::Damaged { .. } => true,
         }
     }
 }
@@ -754,37 +773,51 @@ impl Store {
                     value: v,
                 })
             });
+        enum Step {
+            Row(Result<EntryRow>),
+            Skip,
+            Stop,
+        }
         let mut done = false;
         let packed = self
             .range(&packs::pack_key(lo), &[PACK + 1])
-            .map_while(move |kv| {
+            .map(move |kv| {
                 if done {
-                    return None;
+                    return Step::Stop;
                 }
                 let (k, v) = match kv {
                     Ok(kv) => kv,
-                    Err(e) => return Some(Err(e)),
+                    Err(e) => return Step::Row(Err(e)),
                 };
-                let last = key_id(&k).unwrap_or(u64::MAX);
-                match Pack::parse(last, v.clone()) {
+                // Byte order: a row at or past `K` + `hi` is the next range's to report.
+                let ours = k.as_ref() < &packs::pack_key(hi)[..];
+                let parsed = packs::pack_last(&k)
+                    .ok_or_else(|| Error::Corrupt("not a pack key".into()))
+                    .and_then(|last| Ok((last, Pack::parse(last, v.clone())?)));
+                match parsed {
                     // A pack starting at or past `hi` is the next range's.
-                    Ok(p) if p.first() >= hi => None,
-                    Ok(pack) => {
+                    Ok((_, p)) if p.first() >= hi => Step::Stop,
+                    Ok((last, pack)) => {
                         done = last >= hi;
-                        Some(Ok(EntryRow::Packed {
+                        Step::Row(Ok(EntryRow::Packed {
                             key: k,
                             pack,
                             lo,
                             hi,
                         }))
                     }
-                    Err(_) if last >= hi => None,
-                    Err(e) => Some(Ok(EntryRow::Damaged {
+                    Err(error) if ours => Step::Row(Ok(EntryRow::Damaged {
                         key: k,
                         value: v,
-                        error: e,
+                        error,
                     })),
+                    Err(_) => Step::Skip,
                 }
+            })
+            .take_while(|s| !matches!(s, Step::Stop))
+            .filter_map(|s| match s {
+                Step::Row(r) => Some(r),
+                Step::Skip | Step::Stop => None,
             });
         legacy.chain(packed)
     }

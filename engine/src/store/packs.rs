@@ -49,6 +49,14 @@ pub(crate) fn pack_key(last: u64) -> [u8; 9] {
     super::id_key(PACK, last)
 }
 
+/// The last seq of a pack key; `None` if `key` is not `K` and 8 bytes.
+pub(crate) fn pack_last(key: &[u8]) -> Option<u64> {
+    match key {
+        [PACK, rest @ ..] => Some(u64::from_be_bytes(<[u8; 8]>::try_from(rest).ok()?)),
+        _ => None,
+    }
+}
+
 /// Splits `entries` (in seq order) into packs: consecutive runs, each closed before it
 /// would pass [`PACK_ENTRIES`] entries or [`PACK_BYTES`] bytes.
 pub(crate) fn split(entries: &[(u64, Bytes)]) -> Vec<&[(u64, Bytes)]> {
