@@ -250,7 +250,7 @@ pub(crate) fn load_entries(
         let row = row?;
         let (k, v) = row.row();
         let checked = match &row {
-            store::EntryRow::Damaged { error, .. } => Err(Error::Corrupt(error.to_string())),
+            store::EntryRow::Damaged { reason, .. } => Err(Error::Corrupt(reason.clone())),
             _ => row
                 .seqs()
                 .into_iter()

@@ -272,11 +272,11 @@ pub(crate) enum EntryRow {
         lo: u64,
         hi: u64,
     },
-    /// A pack whose header is damaged.
+    /// A pack whose key or header is damaged, and why.
     Damaged {
         key: Bytes,
         value: Bytes,
-        error: Error,
+        reason: String,
     },
 }
 
@@ -809,7 +809,11 @@ impl Store {
                     Err(error) if ours => Step::Row(Ok(EntryRow::Damaged {
                         key: k,
                         value: v,
-                        error,
+                        // The reason alone: a damaged record's report says "corrupt" once.
+                        reason: match error {
+                            Error::Corrupt(reason) => reason,
+                            other => other.to_string(),
+                        },
                     })),
                     Err(_) => Step::Skip,
                 }
