@@ -308,7 +308,14 @@ impl Engine {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         let info = {
-            let store = Store::open(&tmp, 64 << 20, compress)?;
+            let store = Store::open(
+                &tmp,
+                store::Caches {
+                    sled_bytes: 64 << 20,
+                    pack_bytes: 0,
+                },
+                compress,
+            )?;
             let info = read_stream(from, &store)?;
             store.flush()?;
             info

@@ -28,8 +28,8 @@
 //!    the previous head and every segment it names, or no head. Files no head names are
 //!    removed by the next checkpoint.
 //! 5. Open trusts a checkpoint only if every file's CRC-32 and rkyv layout check, the
-//!    checkpoint and store format versions match, the segments tile `[0, upto)`,
-//!    `upto ≤ next_entry`, the head's `next_item` ≤ the store's, and the anchor entry is
+//!    checkpoint and store format versions match (or are 6 and 7: `same_state`), the
+//!    segments tile `[0, upto)`, `upto ≤ next_entry`, the head's `next_item` ≤ the store's, and the anchor entry is
 //!    this store's. Otherwise it logs why, removes it (a head that cannot be read at all,
 //!    or of another version, is left for the next checkpoint to replace) and rebuilds from
 //!    the rows, as without one. The files are read ([`Early`]) while sled opens, under the
@@ -836,6 +836,13 @@ fn refuse(data: &Path, e: &Error) {
     }
 }
 
+/// Whether a checkpoint written on a store of format `written` holds the state of the
+/// same store at format `now`: the same format, or 6 under 7 (format 7 only compresses
+/// the packs it writes; every record, and so everything built from them, is the same).
+fn same_state(written: u32, now: u32) -> bool {
+    written == now || (written, now) == (6, 7)
+}
+
 fn try_check(
     read: Read,
     store: &Store,
@@ -845,7 +852,7 @@ fn try_check(
 ) -> Result<Loaded> {
     let path = store.dir().join(DIR).join(HEAD);
     let upto = read.loaded.upto;
-    if read.format != format {
+    if !same_state(read.format, format) {
         return Err(damaged(&path, "written for another store format"));
     }
     if upto > next_entry {
@@ -1216,6 +1223,22 @@ mod tests {
         // 2^36 entries would be 1.5 TiB of index, in chunks of 1.5 MB: sized from the head
         // alone, the index was filled chunk by chunk until the process was killed.
         rewrite_head(dir.path(), |h| h.upto = 1 << 36);
+        assert_eq!(reopened(dir.path()), (0, items));
+        assert!(reopened(dir.path()).0 > 0, "rewritten, then used");
+    }
+
+    #[test]
+    fn only_a_format_6_checkpoint_counts_for_a_store_of_another_format() {
+        assert!(same_state(7, 7) && same_state(6, 7) && same_state(6, 6));
+        // Any other pair is refused: those formats changed records, or the store is older.
+        assert!(!same_state(5, 7) && !same_state(5, 6) && !same_state(7, 6));
+    }
+
+    #[test]
+    fn a_head_of_an_older_store_format_is_refused_and_everything_is_rebuilt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let items = store_with_a_checkpoint(dir.path());
+        rewrite_head(dir.path(), |h| h.format = 5);
         assert_eq!(reopened(dir.path()), (0, items));
         assert!(reopened(dir.path()).0 > 0, "rewritten, then used");
     }

@@ -46,6 +46,7 @@ use crate::timer::{TimerId, Wheel};
 pub struct Config {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cache_bytes: u64,
+    pub(crate) pack_cache_bytes: u64,
     pub(crate) queue_capacity: usize,
     pub(crate) max_group: usize,
     pub(crate) enqueue_timeout: Duration,
@@ -64,6 +65,7 @@ impl Default for Config {
         Config {
             clock: Arc::new(SystemClock),
             cache_bytes: 256 << 20,
+            pack_cache_bytes: 64 << 20,
             queue_capacity: 8192,
             max_group: 1024,
             enqueue_timeout: Duration::from_secs(2),
@@ -92,11 +94,29 @@ impl Config {
         self
     }
 
+    /// The cache of decompressed entry packs in MiB (default 64; 0 turns it off). A read of
+    /// an entry in a compressed pack decompresses the pack (about 1.2 µs for 4 KiB here)
+    /// unless the cache holds it; a wall's newest entries and busy items' timelines are
+    /// read again and again (docs/format.md, "Entry packs").
+    pub fn with_pack_cache_mb(mut self, mb: u64) -> Config {
+        self.pack_cache_bytes = mb.saturating_mul(1 << 20);
+        self
+    }
+
+    /// The store's caches, as configured.
+    pub(crate) fn caches(&self) -> crate::store::Caches {
+        crate::store::Caches {
+            sled_bytes: self.cache_bytes,
+            pack_bytes: self.pack_cache_bytes,
+        }
+    }
+
     /// Whether a store this open creates compresses what it writes (zstd level 1 in
-    /// sled's log and snapshots; default off). Measured on this 2-core machine
-    /// (BENCHMARKS.md, "Disk per entry"): an ingested event takes 151 bytes on disk
-    /// instead of 498, but ingest runs at 0.42× and a durable focus costs 1.7× the CPU,
-    /// because sled compresses every page it writes, rewrites included. An existing store
+    /// sled's log and snapshots; default off). Measured on this 2-core machine at format 5
+    /// (BENCHMARKS.md, "Disk per entry"): an ingested event took 151 bytes on disk
+    /// instead of 498, but ingest ran at 0.42× and a durable focus cost 1.7× the CPU,
+    /// because sled compresses every page it writes, rewrites included. Since format 7 the
+    /// entry packs are compressed anyway (about 175 bytes per event without this). An existing store
     /// keeps the setting it was created with, whatever this says (sled refuses the other);
     /// to change it, restore a backup of it with [`Engine::restore_with_compression`].
     pub fn with_compression(mut self, on: bool) -> Config {
@@ -781,6 +801,7 @@ impl Engine {
         // File-system calls, so not under the state lock.
         let disk_bytes = self.shared.store.size_on_disk();
         let queue_wait_us = u64::try_from(self.queue_wait().as_micros()).unwrap_or(u64::MAX);
+        let (pack_cache_hits, pack_cache_misses, pack_cache_bytes) = self.shared.store.pack_cache();
         let st = self.shared.state.read();
         Stats {
             items: st.item_count,
@@ -803,6 +824,9 @@ impl Engine {
             writes_stopped: self.shared.failure.get().is_some(),
             checkpoint_upto: self.shared.checkpoint.written(),
             opened_from_checkpoint: self.shared.checkpoint.loaded(),
+            pack_cache_hits,
+            pack_cache_misses,
+            pack_cache_bytes,
         }
     }
 }
@@ -861,6 +885,12 @@ pub struct Stats {
     pub checkpoint_upto: u64,
     /// The cut of the checkpoint open started from (0: it rebuilt from every record).
     pub opened_from_checkpoint: u64,
+    /// Reads of a compressed entry pack the pack cache answered, since open.
+    pub pack_cache_hits: u64,
+    /// Reads of a compressed entry pack that decompressed it, since open.
+    pub pack_cache_misses: u64,
+    /// Bytes of decompressed packs the cache holds.
+    pub pack_cache_bytes: u64,
 }
 
 pub(crate) fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {

@@ -248,7 +248,8 @@ pub(crate) fn load_entries(
     }
     for row in store.entry_rows(lo, hi) {
         let row = row?;
-        let (k, v) = row.row();
+        let (k, stored) = row.row();
+        let v = row.records();
         let checked = match &row {
             store::EntryRow::Damaged { reason, .. } => Err(Error::Corrupt(reason.clone())),
             _ => row
@@ -274,7 +275,7 @@ pub(crate) fn load_entries(
             // removes it whole); none of its entries is filed here.
             continue;
         }
-        let Some(entries) = checks.record(k, v, checked)? else {
+        let Some(entries) = checks.record(k, stored, checked)? else {
             continue;
         };
         for r in entries {

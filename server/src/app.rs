@@ -52,9 +52,13 @@ pub struct Args {
     /// bearing on durability).
     #[arg(long, env = "HOIST_CACHE_MB", default_value_t = 256)]
     pub cache_mb: u64,
-    /// Whether a new data directory compresses what it writes (zstd in sled's log): about
-    /// a third of the disk per ingested event, for about twice the CPU per write
-    /// (BENCHMARKS.md, "Disk per entry"). An existing directory keeps what it was created
+    /// The cache of decompressed entry packs in MiB (0: none): a timeline or wall read of
+    /// an entry whose pack it holds skips a decompression (docs/format.md, "Entry packs").
+    #[arg(long, env = "HOIST_PACK_CACHE_MB", default_value_t = 64)]
+    pub pack_cache_mb: u64,
+    /// Whether a new data directory has sled compress everything it writes (zstd in its
+    /// log), for about twice the CPU per write (BENCHMARKS.md, "Disk per entry"; entry
+    /// packs are compressed either way). An existing directory keeps what it was created
     /// with.
     #[arg(long, env = "HOIST_COMPRESSION", default_value_t = false, action = clap::ArgAction::Set)]
     pub compression: bool,
@@ -420,6 +424,7 @@ fn write_token_file(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
 pub async fn serve(args: Args) -> anyhow::Result<()> {
     let config = Config::default()
         .with_cache_mb(args.cache_mb)
+        .with_pack_cache_mb(args.pack_cache_mb)
         .with_compression(args.compression)
         .with_change_ring(usize::try_from(args.stream_ring).unwrap_or(usize::MAX))
         .with_salvage(args.salvage)

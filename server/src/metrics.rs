@@ -151,6 +151,21 @@ impl Metrics {
                 stats.opened_from_checkpoint,
             ),
             (
+                "hoist_pack_cache_hits_total",
+                "Reads of a compressed entry pack answered by the pack cache since start",
+                stats.pack_cache_hits,
+            ),
+            (
+                "hoist_pack_cache_misses_total",
+                "Reads of a compressed entry pack that decompressed it since start",
+                stats.pack_cache_misses,
+            ),
+            (
+                "hoist_pack_cache_bytes",
+                "Bytes of decompressed entry packs the pack cache holds (--pack-cache-mb bounds it)",
+                stats.pack_cache_bytes,
+            ),
+            (
                 "hoist_rollbacks_total",
                 "Commands rolled back after they began to write (a bug when above 0)",
                 stats.rollbacks,

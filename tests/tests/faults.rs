@@ -308,14 +308,25 @@ fn a_damaged_record_inside_a_pack_sets_the_whole_pack_aside_once() {
     std::fs::remove_dir_all(dir.path().join("checkpoint")).expect("no checkpoint");
 
     // In every pack of more than one entry, the record of its second entry becomes 0xff
-    // bytes (docs/format.md, "Entry packs": count, seqs, ends, body).
+    // bytes (docs/format.md, "Entry packs": count, seqs, ends, body), and the pack is
+    // written back in its codec, so its header is sound and its record is not.
     let mut damaged = Vec::new();
     let mut kept = 0;
+    let mut compressed = 0;
+    let mut written = Vec::new();
     {
         let db = sled::open(dir.path().join("db")).expect("open sled");
         for kv in db.scan_prefix(b"K") {
             let (k, v) = kv.expect("read");
-            let mut v = v.to_vec();
+            let was_compressed = v[0] == 1;
+            let mut v = if was_compressed {
+                // Codec 1: the laid-out length, then an LZ4 block.
+                compressed += 1;
+                let len = u32::from_be_bytes(v[1..5].try_into().expect("length")) as usize;
+                lz4_flex::block::decompress(&v[5..], len).expect("an LZ4 block")
+            } else {
+                v.to_vec()
+            };
             let n = u32::from_be_bytes(v[..4].try_into().expect("count")) as usize;
             if n < 2 {
                 kept += 1;
@@ -328,7 +339,19 @@ fn a_damaged_record_inside_a_pack_sets_the_whole_pack_aside_once() {
             let body = 4 + 12 * n;
             let (from, to) = (body + end(0), body + end(1));
             v[from..to].fill(0xff);
-            db.insert(&k, v).expect("insert");
+            // Written back as it was stored: a compressed pack compressed again, so what a
+            // salvage saves (the stored bytes) differs from what it reads (the laid-out
+            // ones).
+            let stored = if was_compressed {
+                let mut c = vec![1u8];
+                c.extend_from_slice(&u32::try_from(v.len()).expect("length").to_be_bytes());
+                c.extend_from_slice(&lz4_flex::block::compress(&v));
+                c
+            } else {
+                v
+            };
+            db.insert(&k, stored.clone()).expect("insert");
+            written.push(stored);
             damaged.push(k.to_vec());
         }
         db.flush().expect("flush");
@@ -338,6 +361,7 @@ fn a_damaged_record_inside_a_pack_sets_the_whole_pack_aside_once() {
         "{} packs of several entries",
         damaged.len()
     );
+    assert!(compressed >= damaged.len(), "alike entries compress");
     match open(dir.path(), false) {
         Err(Error::Damaged(d)) => assert!(d.key.starts_with("entry pack "), "{}", d.key),
         Err(other) => panic!("expected Damaged, got {other}"),
@@ -346,6 +370,18 @@ fn a_damaged_record_inside_a_pack_sets_the_whole_pack_aside_once() {
 
     let engine = open(dir.path(), true).expect("a salvaging open");
     let listed: Vec<String> = engine.salvaged().iter().map(|d| d.key.clone()).collect();
+    for d in engine.salvaged() {
+        let saved = std::fs::read(d.saved_to.as_ref().expect("bytes saved")).expect("saved");
+        assert!(
+            written.contains(&saved),
+            "{}: the stored bytes are saved, not the decompressed ones",
+            d.key
+        );
+    }
+    assert!(
+        written.iter().filter(|w| w[0] == 1).count() >= 4,
+        "the damaged packs were stored compressed"
+    );
     assert_eq!(listed.len(), damaged.len(), "each pack once: {listed:?}");
     assert!(
         listed.iter().all(|k| k.starts_with("entry pack ")),

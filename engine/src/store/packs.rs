@@ -25,14 +25,25 @@
 //! 3. Seqs need not be consecutive: seen-event rows and rolled-back commands take seqs
 //!    too.
 //!
-//! Cost of a lookup: one seek (as a `get`), a binary search over at most 64 seqs, no copy
-//! (the entry is a subslice of sled's value).
+//! 4. A pack is stored as written above (codec [`Codec::Raw`], how format 6 wrote every
+//!    pack) or compressed as one LZ4 block ([`Codec::Lz4`], since format 7), whichever is
+//!    shorter; the first byte of the stored value tells which.
+//!
+//! Cost of a lookup: one seek (as a `get`), for a compressed pack one decompression (about
+//! 1–1.5 µs for a pack of 4 KiB on this machine), a binary search over at most 64 seqs,
+//! no copy of the entry (it is a subslice of the pack).
+//!
+//! Why LZ4: on the load generator's ingest (1.95M entries in 98,588 packs of 20 entries on
+//! average, 216 bytes each), LZ4 stores 48 bytes per entry and decompresses a pack in
+//! 1.0–1.5 µs; zstd level 1 stores 32 and takes 8–10 µs, which a timeline page pays once
+//! per entry (its entries are in different packs). Compressing costs 8 µs per pack (0.4 µs
+//! per entry) on the writer (BENCHMARKS.md, "Compressed packs").
 
 use std::ops::Range;
 
 use crate::error::{Error, Result};
 
-use super::Bytes;
+use super::{Bytes, MAX_VALUE};
 
 /// The prefix of pack rows.
 pub(crate) const PACK: u8 = b'K';
@@ -43,6 +54,84 @@ pub(crate) const PACK_ENTRIES: usize = 64;
 /// Most entry bytes in one pack, unless it holds one entry alone: like a file chunk, so
 /// that a leaf of about 20 packs stays near 80 KiB.
 pub(crate) const PACK_BYTES: usize = 4 << 10;
+
+/// The longest a pack can be before it is stored: a full header and the longest body (one
+/// entry alone is at most [`MAX_VALUE`]). A compressed pack that claims more is damaged,
+/// so a damaged length never makes a read allocate more.
+const MAX_RAW: usize = 4
+    + 12 * PACK_ENTRIES
+    + if PACK_BYTES > MAX_VALUE {
+        PACK_BYTES
+    } else {
+        MAX_VALUE
+    };
+
+/// How a pack is stored: the first byte of its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Codec {
+    /// The pack as laid out above. Its first byte is the top byte of `n` (at most 64), so
+    /// always 0: every pack format 6 wrote reads as this codec.
+    Raw = 0,
+    /// Byte 1, then the laid-out pack's length (`u32`, big-endian), then the laid-out pack
+    /// compressed as one LZ4 block (the block format, no frame).
+    Lz4 = 1,
+}
+
+impl Codec {
+    fn of(stored: &[u8]) -> Option<Codec> {
+        match stored.first()? {
+            0 => Some(Codec::Raw),
+            1 => Some(Codec::Lz4),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a stored pack is compressed (reading it costs a decompression).
+pub(crate) fn compressed(stored: &[u8]) -> bool {
+    Codec::of(stored) == Some(Codec::Lz4)
+}
+
+/// What is stored for the laid-out pack `raw`: compressed if that is shorter (invariant 4).
+/// A pack longer than [`MAX_RAW`] (one entry over `MAX_VALUE`, which the writer logs but
+/// writes) stays raw: a read refuses a compressed pack that claims more.
+pub(crate) fn store(raw: Vec<u8>) -> Vec<u8> {
+    if raw.len() > MAX_RAW {
+        return raw;
+    }
+    let packed = lz4_flex::block::compress(&raw);
+    if 5 + packed.len() >= raw.len() {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(5 + packed.len());
+    out.push(Codec::Lz4 as u8);
+    // At most MAX_RAW: the length always fits.
+    out.extend_from_slice(&u32::try_from(raw.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(&packed);
+    out
+}
+
+/// The laid-out pack of a stored value: the value itself, or its decompression.
+fn unpack(stored: &Bytes) -> Result<Bytes> {
+    match Codec::of(stored) {
+        Some(Codec::Raw) => Ok(stored.clone()),
+        Some(Codec::Lz4) => {
+            let len = be_u32(stored, 1).ok_or_else(|| corrupt("shorter than its length"))? as usize;
+            if len > MAX_RAW {
+                return Err(corrupt(&format!("{len} bytes once decompressed")));
+            }
+            let block = stored.get(5..).unwrap_or_default();
+            let raw = lz4_flex::block::decompress(block, len)
+                .map_err(|e| corrupt(&format!("does not decompress: {e}")))?;
+            if raw.len() != len {
+                return Err(corrupt("decompresses to another length than it says"));
+            }
+            Ok(Bytes::from(raw))
+        }
+        None => Err(corrupt("unknown codec")),
+    }
+}
 
 /// `K` + the pack's last seq.
 pub(crate) fn pack_key(last: u64) -> [u8; 9] {
@@ -106,6 +195,10 @@ pub(crate) fn encode(entries: &[(u64, Bytes)]) -> Vec<u8> {
 /// A pack whose header was checked: every seq and range it answers is within its value.
 #[derive(Debug, Clone)]
 pub(crate) struct Pack {
+    /// As laid out (decompressed): what seqs and ranges are read from. The stored value is
+    /// not kept: a cached pack's clone is one reference count (on hot packs, shared by the
+    /// reading threads, each is a contended atomic; two of them cost 5 % of a timeline
+    /// page's CPU).
     value: Bytes,
     n: usize,
 }
@@ -123,8 +216,9 @@ fn be_u64(b: &[u8], at: usize) -> Option<u64> {
 }
 
 impl Pack {
-    /// Checks the header of the pack stored under `K` + `last`.
-    pub(crate) fn parse(last: u64, value: Bytes) -> Result<Pack> {
+    /// Decompresses if need be, and checks the header of the pack stored under `K` + `last`.
+    pub(crate) fn parse(last: u64, stored: Bytes) -> Result<Pack> {
+        let value = unpack(&stored)?;
         let b: &[u8] = &value;
         let n = be_u32(b, 0).ok_or_else(|| corrupt("shorter than its count"))? as usize;
         if n == 0 || n > PACK_ENTRIES {
@@ -177,7 +271,7 @@ impl Pack {
         self.seq(self.n - 1)
     }
 
-    /// Where entry `i` is in the pack's value.
+    /// Where entry `i` is in the pack's laid-out value ([`Pack::value`]).
     pub(crate) fn range(&self, i: usize) -> Range<usize> {
         let end_at = |j: usize| be_u32(&self.value, 4 + 8 * self.n + 4 * j).unwrap_or(0) as usize;
         let body = 4 + 12 * self.n;
@@ -185,7 +279,7 @@ impl Pack {
         body + start..body + end_at(i)
     }
 
-    /// The whole stored value.
+    /// The whole pack as laid out (decompressed).
     pub(crate) fn value(&self) -> &Bytes {
         &self.value
     }
@@ -248,7 +342,7 @@ mod tests {
                 let bytes: usize = part.iter().map(|(_, v)| v.len()).sum();
                 prop_assert!(part.len() == 1 || bytes <= PACK_BYTES);
                 let last = part.last().map(|(s, _)| *s).unwrap_or_default();
-                let pack = Pack::parse(last, Bytes::from(encode(part))).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let pack = Pack::parse(last, Bytes::from(store(encode(part)))).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(pack.len(), part.len());
                 packs.push((last, pack));
             }
@@ -286,6 +380,97 @@ mod tests {
                 }
             }
         }
+
+        /// A damaged compressed pack is refused or reads within its own bounds: any cut or
+        /// any changed byte of the stored value.
+        #[test]
+        fn a_damaged_compressed_pack_is_refused_or_stays_in_bounds(
+            n in 2usize..64,
+            at in any::<proptest::sample::Index>(),
+            byte in any::<u8>(),
+            cut in any::<bool>(),
+        ) {
+            let all = alike(n);
+            let last = all.last().map(|(s, _)| *s).unwrap_or_default();
+            let mut v = store(encode(&all));
+            prop_assert_eq!(Codec::of(&v), Some(Codec::Lz4));
+            let i = at.index(v.len());
+            if cut {
+                v.truncate(i);
+            } else {
+                v[i] = byte;
+            }
+            if let Ok(p) = Pack::parse(last, Bytes::from(v)) {
+                for j in 0..p.len() {
+                    prop_assert!(p.range(j).end <= p.value().len());
+                    let _ = p.entry(j);
+                }
+            }
+        }
+    }
+
+    /// `n` entries as alike as the load generator's: they compress.
+    fn alike(n: usize) -> Vec<(u64, Bytes)> {
+        (1..=n as u64)
+            .map(|seq| {
+                let text = format!("call_in from +49 30 1234 {seq:05}, item {}", seq % 7);
+                (seq, Bytes::from(text.repeat(3).as_bytes()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pack_is_stored_compressed_only_when_that_is_shorter() {
+        let all = alike(20);
+        let raw = encode(&all);
+        let stored = store(raw.clone());
+        assert_eq!(Codec::of(&stored), Some(Codec::Lz4));
+        assert!(
+            stored.len() * 3 < raw.len(),
+            "{} of {}",
+            stored.len(),
+            raw.len()
+        );
+        let pack = Pack::parse(20, Bytes::from(stored.clone())).expect("parses");
+        assert_eq!(pack.value().as_ref(), &raw[..]);
+        for (seq, v) in &all {
+            assert_eq!(pack.find(*seq).as_ref(), Some(v));
+        }
+        // Bytes that do not compress (an xorshift stream) stay as they are.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect();
+        let raw = encode(&[(5, Bytes::from(noise))]);
+        assert_eq!(store(raw.clone()), raw);
+        assert_eq!(Codec::of(&raw), Some(Codec::Raw));
+    }
+
+    #[test]
+    fn an_entry_over_the_value_limit_is_stored_raw_and_reads_back() {
+        let big = vec![(9, Bytes::from(vec![b'a'; MAX_VALUE + 20_000]))];
+        let raw = encode(&big);
+        assert!(raw.len() > MAX_RAW);
+        let stored = store(raw.clone());
+        assert_eq!(stored, raw, "too long to compress: a read would refuse it");
+        let pack = Pack::parse(9, Bytes::from(stored)).expect("parses");
+        assert_eq!(pack.find(9).map(|v| v.len()), Some(MAX_VALUE + 20_000));
+    }
+
+    #[test]
+    fn a_compressed_pack_that_claims_too_much_or_another_codec_is_refused() {
+        let mut v = store(encode(&alike(10)));
+        v[1..5].copy_from_slice(&u32::try_from(MAX_RAW + 1).unwrap_or(u32::MAX).to_be_bytes());
+        assert!(Pack::parse(10, Bytes::from(v)).is_err());
+        let mut v = store(encode(&alike(10)));
+        v[0] = 2;
+        assert!(Pack::parse(10, Bytes::from(v)).is_err());
+        assert!(Pack::parse(10, Bytes::from(&[1u8][..])).is_err());
     }
 
     #[test]

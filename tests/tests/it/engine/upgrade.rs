@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use hoist_engine::{
-    Config, Engine, EventKind, FileId, GroupId, IngestStatus, ItemId, JobId, ManualClock, NewEvent,
-    UserId,
+    Config, Engine, EntryId, EventKind, FeedEntry, FileId, GroupId, IngestStatus, ItemId, JobId,
+    ManualClock, NewEvent, PageRequest, TimelineKind, UserId, WallFilter,
 };
 use sha2::{Digest, Sha256};
 
@@ -180,36 +180,56 @@ fn a_format_4_store_is_upgraded_with_boards_in_the_item_counter_mode() {
     assert_eq!((overdue(&engine, admin), overdue(&engine, ann)), (0, 1));
 }
 
+/// A copy of `tests/fixtures/<name>` to upgrade: the temporary directory (removed when
+/// dropped) and the data directory in it.
+fn fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+        &data,
+    );
+    (tmp, data)
+}
+
+/// One page of 500: every entry of the fixtures' timelines and walls.
+const ALL: PageRequest = PageRequest {
+    limit: Some(500),
+    cursor: None,
+};
+
+/// Every entry of item 1 ("Acme")'s timeline, newest first, as (id, kind, text).
+fn acme_timeline(e: &Engine) -> Vec<(EntryId, TimelineKind, String)> {
+    e.timeline(ItemId(1), &ALL)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|t| (t.id, t.kind, t.text))
+        .collect()
+}
+
+/// Every entry of the admin's wall, newest first.
+fn admin_wall(e: &Engine) -> Vec<EntryId> {
+    e.wall(UserId(1), &WallFilter::default(), &ALL)
+        .unwrap()
+        .items
+        .iter()
+        .map(|f: &FeedEntry| f.id)
+        .collect()
+}
+
 /// `tests/fixtures/store-v5` was written by main at format 5 (commit 4514ab6) with
 /// [`write_a_fixture`]: the content of `store-v4`, every entry in an `E` row of its own.
 /// Format 6 writes entries in packs (`K` rows) and reads the old rows as they are: an
 /// item's timeline and a wall mix both, across restarts.
 #[test]
 fn a_format_5_store_is_upgraded_and_its_entries_read_beside_packed_ones() {
-    use hoist_engine::{EntryId, FeedEntry, Mentions, PageRequest, TimelineKind, WallFilter};
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-v5"),
-        &data,
-    );
+    use hoist_engine::Mentions;
+    let (_tmp, data) = fixture("store-v5");
     let (admin, acme) = (UserId(1), ItemId(1));
-    let timeline = |e: &Engine| -> Vec<(EntryId, TimelineKind, String)> {
-        e.timeline(acme, &PageRequest::default())
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|t| (t.id, t.kind, t.text))
-            .collect()
-    };
-    let wall = |e: &Engine| -> Vec<EntryId> {
-        e.wall(admin, &WallFilter::default(), &PageRequest::default())
-            .unwrap()
-            .items
-            .iter()
-            .map(|f: &FeedEntry| f.id)
-            .collect()
-    };
+    let (timeline, wall) = (acme_timeline, admin_wall);
     let engine = open(&data);
     check_v3(&engine);
     let old = timeline(&engine);
@@ -233,6 +253,93 @@ fn a_format_5_store_is_upgraded_and_its_entries_read_beside_packed_ones() {
     let mut walls = vec![new.id];
     walls.extend(old_wall.iter().copied());
     assert_eq!(wall(&engine), walls);
+    check_v3(&engine);
+}
+
+/// `tests/fixtures/store-v6` was written by main at format 6 (commit d116595) with
+/// [`write_a_fixture`]: the content of `store-v4`, its entries in packs stored as laid out,
+/// and the checkpoint written at its close. Format 7 stores a pack compressed when that is
+/// shorter, reads format 6's packs as they are (an item's timeline and a wall mix both,
+/// across restarts) and opens from format 6's checkpoint (the same records, the same state).
+#[test]
+fn a_format_6_store_is_upgraded_and_its_packs_read_beside_compressed_ones() {
+    let (_tmp, data) = fixture("store-v6");
+    // How many packs the store holds under each codec (the first byte: 0 as laid out,
+    // 1 LZ4), read with sled while no engine has the store open.
+    let codecs = |dir: &Path| -> (usize, usize) {
+        let db = sled::open(dir.join("db")).expect("open sled");
+        let firsts: Vec<u8> = db
+            .scan_prefix(b"K")
+            .map(|kv| kv.expect("read").1.first().copied().expect("a value"))
+            .collect();
+        let raw = firsts.iter().filter(|b| **b == 0).count();
+        (raw, firsts.len() - raw)
+    };
+    let (raw, compressed) = codecs(&data);
+    assert!(
+        raw > 0 && compressed == 0,
+        "{raw} raw, {compressed} compressed"
+    );
+    let (admin, acme) = (UserId(1), ItemId(1));
+    let (timeline, wall) = (acme_timeline, admin_wall);
+    let engine = open(&data);
+    assert!(
+        engine.stats().opened_from_checkpoint > 0,
+        "opened from the checkpoint format 6 wrote"
+    );
+    check_v3(&engine);
+    let old = timeline(&engine);
+    assert!(
+        old.iter()
+            .any(|(_, k, t)| *k == TimelineKind::Comment && t == "Call them back"),
+        "the old comment is read from its format-6 pack: {old:?}"
+    );
+    let old_wall = wall(&engine);
+    assert!(!old_wall.is_empty());
+    // Forty alike events in one command: a pack that compresses.
+    let events = (0..40)
+        .map(|i| NewEvent {
+            id: format!("v7-{i}"),
+            kind: EventKind::CallIn,
+            item: Some(acme),
+            phone: None,
+            email: None,
+            at: None,
+            summary: Some(format!("call {i} about the renewal of the contract")),
+        })
+        .collect();
+    let results = engine.ingest(admin, events, None).unwrap();
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(x) if x.status == IngestStatus::Accepted)));
+    let both = timeline(&engine);
+    assert_eq!(both.len(), old.len() + 40);
+    assert_eq!(&both[40..], &old[..], "the old entries after the new ones");
+    let both_wall = wall(&engine);
+    assert_eq!(&both_wall[40..], &old_wall[..]);
+    engine.close();
+    drop(engine);
+    let (raw, compressed) = codecs(&data);
+    assert!(
+        raw > 0 && compressed > 0,
+        "{raw} raw, {compressed} compressed"
+    );
+    let engine = open(&data);
+    assert!(
+        engine.stats().opened_from_checkpoint > 0,
+        "opened from the checkpoint written at format 7's close"
+    );
+    assert_eq!(timeline(&engine), both, "after a restart");
+    assert_eq!(wall(&engine), both_wall);
+    check_v3(&engine);
+    engine.close();
+    drop(engine);
+    // A full rebuild reads both kinds of pack in its scans.
+    std::fs::remove_dir_all(data.join("checkpoint")).unwrap();
+    let engine = open(&data);
+    assert_eq!(engine.stats().opened_from_checkpoint, 0, "a full rebuild");
+    assert_eq!(timeline(&engine), both, "rebuilt from the records");
+    assert_eq!(wall(&engine), both_wall);
     check_v3(&engine);
 }
 
