@@ -227,6 +227,10 @@ fn fault_first(inner: sled::Iter) -> impl Iterator<Item = Result<(Bytes, Bytes)>
         .chain(inner.map(|r| r.map_err(storage)))
 }
 
+/// The most pack keys [`Store`] remembers (about 17 MiB): past it, the oldest are
+/// forgotten, and a read of their entries seeks (and learns them again).
+const KNOWN_PACKS: usize = 1 << 20;
+
 /// The memory a store may use for caches, in bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caches {
@@ -288,7 +292,7 @@ impl EntryReader<'_> {
                 .ok_or_else(|| Error::Corrupt(format!("not a pack key: {}", hex(&k))))?;
             let pack = self.store.pack(last, v)?;
             if known != Some(last) {
-                self.store.known_packs.write().insert(last);
+                self.store.learn([last]);
             }
             let found = pack.find(seq);
             let held = pack.first() <= seq;
@@ -413,8 +417,9 @@ pub(crate) struct Store {
     /// Compressed packs, decompressed, by last seq (a pack never changes once written).
     packs: PackCache,
     /// The last seqs of packs this process wrote or found ([`EntryReader::read`]): a
-    /// hint, any subset of the packs is correct. At most one per pack (about 20 entries):
-    /// under a byte per entry of history, in a B-tree of `u64`s.
+    /// hint, any subset of the packs is correct. About 17 bytes per pack in a B-tree of
+    /// `u64`s (a pack holds up to 64 entries when a group writes many, one when a group
+    /// is a single comment), at most [`KNOWN_PACKS`] of them: the newest are kept.
     known_packs: RwLock<BTreeSet<u64>>,
     // Held for the life of the store; the OS releases it if the process dies.
     _lock: File,
@@ -831,6 +836,15 @@ impl Store {
         self.keep(last, stored)
     }
 
+    /// Remembers packs by their last seqs, forgetting the oldest past [`KNOWN_PACKS`].
+    fn learn(&self, lasts: impl IntoIterator<Item = u64>) {
+        let mut known = self.known_packs.write();
+        known.extend(lasts);
+        while known.len() > KNOWN_PACKS {
+            known.pop_first();
+        }
+    }
+
     /// The pack under `K` + `last`: from the cache, else a `get`; `None` if no such row.
     fn pack_at(&self, last: u64) -> Result<Option<Pack>> {
         if let Some(p) = self.packs.get(&last) {
@@ -987,7 +1001,7 @@ impl Store {
         }
         self.db.apply_batch(inner).map_err(storage)?;
         if !lasts.is_empty() {
-            self.known_packs.write().extend(lasts);
+            self.learn(lasts);
         }
         Ok(())
     }
@@ -1124,6 +1138,18 @@ mod tests {
     }
 
     #[test]
+    fn the_store_remembers_the_newest_packs_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        store.learn(0..KNOWN_PACKS as u64 + 10);
+        store.learn([3, 5]);
+        let known = store.known_packs.read();
+        assert_eq!(known.len(), KNOWN_PACKS);
+        assert_eq!(known.first(), Some(&10), "the oldest forgotten");
+        assert_eq!(known.last(), Some(&(KNOWN_PACKS as u64 + 9)));
+    }
+
+    #[test]
     fn entries_read_the_same_through_known_packs_the_cache_and_seeks() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(dir.path());
@@ -1161,10 +1187,17 @@ mod tests {
             .scan(PACK)
             .map(|kv| kv.ok().and_then(|(k, _)| packs::pack_last(&k)).unwrap_or(0))
             .collect();
-        store
-            .known_packs
-            .write()
-            .extend(lasts.iter().step_by(2).copied());
+        // And keys of no pack: seqs of no entry, seqs inside packs, past the end.
+        let max = all.keys().last().copied().unwrap_or(0);
+        let gaps = (0..max).filter(|s| !lasts.contains(s)).step_by(3);
+        store.learn(
+            lasts
+                .iter()
+                .step_by(2)
+                .copied()
+                .chain(gaps)
+                .chain([max + 1, max + 9]),
+        );
         check(&store, &all);
     }
 }
