@@ -29,8 +29,8 @@
 //!    removed by the next checkpoint.
 //! 5. Open trusts a checkpoint only if every file's CRC-32 and rkyv layout check, the
 //!    checkpoint and store format versions match (or are 6 and 7: `same_state`), the
-//!    segments tile `[0, upto)`, `upto ≤ next_entry`, the head's `next_item` ≤ the store's, and the anchor entry is
-//!    this store's. Otherwise it logs why, removes it (a head that cannot be read at all,
+//!    segments tile `[0, upto)`, `upto ≤ next_entry`, the head's `next_item` ≤ the
+//!    store's, and the anchor entry is this store's. Otherwise it logs why, removes it (a head that cannot be read at all,
 //!    or of another version, is left for the next checkpoint to replace) and rebuilds from
 //!    the rows, as without one. The files are read ([`Early`]) while sled opens, under the
 //!    directory's lock; what needs the store is checked after ([`check`]).

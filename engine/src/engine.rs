@@ -45,8 +45,7 @@ use crate::timer::{TimerId, Wheel};
 #[derive(Clone)]
 pub struct Config {
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) cache_bytes: u64,
-    pub(crate) pack_cache_bytes: u64,
+    pub(crate) caches: crate::store::Caches,
     pub(crate) queue_capacity: usize,
     pub(crate) max_group: usize,
     pub(crate) enqueue_timeout: Duration,
@@ -64,8 +63,10 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             clock: Arc::new(SystemClock),
-            cache_bytes: 256 << 20,
-            pack_cache_bytes: 64 << 20,
+            caches: crate::store::Caches {
+                sled_bytes: 256 << 20,
+                pack_bytes: 64 << 20,
+            },
             queue_capacity: 8192,
             max_group: 1024,
             enqueue_timeout: Duration::from_secs(2),
@@ -90,7 +91,7 @@ impl Config {
 
     /// sled's page cache size in MiB (it does not bound the process's memory).
     pub fn with_cache_mb(mut self, mb: u64) -> Config {
-        self.cache_bytes = mb.saturating_mul(1 << 20);
+        self.caches.sled_bytes = mb.saturating_mul(1 << 20);
         self
     }
 
@@ -99,16 +100,8 @@ impl Config {
     /// unless the cache holds it; a wall's newest entries and busy items' timelines are
     /// read again and again (docs/format.md, "Entry packs").
     pub fn with_pack_cache_mb(mut self, mb: u64) -> Config {
-        self.pack_cache_bytes = mb.saturating_mul(1 << 20);
+        self.caches.pack_bytes = mb.saturating_mul(1 << 20);
         self
-    }
-
-    /// The store's caches, as configured.
-    pub(crate) fn caches(&self) -> crate::store::Caches {
-        crate::store::Caches {
-            sled_bytes: self.cache_bytes,
-            pack_bytes: self.pack_cache_bytes,
-        }
     }
 
     /// Whether a store this open creates compresses what it writes (zstd level 1 in

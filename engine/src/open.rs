@@ -599,7 +599,7 @@ impl Engine {
         } else {
             crate::checkpoint::Early::start(dir.as_ref())
         };
-        let store = Store::open_locked(lock, config.caches(), config.compress)?;
+        let store = Store::open_locked(lock, config.caches, config.compress)?;
         tracing::debug!(
             ms = u64::try_from(opening.elapsed().as_millis()).unwrap_or(u64::MAX),
             "open: store opened"

@@ -34,7 +34,7 @@ mod sync;
 pub(crate) use packs::{Pack, PACK};
 pub(crate) use sync::sync_dir;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -227,9 +227,9 @@ fn fault_first(inner: sled::Iter) -> impl Iterator<Item = Result<(Bytes, Bytes)>
         .chain(inner.map(|r| r.map_err(storage)))
 }
 
-/// The most pack keys [`Store`] remembers (about 17 MiB): past it, the oldest are
-/// forgotten, and a read of their entries seeks (and learns them again).
-const KNOWN_PACKS: usize = 1 << 20;
+/// The most packs [`Store`] remembers (about 16 MiB): past it, the oldest are forgotten,
+/// and a read of their entries seeks (and learns them again).
+const KNOWN_PACKS: usize = 1 << 19;
 
 /// The memory a store may use for caches, in bytes.
 #[derive(Debug, Clone, Copy)]
@@ -274,11 +274,19 @@ impl EntryReader<'_> {
         // only pack that can hold it (invariant 1 of `packs.rs`: spans are disjoint and in
         // key order), whatever packs are not known. A `get` by its key (or the cache)
         // instead of a seek: sled's range iterator clones the whole leaf it lands in,
-        // 15–17 % of a timeline page's CPU (BENCHMARKS.md, "Compressed packs").
-        let known = self.store.known_packs.read().range(seq..).next().copied();
-        if let Some(last) = known {
-            if let Some(pack) = self.store.pack_at(last)? {
-                if pack.first() <= seq {
+        // 15–17 % of a timeline page's CPU (BENCHMARKS.md, "Compressed packs"). A known
+        // pack that starts after `seq` is not read: it cannot hold it.
+        let known = self
+            .store
+            .known_packs
+            .read()
+            .range(seq..)
+            .next()
+            .map(|(l, f)| (*l, *f));
+        if let Some((last, first)) = known {
+            if first <= seq {
+                // The pack's own first seq, not only the remembered one, decides.
+                if let Some(pack) = self.store.pack_at(last)?.filter(|p| p.first() <= seq) {
                     let found = pack.find(seq);
                     self.pack = Some(pack);
                     return Ok(found);
@@ -291,8 +299,8 @@ impl EntryReader<'_> {
             let last = packs::pack_last(&k)
                 .ok_or_else(|| Error::Corrupt(format!("not a pack key: {}", hex(&k))))?;
             let pack = self.store.pack(last, v)?;
-            if known != Some(last) {
-                self.store.learn([last]);
+            if known.map(|(l, _)| l) != Some(last) {
+                self.store.learn([(last, pack.first())]);
             }
             let found = pack.find(seq);
             let held = pack.first() <= seq;
@@ -416,11 +424,11 @@ pub(crate) struct Store {
     legacy_entries: bool,
     /// Compressed packs, decompressed, by last seq (a pack never changes once written).
     packs: PackCache,
-    /// The last seqs of packs this process wrote or found ([`EntryReader::read`]): a
-    /// hint, any subset of the packs is correct. About 17 bytes per pack in a B-tree of
-    /// `u64`s (a pack holds up to 64 entries when a group writes many, one when a group
-    /// is a single comment), at most [`KNOWN_PACKS`] of them: the newest are kept.
-    known_packs: RwLock<BTreeSet<u64>>,
+    /// The spans of packs this process wrote or found ([`EntryReader::read`]), by last seq:
+    /// their first seq. A hint: any subset of the packs is correct. About 30 bytes per
+    /// pack in a B-tree (a pack holds up to 64 entries when a group writes many, one when a
+    /// group is a single comment), at most [`KNOWN_PACKS`] of them: the newest are kept.
+    known_packs: RwLock<BTreeMap<u64, u64>>,
     // Held for the life of the store; the OS releases it if the process dies.
     _lock: File,
 }
@@ -495,20 +503,20 @@ impl Batch {
 
     /// Turns the entries into pack rows, at the end of the ops (no op of a batch names an
     /// entry's key, so their order among the ops does not matter).
-    /// Returns the packs' last seqs.
-    fn seal(&mut self) -> Vec<u64> {
+    /// Returns the packs' spans, as (last, first) seqs.
+    fn seal(&mut self) -> Vec<(u64, u64)> {
         let entries = std::mem::take(&mut self.entries);
-        let mut lasts = Vec::new();
+        let mut spans = Vec::new();
         for part in packs::split(&entries) {
-            if let Some((last, _)) = part.last() {
+            if let (Some((first, _)), Some((last, _))) = (part.first(), part.last()) {
                 self.ops.push((
                     Bytes::from(&packs::pack_key(*last)[..]),
                     Some(Bytes::from(packs::store(packs::encode(part)))),
                 ));
-                lasts.push(*last);
+                spans.push((*last, *first));
             }
         }
-        lasts
+        spans
     }
 
     /// The sled batch, and the largest value in it.
@@ -782,7 +790,7 @@ impl Store {
                 caches.pack_bytes,
                 PackWeight,
             ),
-            known_packs: RwLock::new(BTreeSet::new()),
+            known_packs: RwLock::new(BTreeMap::new()),
             _lock: lock,
         })
     }
@@ -826,23 +834,13 @@ impl Store {
     /// 1.2 µs here, and a timeline page of 50 entries reads 50 packs: without the cache,
     /// timeline pages of long histories ran at 0.74× the rate of format 6's raw packs
     /// (BENCHMARKS.md, "Compressed packs").
-    pub(crate) fn pack(&self, last: u64, stored: Bytes) -> Result<Pack> {
-        if !packs::compressed(&stored) {
-            return Pack::parse(last, stored);
+    fn pack(&self, last: u64, stored: Bytes) -> Result<Pack> {
+        if packs::compressed(&stored) {
+            if let Some(p) = self.packs.get(&last) {
+                return Ok(p);
+            }
         }
-        if let Some(p) = self.packs.get(&last) {
-            return Ok(p);
-        }
-        self.keep(last, stored)
-    }
-
-    /// Remembers packs by their last seqs, forgetting the oldest past [`KNOWN_PACKS`].
-    fn learn(&self, lasts: impl IntoIterator<Item = u64>) {
-        let mut known = self.known_packs.write();
-        known.extend(lasts);
-        while known.len() > KNOWN_PACKS {
-            known.pop_first();
-        }
+        self.parse_pack(last, stored)
     }
 
     /// The pack under `K` + `last`: from the cache, else a `get`; `None` if no such row.
@@ -851,17 +849,30 @@ impl Store {
             return Ok(Some(p));
         }
         match self.db.get(packs::pack_key(last)).map_err(storage)? {
-            Some(stored) if packs::compressed(&stored) => self.keep(last, stored).map(Some),
-            Some(stored) => Pack::parse(last, stored).map(Some),
+            Some(stored) => self.parse_pack(last, stored).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Decompresses and checks a compressed pack, and keeps it in the cache.
-    fn keep(&self, last: u64, stored: Bytes) -> Result<Pack> {
+    /// Checks a stored pack (decompressing it if need be); a compressed one is kept in
+    /// the cache.
+    fn parse_pack(&self, last: u64, stored: Bytes) -> Result<Pack> {
+        let compressed = packs::compressed(&stored);
         let pack = Pack::parse(last, stored)?;
-        self.packs.insert(last, pack.clone());
+        if compressed {
+            self.packs.insert(last, pack.clone());
+        }
         Ok(pack)
+    }
+
+    /// Remembers packs by their spans, (last, first) seqs, forgetting the oldest past
+    /// [`KNOWN_PACKS`].
+    fn learn(&self, spans: impl IntoIterator<Item = (u64, u64)>) {
+        let mut known = self.known_packs.write();
+        known.extend(spans);
+        while known.len() > KNOWN_PACKS {
+            known.pop_first();
+        }
     }
 
     /// The pack cache's hits and misses since open, and the bytes it holds.
@@ -977,7 +988,7 @@ impl Store {
     /// Applies `batch` atomically. Not yet durable: see [`Store::flush`].
     pub(crate) fn apply(&self, mut batch: Batch) -> Result<()> {
         injected(failpoint::APPLY)?;
-        let lasts = batch.seal();
+        let spans = batch.seal();
         if let Tap::On(t) = &mut *self.tap.lock() {
             if !t.overflowed {
                 t.bytes += batch
@@ -1000,8 +1011,8 @@ impl Store {
             );
         }
         self.db.apply_batch(inner).map_err(storage)?;
-        if !lasts.is_empty() {
-            self.learn(lasts);
+        if !spans.is_empty() {
+            self.learn(spans);
         }
         Ok(())
     }
@@ -1141,12 +1152,12 @@ mod tests {
     fn the_store_remembers_the_newest_packs_only() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(dir.path());
-        store.learn(0..KNOWN_PACKS as u64 + 10);
-        store.learn([3, 5]);
+        store.learn((0..KNOWN_PACKS as u64 + 10).map(|s| (s, s)));
+        store.learn([(3, 3), (5, 5)]);
         let known = store.known_packs.read();
         assert_eq!(known.len(), KNOWN_PACKS);
-        assert_eq!(known.first(), Some(&10), "the oldest forgotten");
-        assert_eq!(known.last(), Some(&(KNOWN_PACKS as u64 + 9)));
+        assert_eq!(known.keys().next(), Some(&10), "the oldest forgotten");
+        assert_eq!(known.keys().last(), Some(&(KNOWN_PACKS as u64 + 9)));
     }
 
     #[test]
@@ -1183,20 +1194,27 @@ mod tests {
             pack_bytes: 0,
         };
         let store = Store::open(dir.path(), caches, false).expect("open");
-        let lasts: Vec<u64> = store
+        let spans: Vec<(u64, u64)> = store
             .scan(PACK)
-            .map(|kv| kv.ok().and_then(|(k, _)| packs::pack_last(&k)).unwrap_or(0))
+            .map(|kv| {
+                let (k, v) = kv.expect("read");
+                let last = packs::pack_last(&k).expect("a pack key");
+                (last, Pack::parse(last, v).expect("a pack").first())
+            })
             .collect();
-        // And keys of no pack: seqs of no entry, seqs inside packs, past the end.
+        // And spans of no pack: seqs of no entry, seqs inside packs, past the end.
         let max = all.keys().last().copied().unwrap_or(0);
-        let gaps = (0..max).filter(|s| !lasts.contains(s)).step_by(3);
+        let gaps = (0..max)
+            .filter(|s| spans.iter().all(|(l, _)| l != s))
+            .step_by(3)
+            .map(|s| (s, s.saturating_sub(5)));
         store.learn(
-            lasts
+            spans
                 .iter()
                 .step_by(2)
                 .copied()
                 .chain(gaps)
-                .chain([max + 1, max + 9]),
+                .chain([(max + 1, 0), (max + 9, max + 9)]),
         );
         check(&store, &all);
     }
