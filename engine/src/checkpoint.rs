@@ -1,10 +1,12 @@
 //! The checkpoint: what the entries make (each entry's meta, the walls, each record's last
-//! touch by an entry, each item's newest focus redo) as of a cut, in files beside sled, so
-//! that open reads only the entries written after the cut instead of the whole history.
+//! touch by an entry, each item's newest focus redo) and the seen-event hashes of the `S`
+//! rows, as of a cut, in files beside sled, so that open reads only the entries and `S`
+//! rows written after the cut instead of the whole history.
 //!
-//! Why only the entries: on a busy store they are nine rows in ten, and they are the only
-//! records never rewritten or removed (docs/format.md), so what they make below a seq is a
-//! pure function of rows that never change. Items, activities, follows and the rest are
+//! Why only these: on a busy store they are nine rows in ten, and they are the only records
+//! never rewritten or removed (docs/format.md), so what they make below a seq is a pure
+//! function of rows that never change. (The `S` rows are read from the store when a segment
+//! is written, not copied from memory: memory's seen set does not know their seqs.) Items, activities, follows and the rest are
 //! rewritten in place and are still read whole on open (a million items take about 2 s on
 //! the benchmark machine; BENCHMARKS.md). Open cost with a checkpoint is therefore the
 //! item scan plus reading these files plus the entries after the cut, flat in history.
@@ -50,6 +52,7 @@ use crate::ids::{GroupId, ItemId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
 use crate::records::{self, FocusReason, TimelineKind};
+use crate::seen::Seen;
 use crate::state::State;
 use crate::store::Store;
 use crate::walls::{EntryMeta, FeedState, Redo, Redos};
@@ -58,8 +61,9 @@ use crate::walls::{EntryMeta, FeedState, Redo, Redos};
 pub(crate) const DIR: &str = "checkpoint";
 const HEAD: &str = "head";
 const TMP: &str = ".tmp";
-/// Version of the files' layout; a head of another version is ignored.
-pub(crate) const VERSION: u32 = 2;
+/// Version of the files' layout; a head of another version is ignored (version 3 added
+/// each segment's seen-event hashes, and took the head's count of them out).
+pub(crate) const VERSION: u32 = 3;
 /// By default a segment spans at most 2^20 seqs: its archive stays far below rkyv's 2 GiB
 /// offsets (≈ 60 MB at one audience member per entry), and rewriting the partial one is
 /// cheap. `Config::with_checkpoint_span_bits` sets it (tests use tiny spans).
@@ -81,8 +85,9 @@ pub(crate) struct HeadRec {
     /// checkpoint to this store's history (a store restored or rebuilt under the same
     /// directory, or one whose unflushed entries a checkpoint saw, does not match).
     pub anchor: Option<Anchor>,
-    /// How many event hashes the seen set held when the head was written: open sizes its
-    /// set with it (a hint, not checked; growing a 9M-entry hash table cost 0.7 s).
+    /// How many event hashes the segments hold, all told (checked on open). In version 2
+    /// it was the seen set's size, a hint; the field stayed where it was so that an older
+    /// head is still read far enough to be ignored for its version, not as damaged.
     pub seen: u64,
     /// `Meta::next_item` at the cut: the items the segments name are below it. Open reads
     /// the checkpoint while sled opens, before it knows the store's own counter, and checks
@@ -111,6 +116,14 @@ pub(crate) struct SegmentRef {
     pub hi: u64,
 }
 
+/// A segment the newest head names, as open and the checkpoint thread know it: its range
+/// and how many seen-event hashes it holds (the head's `seen` is their sum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Named {
+    pub range: SegmentRef,
+    pub seen: u64,
+}
+
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct RedoRec {
     pub item: u64,
@@ -137,6 +150,9 @@ pub(crate) struct SegmentRec {
     pub roles: Vec<RoleWallRec>,
     /// Per record, the latest `at` of its entries in the range.
     pub touched: Vec<(u64, i64)>,
+    /// The event hashes of the `S` rows with seqs in the range, sorted: open merges the
+    /// segments' runs into the seen set's sorted part (`seen.rs`).
+    pub seen: Vec<u128>,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
@@ -326,7 +342,7 @@ pub(crate) fn thread_loop(
     state: &RwLock<State>,
     control: &Control,
     cuts: &Receiver<Cut>,
-    mut segments: Vec<SegmentRef>,
+    mut segments: Vec<Named>,
 ) {
     for mut cut in cuts {
         let replies = std::mem::take(&mut cut.replies);
@@ -371,7 +387,7 @@ fn write(
     span_bits: u32,
     state: &RwLock<State>,
     cut: Cut,
-    segments: &mut Vec<SegmentRef>,
+    segments: &mut Vec<Named>,
 ) -> Result<CheckpointInfo> {
     let dir = &store.dir().join(DIR);
     if !dir.exists() {
@@ -380,7 +396,7 @@ fn write(
     }
     // No entry since the last checkpoint: nothing it covers changed (redos come only
     // with entries), so it stands.
-    if segments.last().map(|s| s.hi) == Some(cut.upto) && dir.join(HEAD).exists() {
+    if segments.last().map(|s| s.range.hi) == Some(cut.upto) && dir.join(HEAD).exists() {
         return Ok(CheckpointInfo {
             upto: cut.upto,
             segments: segments.len(),
@@ -388,26 +404,30 @@ fn write(
         });
     }
     // The full segments below the cut, contiguous from 0, are kept as they are.
-    let mut kept: Vec<SegmentRef> = Vec::new();
-    for s in segments.iter() {
-        let next = kept.last().map_or(0, |k: &SegmentRef| k.hi);
+    let mut kept: Vec<Named> = Vec::new();
+    for named in segments.iter() {
+        let (s, next) = (named.range, kept.last().map_or(0, |k: &Named| k.range.hi));
         if s.lo != next || s.hi != s.lo + (1 << span_bits) || s.hi > cut.upto {
             break;
         }
-        kept.push(*s);
+        kept.push(*named);
     }
     let mut bytes = 0u64;
-    let mut lo = kept.last().map_or(0, |s| s.hi);
+    let mut lo = kept.last().map_or(0, |s| s.range.hi);
     while lo < cut.upto {
         let hi = ((lo >> span_bits) + 1)
             .checked_shl(span_bits)
             .unwrap_or(u64::MAX)
             .min(cut.upto);
-        let rec = segment(state, lo, hi);
+        let mut rec = segment(state, lo, hi);
+        rec.seen = seen_hashes(store, lo, hi)?;
         let b = records::encode(&rec)?;
         let s = SegmentRef { lo, hi };
         bytes += write_file(dir, &segment_name(s), &b)?;
-        kept.push(s);
+        kept.push(Named {
+            range: s,
+            seen: rec.seen.len() as u64,
+        });
         lo = hi;
     }
     let redos = RedosRec {
@@ -419,19 +439,15 @@ fn write(
     // One read guard for both: a second `read()` while the first is held deadlocks as soon
     // as the writer waits between them (parking_lot's lock lets a waiting writer go first).
     // The store is read with no guard held: a read from disk under one held the writer.
-    let (anchor_seq, seen) = {
-        let st = state.read();
-        let seen = u64::try_from(st.seen.len()).unwrap_or(u64::MAX);
-        (anchor_seq(&st, cut.upto), seen)
-    };
+    let anchor_seq = anchor_seq(&state.read(), cut.upto);
     let anchor = anchor_at(store, anchor_seq)?;
     let head = HeadRec {
         version: VERSION,
         format,
         upto: cut.upto,
-        segments: kept.clone(),
+        segments: kept.iter().map(|s| s.range).collect(),
         anchor,
-        seen,
+        seen: kept.iter().map(|s| s.seen).sum(),
         next_item: cut.next_item,
     };
     bytes += write_file(dir, HEAD, &records::encode(&head)?)?;
@@ -440,7 +456,7 @@ fn write(
     // Files no head names: the partial segment this one replaced, leftovers of a crash.
     let named: std::collections::HashSet<String> = segments
         .iter()
-        .map(|s| segment_name(*s))
+        .map(|s| segment_name(s.range))
         .chain([HEAD.to_string(), redos_name(cut.upto)])
         .collect();
     for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
@@ -466,6 +482,24 @@ fn anchor_seq(st: &State, upto: u64) -> Option<u64> {
         .rev()
         .find(|&i| entries.get(i).is_some_and(Option::is_some));
     last.and_then(|i| u64::try_from(i).ok())
+}
+
+/// The hashes of the `S` rows with seqs in `[lo, hi)`, sorted. Read from the store, with
+/// no guard of the state held: like entries, `S` rows are never rewritten, and every one
+/// below the cut is durable (invariant 1).
+fn seen_hashes(store: &Store, lo: u64, hi: u64) -> Result<Vec<u128>> {
+    let mut out = Vec::new();
+    let (from, to) = (
+        crate::store::id_key(crate::store::SEEN, lo),
+        crate::store::id_key(crate::store::SEEN, hi),
+    );
+    for kv in store.range(&from, &to) {
+        let (_, v) = kv?;
+        let row = records::access::<records::ArchivedSeenRec>(&v)?;
+        out.extend(row.hashes.iter().map(|h| h.to_native()));
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// The anchor on entry `seq`: the CRC-32 of its stored bytes, read from the store (entries
@@ -653,6 +687,7 @@ fn segment_with(
         groups: group_walls,
         roles: role_walls,
         touched,
+        seen: Vec::new(),
     }
 }
 
@@ -730,8 +765,6 @@ fn damaged(path: &Path, why: &str) -> Error {
 pub(crate) struct Early {
     /// The cut, from the head: open starts its entry scans there, before the rest is read.
     pub upto: u64,
-    /// [`HeadRec::seen`].
-    pub seen: u64,
     /// The reading thread: it only reads (a refusal is [`check`]'s), so a failed open may
     /// drop it unjoined.
     read: std::thread::JoinHandle<Result<Read>>,
@@ -752,16 +785,11 @@ impl Early {
                 return None;
             }
         };
-        let head = records::access::<ArchivedHeadRec>(&bytes).map(|h| {
-            (
-                h.version.to_native(),
-                h.upto.to_native(),
-                h.seen.to_native(),
-            )
-        });
-        let (upto, seen) = match head {
-            Ok((VERSION, upto, seen)) => (upto, seen),
-            Ok((v, _, _)) => {
+        let head = records::access::<ArchivedHeadRec>(&bytes)
+            .map(|h| (h.version.to_native(), h.upto.to_native()));
+        let upto = match head {
+            Ok((VERSION, upto)) => upto,
+            Ok((v, _)) => {
                 tracing::warn!(
                     version = v,
                     "checkpoint of another version ignored; rebuilding"
@@ -778,7 +806,7 @@ impl Early {
             .name("hoist-checkpoint-read".into())
             .spawn(move || try_read(&dir, &bytes));
         match read {
-            Ok(read) => Some(Early { upto, seen, read }),
+            Ok(read) => Some(Early { upto, read }),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start the checkpoint read; rebuilding");
                 None
@@ -799,7 +827,9 @@ pub(crate) struct Loaded {
     pub upto: u64,
     pub feed: FeedState,
     pub redos: Redos,
-    pub segments: Vec<SegmentRef>,
+    pub segments: Vec<Named>,
+    /// The seen-event hashes of the segments, merged (nothing recent).
+    pub seen: Seen,
 }
 
 /// A checkpoint's files as read before the store is open: [`check`] decides whether open may
@@ -898,6 +928,8 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
     let mut touched: Vec<Option<i64>> = Vec::new();
     let mut next = 0u64;
     let mut seg_bytes = Vec::new();
+    // Each segment's sorted hashes, copied out of its file (whose buffer the next reuses).
+    let mut seen_runs: Vec<Vec<u128>> = Vec::new();
     for s in head.segments.iter() {
         let s = SegmentRef {
             lo: s.lo.to_native(),
@@ -920,11 +952,25 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
             return Err(damaged(&p, &format!("covers entries up to {}", s.hi)));
         }
         file_segment(&mut feed, &mut touched, seg, &p, next_item)?;
-        segments.push(s);
+        let run: Vec<u128> = seg.seen.iter().map(|h| h.to_native()).collect();
+        if !run.is_sorted() {
+            return Err(damaged(&p, "its seen-event hashes are not sorted"));
+        }
+        segments.push(Named {
+            range: s,
+            seen: run.len() as u64,
+        });
+        seen_runs.push(run);
         next = s.hi;
     }
     if next != upto {
         return Err(damaged(&path, "segments do not reach the cut"));
+    }
+    if segments.iter().map(|s| s.seen).sum::<u64>() != head.seen.to_native() {
+        return Err(damaged(
+            &path,
+            "its segments hold another count of event hashes",
+        ));
     }
     feed.last_touch
         .reserve(touched.iter().filter(|t| t.is_some()).count());
@@ -964,6 +1010,7 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
             feed,
             redos,
             segments,
+            seen: Seen::from_runs(&seen_runs),
         },
     })
 }

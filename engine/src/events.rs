@@ -133,7 +133,7 @@ fn ingest_one(
     e: NewEvent,
 ) -> Result<IngestResult> {
     let c = check(e)?;
-    if tx.state.seen.contains(&c.hash) {
+    if tx.state.seen.contains(c.hash) {
         return Ok(IngestResult {
             status: IngestStatus::Duplicate,
             item: None,

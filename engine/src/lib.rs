@@ -64,6 +64,7 @@ mod page;
 mod posts;
 mod records;
 mod rules;
+mod seen;
 mod state;
 mod store;
 mod timeline;

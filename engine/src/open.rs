@@ -119,11 +119,7 @@ impl State {
         // validation and sled's own decoding): items, split at the middle item id; the
         // entries, split at the middle seq, from a checkpoint's cut if one is used; the
         // seen-event hashes; and the checkpoint's segments.
-        let (checkpoint_at, seen_hint) = (
-            checkpoint.as_ref().map(|c| c.upto),
-            checkpoint.as_ref().map_or(0, |c| c.seen),
-        );
-        let from = checkpoint_at.unwrap_or(0);
+        let from = checkpoint.as_ref().map_or(0, |c| c.upto);
         let modules: Vec<String> = st.modules.keys().cloned().collect();
         let mid = st.meta.next_item / 2 + 1;
         let [ranges_a, ranges_b] = crate::walls::entry_ranges(
@@ -136,18 +132,31 @@ impl State {
         let (feed, low, high, redos, resumed, seen) = std::thread::scope(|scope| -> Result<_> {
             let modules = &modules;
             let checkpoint = scope.spawn(move || {
-                let read = checkpoint?.finish();
-                crate::checkpoint::check(read, store, format, next_entry, next_item)
+                timed("checkpoint", || {
+                    let read = checkpoint?.finish();
+                    crate::checkpoint::check(read, store, format, next_entry, next_item)
+                })
             });
-            let entries_a =
-                scope.spawn(move || crate::walls::load_entries(store, modules, ranges_a, checks));
-            let entries_b =
-                scope.spawn(move || crate::walls::load_entries(store, modules, ranges_b, checks));
-            let seen = scope.spawn(move || scan_seen(store, checks, seen_hint));
+            let entries_a = scope.spawn(move || {
+                timed("entries a", || {
+                    crate::walls::load_entries(store, modules, ranges_a, checks)
+                })
+            });
+            let entries_b = scope.spawn(move || {
+                timed("entries b", || {
+                    crate::walls::load_entries(store, modules, ranges_b, checks)
+                })
+            });
+            let seen = scope.spawn(move || timed("seen", || scan_seen(store, checks, from)));
             let hasher = st.contact_hasher.clone();
-            let high =
-                scope.spawn(move || scan_items(store, &hasher, (mid, u64::MAX), next_item, checks));
-            let low = scan_items(store, &st.contact_hasher, (0, mid), next_item, checks)?;
+            let high = scope.spawn(move || {
+                timed("items b", || {
+                    scan_items(store, &hasher, (mid, u64::MAX), next_item, checks)
+                })
+            });
+            let low = timed("items a", || {
+                scan_items(store, &st.contact_hasher, (0, mid), next_item, checks)
+            })?;
             let panicked = || Error::Corrupt("an open scan panicked".into());
             let high = high.join().map_err(|_| panicked())??;
             let (a, mut redos) = entries_a.join().map_err(|_| panicked())??;
@@ -164,8 +173,8 @@ impl State {
                 .filter(|c| c.upto == from);
             Ok((a.append(b), low, high, redos, resumed, seen))
         })?;
-        let (mut feed, mut redos, resumed) = match (resumed, from) {
-            (None, 0) => (feed, redos, None),
+        let (mut feed, mut redos, resumed, frozen) = match (resumed, from) {
+            (None, 0) => (feed, redos, None, crate::seen::Seen::default()),
             (None, _) => {
                 // The checkpoint the scans counted on was not used: read it all again.
                 return State::load_resuming(store, checks, None);
@@ -179,11 +188,11 @@ impl State {
                     upto: c.upto,
                     segments: c.segments,
                 };
-                (c.feed.append(feed), all, Some(r))
+                (c.feed.append(feed), all, Some(r), c.seen)
             }
         };
         phases.mark("scans");
-        st.seen = seen;
+        st.seen = frozen.with_recent(seen);
         // The two halves stay two vectors (in id order, one after the other): joining
         // them would copy every item once more.
         let mut loaded = [low, high];
@@ -380,6 +389,18 @@ impl Phases {
     }
 }
 
+/// Runs one of open's scans and logs (at debug level) how long it took on its thread.
+fn timed<T>(what: &'static str, scan: impl FnOnce() -> T) -> T {
+    let at = std::time::Instant::now();
+    let out = scan();
+    tracing::debug!(
+        scan = what,
+        ms = at.elapsed().as_millis(),
+        "open: scan done"
+    );
+    out
+}
+
 /// The process's resident memory in MiB (Linux; 0 elsewhere): on a machine where a fresh
 /// page costs a fault and a clearing (0.7 s per GiB here), an open's memory is much of its
 /// time.
@@ -399,7 +420,7 @@ impl Drop for Phases {
 /// The checkpoint an open resumed from.
 pub(crate) struct Resumed {
     upto: u64,
-    segments: Vec<crate::checkpoint::SegmentRef>,
+    segments: Vec<crate::checkpoint::Named>,
 }
 
 /// One item as an open scan reads it, before it is filed.
@@ -468,18 +489,12 @@ fn timer_row(k: &[u8], v: &[u8]) -> Result<TimerRow> {
     Ok((ActivityId(id), due, timers))
 }
 
-/// The hashes of every event id ever accepted or found unmatched (the `S` rows), in a set
-/// sized for `hint` of them (the checkpoint's count; 0 without one).
-fn scan_seen(store: &Store, checks: &Checks, hint: u64) -> Result<crate::hashing::FastSet<u128>> {
+/// The hashes of the `S` rows from seq `from` on (a checkpoint's cut: its segments hold
+/// the hashes below it; 0 without one): every event id accepted or found unmatched since.
+fn scan_seen(store: &Store, checks: &Checks, from: u64) -> Result<crate::hashing::FastSet<u128>> {
     let mut seen = crate::hashing::FastSet::default();
-    // A hint the memory cannot hold (a damaged head) is dropped, not an abort.
-    if seen
-        .try_reserve(usize::try_from(hint).unwrap_or(0))
-        .is_err()
-    {
-        tracing::warn!(hint, "the checkpoint's seen-set size is ignored");
-    }
-    for kv in store.scan(store::SEEN) {
+    let (lo, hi) = (store::id_key(store::SEEN, from), [store::SEEN + 1]);
+    for kv in store.range(&lo, &hi) {
         let (k, v) = kv?;
         let Some(r) = checks.record(&k, &v, records::access::<records::ArchivedSeenRec>(&v))?
         else {
@@ -622,6 +637,8 @@ impl Engine {
             items = state.item_count,
             entries_from = resumed.as_ref().map_or(0, |r| r.upto),
             entries_to = state.meta.next_entry,
+            seen_events = state.seen.len(),
+            seen_read_from_rows = state.seen.recent_len(),
             "state loaded"
         );
         let salvaged = set_aside(&store, checks.into_damaged())?;

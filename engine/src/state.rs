@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 
 use crate::deadline_index::{Class, DeadlineIndex};
 use crate::error::{Error, Result};
-use crate::hashing::{FastMap, FastSet};
+use crate::hashing::FastMap;
 use crate::ids::{ActivityId, BoardId, ColumnId, GroupId, ItemId, UserId};
 use crate::item_view::{Focus, ItemView};
 use crate::order::OrderKey;
@@ -160,11 +160,9 @@ pub(crate) struct State {
     pub timer_rows: FastMap<ActivityId, i64>,
     /// Per responsible user, per (board, column): exact counters.
     pub counters: FastMap<UserId, BTreeMap<(BoardId, ColumnId), Counts>>,
-    /// Hashes of every event id ever accepted or found unmatched.
-    /// Keyed by a per-process random seed (foldhash): the hashes are of ids clients
-    /// choose, so an unkeyed table could be aimed at; SipHash cost 2.5 s of a restart
-    /// at 9M events here, foldhash a fraction of it.
-    pub seen: FastSet<u128>,
+    /// Hashes of every event id ever accepted or found unmatched: those a checkpoint
+    /// covered sorted, the rest in a hash set (`seen.rs`).
+    pub seen: crate::seen::Seen,
     pub feed: crate::walls::FeedState,
     /// The Deadlines view's index, kept by [`State::count_item`].
     pub deadlines: DeadlineIndex,

@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "foundation",
         &[
             "ids", "hashing", "chunked", "clock", "error", "order", "cursor", "validate", "timer",
-            "store", "records", "upgrade",
+            "store", "records", "upgrade", "seen",
         ],
     ),
     (

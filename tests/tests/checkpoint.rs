@@ -1,19 +1,22 @@
 //! The checkpoint (engine/src/checkpoint.rs): opening from a checkpoint plus the entries
 //! written after it gives the same reads as a full rebuild from the records, and as the
 //! engine gave before it closed: items with their focus state, column orders, counters,
-//! walls, group feeds, follows, inactive lists, timelines and activities. Including after
+//! walls, group feeds, follows, inactive lists, timelines and activities; and every event id
+//! ingested before is a duplicate, whichever checkpoint segment (or row after the cut) holds
+//! its hash. Including after
 //! a checkpoint write that stopped half-way (the `checkpoint::write` failpoint leaves a
 //! half-written file and no new head, as `kill -9` in the middle would).
 //!
 //! Failpoints are process-wide, so this is its own binary, and every test holds a
 //! `fail::FailScenario` (which serializes them).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use hoist_engine::{
-    ActivityFilter, ActivityKind, Board, Clock, Config, Engine, FocusReason, GroupId, ItemId,
-    ItemPatch, ManualClock, Mentions, Millis, NewActivity, NewBoard, NewGroup, NewItem, NewUser,
-    Page, PageRequest, UserId, WallFilter,
+    ActivityFilter, ActivityKind, Board, Clock, Config, Engine, EventKind, FocusReason, GroupId,
+    IngestStatus, ItemId, ItemPatch, ManualClock, Mentions, Millis, NewActivity, NewBoard,
+    NewEvent, NewGroup, NewItem, NewUser, Page, PageRequest, UserId, WallFilter,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -61,6 +64,8 @@ struct World {
     board: Board,
     leads: Board,
     items: Vec<ItemId>,
+    /// The event ids ingested so far (accepted or unmatched): the model of the seen set.
+    seen: BTreeSet<u8>,
 }
 
 impl World {
@@ -118,6 +123,7 @@ impl World {
             board,
             leads,
             items: Vec::new(),
+            seen: BTreeSet::new(),
         }
     }
 
@@ -232,6 +238,35 @@ impl World {
                     let _ = e.create_activity(self.admin, it, new);
                 }
             }
+            Op::Events { ids, item } => {
+                // A few ids from a small set, so that most batches repeat one seen before,
+                // maybe only in a segment of the checkpoint or in a row after its cut.
+                let item = self.item(item);
+                let events = ids
+                    .iter()
+                    .map(|id| NewEvent {
+                        id: format!("gw-{id}"),
+                        kind: EventKind::CallIn,
+                        item,
+                        phone: item.is_none().then(|| "+1 555 0100".into()),
+                        email: None,
+                        at: None,
+                        summary: None,
+                    })
+                    .collect();
+                let results = e.ingest(self.admin, events, None).expect("ingest");
+                let mut batch = BTreeSet::new();
+                for (id, r) in ids.iter().zip(results) {
+                    let status = r.expect("a valid event").status;
+                    let before = self.seen.contains(id) || !batch.insert(*id);
+                    assert_eq!(
+                        status == IngestStatus::Duplicate,
+                        before,
+                        "event gw-{id}: {status:?}"
+                    );
+                }
+                self.seen.extend(batch);
+            }
             Op::Advance { minutes } => {
                 self.clock.advance(minutes * MIN);
                 e.fire_due_timers().expect("fire");
@@ -322,6 +357,7 @@ enum Op {
     Post { by: Index, to_group: bool },
     Follow { user: Index, item: Index, on: bool },
     Activity { item: Index, minutes: i64 },
+    Events { ids: Vec<u8>, item: Index },
     Advance { minutes: i64 },
     Checkpoint,
     Reopen,
@@ -340,6 +376,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (i(), any::<bool>()).prop_map(|(by, to_group)| Op::Post { by, to_group }),
         2 => (i(), i(), any::<bool>()).prop_map(|(user, item, on)| Op::Follow { user, item, on }),
         2 => (i(), 1..90i64).prop_map(|(item, minutes)| Op::Activity { item, minutes }),
+        3 => (proptest::collection::vec(0..16u8, 1..4), i())
+            .prop_map(|(ids, item)| Op::Events { ids, item }),
         1 => (1..3000i64).prop_map(|minutes| Op::Advance { minutes }),
         2 => Just(Op::Checkpoint),
         1 => Just(Op::Reopen),
