@@ -287,14 +287,18 @@ impl State {
         self.items.reserve(slots.saturating_sub(self.items.len()));
         let (contacts, orders, timelines) = std::thread::scope(|scope| {
             let contacts = scope.spawn(move || {
-                contacts.sort_unstable();
-                contacts.into_iter().collect::<BTreeSet<_>>()
+                timed("contact index", || {
+                    contacts.sort_unstable();
+                    contacts.into_iter().collect::<BTreeSet<_>>()
+                })
             });
-            let orders = scope.spawn(move || column_orders(order));
-            let timelines = scope.spawn(move || timelines(entries, slots));
-            for l in loaded.into_iter().flatten() {
-                self.put_slot(l.id, l.slot);
-            }
+            let orders = scope.spawn(move || timed("column orders", || column_orders(order)));
+            let timelines = scope.spawn(move || timed("timelines", || timelines(entries, slots)));
+            timed("item slots", || {
+                for l in loaded.into_iter().flatten() {
+                    self.put_slot(l.id, l.slot);
+                }
+            });
             (contacts.join(), orders.join(), timelines.join())
         });
         let panicked = |what: &str| Error::Corrupt(format!("the {what} build panicked"));
