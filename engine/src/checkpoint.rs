@@ -6,10 +6,12 @@
 //! Why only these: on a busy store they are nine rows in ten, and they are the only records
 //! never rewritten or removed (docs/format.md), so what they make below a seq is a pure
 //! function of rows that never change. (The `S` rows are read from the store when a segment
-//! is written, not copied from memory: memory's seen set does not know their seqs.) Items, activities, follows and the rest are
-//! rewritten in place and are still read whole on open (a million items take about 2 s on
-//! the benchmark machine; BENCHMARKS.md). Open cost with a checkpoint is therefore the
-//! item scan plus reading these files plus the entries after the cut, flat in history.
+//! is written, not copied from memory: memory's seen set does not know their seqs.) Items,
+//! activities, follows and the rest are rewritten in place and are still read whole on
+//! open (a million items take about 1.2 s of the scans on the benchmark machine;
+//! BENCHMARKS.md). Open cost with a checkpoint is therefore the item scan plus reading
+//! these files plus the rows after the cut; what still grows with history is the memory
+//! the files fill (the entry index, wall and timeline lists, sorted hashes).
 //!
 //! Invariants:
 //! 1. A cut is taken by the writer at the end of a committed group, with no group running
@@ -30,11 +32,13 @@
 //!    the previous head and every segment it names, or no head. Files no head names are
 //!    removed by the next checkpoint.
 //! 5. Open trusts a checkpoint only if every file's CRC-32 and rkyv layout check, the
-//!    checkpoint and store format versions match (or are 6 and 7: `same_state`), the
-//!    segments tile `[0, upto)`, `upto ≤ next_entry`, the head's `next_item` ≤ the
-//!    store's, and the anchor entry is this store's. Otherwise it logs why, removes it (a head that cannot be read at all,
-//!    or of another version, is left for the next checkpoint to replace) and rebuilds from
-//!    the rows, as without one. The files are read ([`Early`]) while sled opens, under the
+//!    checkpoint and store format versions match (or are 6 and 7: `same_state`, history
+//!    now: only format 7 writes version 3), the segments tile `[0, upto)`, each segment's
+//!    event hashes are sorted and they add up to the head's count, `upto ≤ next_entry`,
+//!    the head's `next_item` ≤ the store's, and the anchor row (the newest entry or `S`
+//!    row below the cut) is this store's. Otherwise it logs why, removes it (a head that
+//!    cannot be read at all, or of another version, is left for the next checkpoint to
+//!    replace) and rebuilds from the rows, as without one. The files are read ([`Early`]) while sled opens, under the
 //!    directory's lock; what needs the store is checked after ([`check`]).
 //! 6. The redos in a head are those of the entries below `upto`, copied at the cut: a later
 //!    redo of the same item (maybe never made durable) cannot hide the older one.
@@ -62,7 +66,8 @@ pub(crate) const DIR: &str = "checkpoint";
 const HEAD: &str = "head";
 const TMP: &str = ".tmp";
 /// Version of the files' layout; a head of another version is ignored (version 3 added
-/// each segment's seen-event hashes, and took the head's count of them out).
+/// each segment's seen-event hashes, made the head's `seen` their count, and anchors on an
+/// `S` row when one is the newest row below the cut).
 pub(crate) const VERSION: u32 = 3;
 /// By default a segment spans at most 2^20 seqs: its archive stays far below rkyv's 2 GiB
 /// offsets (≈ 60 MB at one audience member per entry), and rewriting the partial one is
@@ -81,9 +86,10 @@ pub(crate) struct HeadRec {
     /// Entries with a seq below this are covered.
     pub upto: u64,
     pub segments: Vec<SegmentRef>,
-    /// The newest entry below `upto` and the CRC-32 of its stored bytes: ties the
+    /// The newest row below `upto` of those the segments hold something of (an entry or,
+    /// since version 3, an `S` row) and the CRC-32 of its stored bytes: ties the
     /// checkpoint to this store's history (a store restored or rebuilt under the same
-    /// directory, or one whose unflushed entries a checkpoint saw, does not match).
+    /// directory, or one whose unflushed rows a checkpoint saw, does not match).
     pub anchor: Option<Anchor>,
     /// How many event hashes the segments hold, all told (checked on open). In version 2
     /// it was the seen set's size, a hint; the field stayed where it was so that an older
@@ -440,7 +446,7 @@ fn write(
     // as the writer waits between them (parking_lot's lock lets a waiting writer go first).
     // The store is read with no guard held: a read from disk under one held the writer.
     let anchor_seq = anchor_seq(&state.read(), cut.upto);
-    let anchor = anchor_at(store, anchor_seq)?;
+    let anchor = anchor_at(store, anchor_seq, cut.upto)?;
     let head = HeadRec {
         version: VERSION,
         format,
@@ -502,19 +508,40 @@ fn seen_hashes(store: &Store, lo: u64, hi: u64) -> Result<Vec<u128>> {
     Ok(out)
 }
 
-/// The anchor on entry `seq`: the CRC-32 of its stored bytes, read from the store (entries
-/// are never rewritten, so no guard of the state is needed for it).
-fn anchor_at(store: &Store, seq: Option<u64>) -> Result<Option<Anchor>> {
-    let Some(seq) = seq else {
-        return Ok(None);
+/// The anchor: the newer of entry `entry` (the newest below `upto`, from memory) and the
+/// newest `S` row below `upto`, with the CRC-32 of its stored bytes, read from the store
+/// (neither is ever rewritten, so no guard of the state is needed). An ingest writes its
+/// `S` row after its entries, and a batch of unmatched events writes no entry at all, so
+/// the newest rows below a cut are often `S` rows.
+fn anchor_at(store: &Store, entry: Option<u64>, upto: u64) -> Result<Option<Anchor>> {
+    let seen = store
+        .last_in(
+            &crate::store::id_key(crate::store::SEEN, 0),
+            &crate::store::id_key(crate::store::SEEN, upto),
+        )?
+        .and_then(|(k, v)| crate::store::key_id(&k).map(|seq| (seq, v)));
+    let (seq, bytes) = match (entry, seen) {
+        (e, Some((seq, v))) if e.is_none_or(|e| seq > e) => (seq, v),
+        (Some(seq), _) => {
+            let b = store.entry(seq)?.ok_or_else(|| {
+                Error::Corrupt(format!("entry {seq} below the cut is not stored"))
+            })?;
+            (seq, b)
+        }
+        (None, _) => return Ok(None),
     };
-    let bytes = store
-        .entry(seq)?
-        .ok_or_else(|| Error::Corrupt(format!("entry {seq} below the cut is not stored")))?;
     Ok(Some(Anchor {
         seq,
         crc: crc32fast::hash(&bytes),
     }))
+}
+
+/// The stored bytes of row `seq`, an entry or an `S` row (they share the seqs).
+fn anchored_bytes(store: &Store, seq: u64) -> Result<Option<crate::store::Bytes>> {
+    match store.entry(seq)? {
+        Some(b) => Ok(Some(b)),
+        None => store.get(&crate::store::id_key(crate::store::SEEN, seq)),
+    }
 }
 
 /// Seqs of the entry index copied under one read guard of the state ([`segment`]).
@@ -901,11 +928,11 @@ fn try_check(
         ));
     }
     if let Some(a) = read.anchor {
-        let stored = store.entry(a.seq)?;
+        let stored = anchored_bytes(store, a.seq)?;
         if stored.map(|b| crc32fast::hash(&b)) != Some(a.crc) {
             return Err(damaged(
                 &path,
-                &format!("its entry {} is not this store's (another history)", a.seq),
+                &format!("its row {} is not this store's (another history)", a.seq),
             ));
         }
     }

@@ -37,6 +37,19 @@ fn open(dir: &Path, clock: &ManualClock, every: u64) -> Engine {
     .expect("open")
 }
 
+/// An incoming call with gateway id `id`, about `item`, or else from a number no item has.
+fn call(id: &str, item: Option<ItemId>) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        kind: EventKind::CallIn,
+        item,
+        phone: item.is_none().then(|| "+1 555 0100".into()),
+        email: None,
+        at: None,
+        summary: None,
+    }
+}
+
 /// Every element of a paged list, `limit` at a time.
 fn all<T>(limit: usize, mut page: impl FnMut(&PageRequest) -> Option<Page<T>>) -> Vec<T> {
     let mut out = Vec::new();
@@ -154,6 +167,40 @@ impl World {
         self.engine.as_ref().expect("engine open")
     }
 
+    /// `n` new items, each commented on by the second user with `text`.
+    fn commented(&mut self, n: usize, text: &str) {
+        let (admin, ann) = (self.users[0], self.users[1]);
+        for i in 0..n {
+            let it = self.create(i % 3, admin);
+            self.e()
+                .comment(ann, it, text.into(), Mentions::default())
+                .expect("comment");
+        }
+    }
+
+    /// Ingests event `id` (matching no item unless seen): whether it was a duplicate.
+    fn is_duplicate(&self, id: &str) -> bool {
+        let event = call(id, None);
+        let r = self
+            .e()
+            .ingest(self.admin, vec![event], None)
+            .expect("ingest");
+        match &r[..] {
+            [Ok(x)] => x.status == IngestStatus::Duplicate,
+            other => panic!("event {id}: {other:?}"),
+        }
+    }
+
+    /// Every event id ingested so far is a duplicate now (which changes nothing).
+    fn check_seen(&self) {
+        for id in &self.seen {
+            assert!(
+                self.is_duplicate(&format!("gw-{id}")),
+                "event gw-{id} was seen"
+            );
+        }
+    }
+
     fn item(&self, i: &Index) -> Option<ItemId> {
         (!self.items.is_empty()).then(|| self.items[i.index(self.items.len())])
     }
@@ -244,15 +291,7 @@ impl World {
                 let item = self.item(item);
                 let events = ids
                     .iter()
-                    .map(|id| NewEvent {
-                        id: format!("gw-{id}"),
-                        kind: EventKind::CallIn,
-                        item,
-                        phone: item.is_none().then(|| "+1 555 0100".into()),
-                        email: None,
-                        at: None,
-                        summary: None,
-                    })
+                    .map(|id| call(&format!("gw-{id}"), item))
                     .collect();
                 let results = e.ingest(self.admin, events, None).expect("ingest");
                 let mut batch = BTreeSet::new();
@@ -407,11 +446,14 @@ proptest! {
         let resumed = w.e().stats().opened_from_checkpoint;
         prop_assert!(resumed > 0, "the close wrote a checkpoint and open used it");
         prop_assert_eq!(&w.reads(), &live);
+        w.check_seen();
         w.close();
         std::fs::remove_dir_all(dir.path().join("checkpoint")).expect("remove checkpoint");
         w.engine = Some(open(dir.path(), &w.clock, every));
         prop_assert_eq!(w.e().stats().opened_from_checkpoint, 0, "no checkpoint: a full rebuild");
         prop_assert_eq!(&w.reads(), &live);
+        w.check_seen();
+        prop_assert!(!w.is_duplicate("gw-never"), "an id never ingested is not a duplicate");
         w.close();
         scenario.teardown();
     }
@@ -465,6 +507,26 @@ fn a_damaged_checkpoint_is_ignored_and_everything_is_rebuilt() {
 /// anchor (the newest covered entry's checksum) differs, so it is ignored and removed.
 #[test]
 fn a_checkpoint_of_another_history_is_ignored() {
+    refuses_a_copied_checkpoint(&|w, text| w.commented(5, text));
+}
+
+/// Two stores that differ only in their last event, which matched no item (an `S` row and
+/// no entry): the anchor is that row, so the other's checkpoint is refused and each store
+/// keeps its own seen set.
+#[test]
+fn a_checkpoint_whose_newest_seen_row_differs_is_ignored() {
+    refuses_a_copied_checkpoint(&|w, text| {
+        w.commented(3, "same");
+        let admin = w.users[0];
+        let event = call(&format!("gw-{text}"), None);
+        let r = w.e().ingest(admin, vec![event], None).expect("ingest");
+        assert!(matches!(&r[..], [Ok(x)] if x.status == IngestStatus::Unmatched));
+    });
+}
+
+/// Builds stores a and b with `history` (given "on a" and "on b"), then opens b with a's
+/// checkpoint: it must be refused, and b read as itself.
+fn refuses_a_copied_checkpoint(history: &dyn Fn(&mut World, &str)) {
     let scenario = fail::FailScenario::setup();
     let (a, b) = (
         tempfile::tempdir().expect("dir a"),
@@ -472,16 +534,8 @@ fn a_checkpoint_of_another_history_is_ignored() {
     );
     let mut wa = World::new(a.path(), 0);
     let mut wb = World::new(b.path(), 0);
-    for (w, text) in [(&mut wa, "on a"), (&mut wb, "on b")] {
-        let admin = w.users[0];
-        let ann = w.users[1];
-        for i in 0..5usize {
-            let it = w.create(i % 3, admin);
-            w.e()
-                .comment(ann, it, text.into(), Mentions::default())
-                .expect("comment");
-        }
-    }
+    history(&mut wa, "on a");
+    history(&mut wb, "on b");
     let live = wb.reads();
     wa.close();
     wb.close();
@@ -495,6 +549,10 @@ fn a_checkpoint_of_another_history_is_ignored() {
     wb.engine = Some(open(b.path(), &wb.clock, 0));
     assert_eq!(wb.e().stats().opened_from_checkpoint, 0, "not this store's");
     assert_eq!(wb.reads(), live);
+    assert!(
+        !wb.is_duplicate("gw-on a"),
+        "a's event is not one b has seen"
+    );
     wb.close();
     scenario.teardown();
 }

@@ -814,6 +814,16 @@ impl Store {
         self.db.get(key).map_err(storage)
     }
 
+    /// The last row with a key in `[lo, hi)`, if any.
+    pub(crate) fn last_in(&self, lo: &[u8], hi: &[u8]) -> Result<Option<(Bytes, Bytes)>> {
+        injected(failpoint::READ)?;
+        self.db
+            .range(lo.to_vec()..hi.to_vec())
+            .next_back()
+            .transpose()
+            .map_err(storage)
+    }
+
     /// The record of timeline entry `seq`: from its pack (`packs.rs`), or from its own `E`
     /// row in a store written before format 6. A damaged pack is [`Error::Corrupt`].
     pub(crate) fn entry(&self, seq: u64) -> Result<Option<Bytes>> {
