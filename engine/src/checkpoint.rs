@@ -33,8 +33,8 @@
 //!    removed by the next checkpoint.
 //! 5. Open trusts a checkpoint only if every file's CRC-32 and rkyv layout check, the
 //!    checkpoint and store format versions match (or are 6 and 7: `same_state`, history
-//!    now: only format 7 writes version 3), the segments tile `[0, upto)`, each segment's
-//!    event hashes are sorted and they add up to the head's count, `upto ≤ next_entry`,
+//!    now: only format 7 writes version 3), the segments tile `[0, upto)`, the segments'
+//!    event hashes add up to the head's count, `upto ≤ next_entry`,
 //!    the head's `next_item` ≤ the store's, and the anchor row (the newest entry or `S`
 //!    row below the cut) is this store's. Otherwise it logs why, removes it (a head that
 //!    cannot be read at all, or of another version, is left for the next checkpoint to
@@ -495,11 +495,7 @@ fn anchor_seq(st: &State, upto: u64) -> Option<u64> {
 /// below the cut is durable (invariant 1).
 fn seen_hashes(store: &Store, lo: u64, hi: u64) -> Result<Vec<u128>> {
     let mut out = Vec::new();
-    let (from, to) = (
-        crate::store::id_key(crate::store::SEEN, lo),
-        crate::store::id_key(crate::store::SEEN, hi),
-    );
-    for kv in store.range(&from, &to) {
+    for kv in store.seen_rows(lo, Some(hi)) {
         let (_, v) = kv?;
         let row = records::access::<records::ArchivedSeenRec>(&v)?;
         out.extend(row.hashes.iter().map(|h| h.to_native()));
@@ -514,12 +510,7 @@ fn seen_hashes(store: &Store, lo: u64, hi: u64) -> Result<Vec<u128>> {
 /// `S` row after its entries, and a batch of unmatched events writes no entry at all, so
 /// the newest rows below a cut are often `S` rows.
 fn anchor_at(store: &Store, entry: Option<u64>, upto: u64) -> Result<Option<Anchor>> {
-    let seen = store
-        .last_in(
-            &crate::store::id_key(crate::store::SEEN, 0),
-            &crate::store::id_key(crate::store::SEEN, upto),
-        )?
-        .and_then(|(k, v)| crate::store::key_id(&k).map(|seq| (seq, v)));
+    let seen = store.last_seen_row(upto)?;
     let (seq, bytes) = match (entry, seen) {
         (e, Some((seq, v))) if e.is_none_or(|e| seq > e) => (seq, v),
         (Some(seq), _) => {
@@ -980,9 +971,6 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
         }
         file_segment(&mut feed, &mut touched, seg, &p, next_item)?;
         let run: Vec<u128> = seg.seen.iter().map(|h| h.to_native()).collect();
-        if !run.is_sorted() {
-            return Err(damaged(&p, "its seen-event hashes are not sorted"));
-        }
         segments.push(Named {
             range: s,
             seen: run.len() as u64,

@@ -497,8 +497,7 @@ fn timer_row(k: &[u8], v: &[u8]) -> Result<TimerRow> {
 /// the hashes below it; 0 without one): every event id accepted or found unmatched since.
 fn scan_seen(store: &Store, checks: &Checks, from: u64) -> Result<crate::hashing::FastSet<u128>> {
     let mut seen = crate::hashing::FastSet::default();
-    let (lo, hi) = (store::id_key(store::SEEN, from), [store::SEEN + 1]);
-    for kv in store.range(&lo, &hi) {
+    for kv in store.seen_rows(from, None) {
         let (k, v) = kv?;
         let Some(r) = checks.record(&k, &v, records::access::<records::ArchivedSeenRec>(&v))?
         else {

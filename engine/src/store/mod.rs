@@ -228,7 +228,8 @@ fn fault_first(inner: sled::Iter) -> impl Iterator<Item = Result<(Bytes, Bytes)>
 }
 
 /// The most packs [`Store`] remembers (about 16 MiB): past it, the oldest are forgotten,
-/// and a read of their entries seeks (and learns them again).
+/// and a read of their entries seeks (learning them again only if they are newer than the
+/// oldest one remembered: an older one would be forgotten at once, under the write lock).
 const KNOWN_PACKS: usize = 1 << 19;
 
 /// The memory a store may use for caches, in bytes.
@@ -276,13 +277,15 @@ impl EntryReader<'_> {
         // instead of a seek: sled's range iterator clones the whole leaf it lands in,
         // 15–17 % of a timeline page's CPU (BENCHMARKS.md, "Compressed packs"). A known
         // pack that starts after `seq` is not read: it cannot hold it.
-        let known = self
-            .store
-            .known_packs
-            .read()
-            .range(seq..)
-            .next()
-            .map(|(l, f)| (*l, *f));
+        // Under the same guard: the oldest remembered pack, when the map is full (a pack
+        // older than it is not learned, see below).
+        let (known, floor) = {
+            let k = self.store.known_packs.read();
+            let floor = (k.len() >= KNOWN_PACKS)
+                .then(|| k.keys().next().copied())
+                .flatten();
+            (k.range(seq..).next().map(|(l, f)| (*l, *f)), floor)
+        };
         if let Some((last, first)) = known {
             if first <= seq {
                 // The pack's own first seq, not only the remembered one, decides.
@@ -299,7 +302,7 @@ impl EntryReader<'_> {
             let last = packs::pack_last(&k)
                 .ok_or_else(|| Error::Corrupt(format!("not a pack key: {}", hex(&k))))?;
             let pack = self.store.pack(last, v)?;
-            if known.map(|(l, _)| l) != Some(last) {
+            if known.map(|(l, _)| l) != Some(last) && floor.is_none_or(|f| last > f) {
                 self.store.learn([(last, pack.first())]);
             }
             let found = pack.find(seq);
@@ -814,14 +817,26 @@ impl Store {
         self.db.get(key).map_err(storage)
     }
 
-    /// The last row with a key in `[lo, hi)`, if any.
-    pub(crate) fn last_in(&self, lo: &[u8], hi: &[u8]) -> Result<Option<(Bytes, Bytes)>> {
+    /// The seen-event (`S`) rows with seqs from `lo` on, below `hi` if given, in seq order.
+    pub(crate) fn seen_rows(
+        &self,
+        lo: u64,
+        hi: Option<u64>,
+    ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
+        let to = hi.map_or_else(|| vec![SEEN + 1], |h| id_key(SEEN, h).to_vec());
+        fault_first(self.db.range(id_key(SEEN, lo).to_vec()..to))
+    }
+
+    /// The newest seen-event row below seq `hi`: its seq and value.
+    pub(crate) fn last_seen_row(&self, hi: u64) -> Result<Option<(u64, Bytes)>> {
         injected(failpoint::READ)?;
-        self.db
-            .range(lo.to_vec()..hi.to_vec())
+        let last = self
+            .db
+            .range(id_key(SEEN, 0)..id_key(SEEN, hi))
             .next_back()
             .transpose()
-            .map_err(storage)
+            .map_err(storage)?;
+        Ok(last.and_then(|(k, v)| key_id(&k).map(|seq| (seq, v))))
     }
 
     /// The record of timeline entry `seq`: from its pack (`packs.rs`), or from its own `E`
@@ -1010,6 +1025,14 @@ impl Store {
                 t.ops.extend(batch.ops.iter().cloned());
             }
         }
+        // A pack row deleted (a salvage sets one aside) is forgotten by the readers' map
+        // and cache, which `EntryReader` trusts before sled.
+        let gone: Vec<u64> = batch
+            .ops
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .filter_map(|(k, _)| packs::pack_last(k))
+            .collect();
         let (inner, largest) = batch.into_sled();
         if largest > MAX_VALUE {
             // A bound on some input is missing. The write still goes through (the blob it
@@ -1023,6 +1046,13 @@ impl Store {
         self.db.apply_batch(inner).map_err(storage)?;
         if !spans.is_empty() {
             self.learn(spans);
+        }
+        if !gone.is_empty() {
+            let mut known = self.known_packs.write();
+            for last in gone {
+                known.remove(&last);
+                self.packs.remove(&last);
+            }
         }
         Ok(())
     }
@@ -1168,6 +1198,29 @@ mod tests {
         assert_eq!(known.len(), KNOWN_PACKS);
         assert_eq!(known.keys().next(), Some(&10), "the oldest forgotten");
         assert_eq!(known.keys().last(), Some(&(KNOWN_PACKS as u64 + 9)));
+    }
+
+    #[test]
+    fn a_deleted_pack_is_forgotten_by_the_known_packs_and_the_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let mut all = write(&store);
+        check(&store, &all);
+        let last = *store.known_packs.read().keys().nth(3).expect("a pack");
+        let mut batch = Batch::default();
+        batch.delete(&packs::pack_key(last));
+        store.apply(batch).expect("apply");
+        assert!(!store.known_packs.read().contains_key(&last));
+        // Its entries (those after the pack before it, up to its last) are gone; cached,
+        // remembered or not, no read finds them.
+        let prev = store
+            .known_packs
+            .read()
+            .range(..last)
+            .last()
+            .map_or(0, |(l, _)| *l);
+        all.retain(|seq, _| !(prev < *seq && *seq <= last));
+        check(&store, &all);
     }
 
     #[test]
