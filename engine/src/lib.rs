@@ -56,6 +56,7 @@ mod follow;
 mod hashing;
 mod ids;
 mod item;
+mod item_seqs;
 mod item_view;
 mod jobs;
 mod open;

@@ -37,9 +37,9 @@ pub(crate) struct ItemSlot {
     /// The focus state, newer than `rec`'s copy when the last focus was durable in an
     /// entry's redo (see `records::FocusRedo`); `key` likewise.
     pub focus: Focus,
-    /// Seqs of the entries about the item, oldest first: its timeline (entries are stored
-    /// in packs by seq, in write order across all items, so this list is the only per-item
-    /// index).
+    /// Seqs of the entries about the item written since open, oldest first: the end of
+    /// its timeline, whose start is in `State::item_seqs` (entries are stored in packs by
+    /// seq, in write order across all items, so these two are the only per-item index).
     pub entries: SmallVec<[u64; 2]>,
 }
 
@@ -143,6 +143,9 @@ pub(crate) struct State {
     pub columns: FastMap<ColumnId, ColumnState>,
     /// Indexed by item id; `None` for ids never used or deleted.
     pub items: Vec<Option<ItemSlot>>,
+    /// Each item's timeline as open found it; what came after is in the item's slot
+    /// ([`State::timeline_seqs`]).
+    pub item_seqs: crate::item_seqs::ItemSeqs,
     pub item_count: u64,
     /// A keyed hash of a normalized phone or e-mail → items carrying it. Keys are hashes,
     /// not strings, so the index costs no allocation per contact; the hasher is seeded at
@@ -343,6 +346,13 @@ impl State {
                 self.counters.remove(&user);
             }
         }
+    }
+
+    /// An item's timeline, oldest first, in two parts: the seqs open found, then those
+    /// written since (every one greater); `None` for an item that is not there.
+    pub(crate) fn timeline_seqs(&self, id: ItemId) -> Option<(&[u64], &[u64])> {
+        let slot = self.slot(id)?;
+        Some((self.item_seqs.of(id.0), &slot.entries))
     }
 
     pub(crate) fn slot(&self, id: ItemId) -> Option<&ItemSlot> {

@@ -67,17 +67,15 @@ impl Engine {
         // the read lock from memory; the rows are read after it is released.
         let seqs: Vec<u64> = {
             let st = self.shared.state.read();
-            let slot = st
-                .slot(item)
+            let (old, new) = st
+                .timeline_seqs(item)
                 .ok_or_else(|| Error::not_found("item", item))?;
-            let end = before.map_or(slot.entries.len(), |b| {
-                slot.entries.partition_point(|s| *s < b)
-            });
-            slot.entries
-                .get(..end)
-                .unwrap_or_default()
-                .iter()
+            let below =
+                |list: &[u64]| before.map_or(list.len(), |b| list.partition_point(|s| *s < b));
+            let (old, new) = (&old[..below(old)], &new[..below(new)]);
+            new.iter()
                 .rev()
+                .chain(old.iter().rev())
                 .copied()
                 .filter(|s| {
                     !timeline_only

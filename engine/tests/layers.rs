@@ -13,8 +13,20 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "ids", "hashing", "chunked", "clock", "error", "order", "cursor", "validate", "timer",
-            "store", "records", "upgrade", "seen",
+            "ids",
+            "hashing",
+            "chunked",
+            "clock",
+            "error",
+            "order",
+            "cursor",
+            "validate",
+            "timer",
+            "store",
+            "records",
+            "upgrade",
+            "seen",
+            "item_seqs",
         ],
     ),
     (
