@@ -33,7 +33,7 @@
 //!    removed by the next checkpoint.
 //! 5. Open trusts a checkpoint only if every file's CRC-32 and rkyv layout check, the
 //!    checkpoint and store format versions match (or are 6 and 7: `same_state`, history
-//!    now: only format 7 writes version 3), the segments tile `[0, upto)`, the segments'
+//!    now: only format 7 writes versions 3 and 4), the segments tile `[0, upto)`, the segments'
 //!    event hashes add up to the head's count, `upto ≤ next_entry`,
 //!    the head's `next_item` ≤ the store's, and the anchor row (the newest entry or `S`
 //!    row below the cut) is this store's. Otherwise it logs why, removes it (a head that
@@ -55,11 +55,11 @@ use crate::error::{io, Error, Result};
 use crate::ids::{GroupId, ItemId, UserId};
 use crate::item_view::Focus;
 use crate::order::OrderKey;
-use crate::records::{self, FocusReason, TimelineKind};
+use crate::records::{self, FocusReason};
 use crate::seen::Seen;
 use crate::state::State;
 use crate::store::Store;
-use crate::walls::{EntryMeta, FeedState, Redo, Redos};
+use crate::walls::{EntryCell, FeedState, Redo, Redos};
 
 /// The checkpoint's directory, inside the data directory.
 pub(crate) const DIR: &str = "checkpoint";
@@ -67,8 +67,9 @@ const HEAD: &str = "head";
 const TMP: &str = ".tmp";
 /// Version of the files' layout; a head of another version is ignored (version 3 added
 /// each segment's seen-event hashes, made the head's `seen` their count, and anchors on an
-/// `S` row when one is the newest row below the cut).
-pub(crate) const VERSION: u32 = 3;
+/// `S` row when one is the newest row below the cut; version 4 keeps the entry index as
+/// 16-byte cells, one per seq, instead of 32-byte records naming their seq).
+pub(crate) const VERSION: u32 = 4;
 /// By default a segment spans at most 2^20 seqs: its archive stays far below rkyv's 2 GiB
 /// offsets (≈ 60 MB at one audience member per entry), and rewriting the partial one is
 /// cheap. `Config::with_checkpoint_span_bits` sets it (tests use tiny spans).
@@ -145,11 +146,14 @@ pub(crate) struct RedoRec {
 pub(crate) struct SegmentRec {
     pub lo: u64,
     pub hi: u64,
-    /// The module keys its entries name, by the index `EntryRec::module` holds (0 is "",
+    /// The module keys its entries name, by the index a cell's module field holds (0 is "",
     /// for entries about no record). Per segment, because memory's own table may be
     /// renumbered (a rollback rebuilds it in key order) while full segments never are.
     pub modules: Vec<String>,
-    pub entries: Vec<EntryRec>,
+    /// The entry index from `lo` on, a cell per seq (`walls::EntryCell`'s two words, with
+    /// the module index into `modules`): at most `hi - lo`; seqs past the end have no
+    /// entry. Since version 4 (32 B per entry with its seq before).
+    pub cells: Vec<CellRec>,
     pub walls: Vec<WallRec>,
     pub public: Vec<u64>,
     pub groups: Vec<WallRec>,
@@ -161,13 +165,14 @@ pub(crate) struct SegmentRec {
     pub seen: Vec<u128>,
 }
 
-#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
-pub(crate) struct EntryRec {
-    pub seq: u64,
-    pub item: u64,
-    pub at: i64,
-    pub kind: TimelineKind,
-    pub module: u16,
+/// One seq's cell of the entry index: `walls::EntryCell`'s words.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CellRec {
+    /// The item id in the low 48 bits, the module index in the high 16.
+    pub item_module: u64,
+    /// `at` in the low 56 bits (two's complement), the kind's code in the high 8 (0: no
+    /// entry; both words are then 0).
+    pub at_kind: u64,
 }
 
 /// A user's or group's wall: ascending seqs.
@@ -486,7 +491,7 @@ fn anchor_seq(st: &State, upto: u64) -> Option<u64> {
     let entries = &st.feed.entries;
     let last = (0..end)
         .rev()
-        .find(|&i| entries.get(i).is_some_and(Option::is_some));
+        .find(|&i| entries.get(i).is_some_and(|c| !c.is_empty()));
     last.and_then(|i| u64::try_from(i).ok())
 }
 
@@ -573,7 +578,7 @@ fn segment_with(
     // rollback (`Tx::rebuild`) loads a new state whose table may be numbered otherwise.
     // Sized once, before any guard: a vector that grows under one copies itself there.
     let len = b.min(state.read().feed.entries.len()).saturating_sub(a);
-    let mut raw: Vec<Option<EntryMeta>> = Vec::with_capacity(len);
+    let mut raw: Vec<EntryCell> = Vec::with_capacity(len);
     // (where the piece starts in `raw`, the module table under its guard)
     let mut tables: Vec<(usize, Vec<String>)> = Vec::new();
     let mut at = a;
@@ -596,7 +601,7 @@ fn segment_with(
             break;
         }
     }
-    let mut entries = Vec::with_capacity(raw.len());
+    let mut cells = Vec::with_capacity(raw.len());
     // Item ids from the store, hashed with the engine's keyed fast hasher (`hashing.rs`).
     let mut touched: crate::hashing::FastMap<u64, i64> = crate::hashing::FastMap::default();
     // The segment's own table, by name, in order of first use; 0 is "no record".
@@ -604,9 +609,14 @@ fn segment_with(
     let mut local: HashMap<String, u16> = HashMap::from([(String::new(), 0)]);
     for (i, (start, keys)) in tables.iter().enumerate() {
         let stop = tables.get(i + 1).map_or(raw.len(), |t| t.0);
-        let first = lo.saturating_add(u64::try_from(*start).unwrap_or(u64::MAX));
-        for (seq, m) in (first..).zip(raw.get(*start..stop).unwrap_or(&[])) {
-            let Some(m) = m else { continue };
+        for cell in raw.get(*start..stop).unwrap_or(&[]) {
+            let Some(m) = cell.get() else {
+                cells.push(CellRec {
+                    item_module: 0,
+                    at_kind: 0,
+                });
+                continue;
+            };
             let name = keys.get(usize::from(m.module)).map_or("", String::as_str);
             let module = match local.get(name) {
                 Some(&k) => k,
@@ -617,12 +627,10 @@ fn segment_with(
                     k
                 }
             };
-            entries.push(EntryRec {
-                seq,
-                item: m.item,
-                at: m.at,
-                kind: m.kind,
-                module,
+            let (item_module, at_kind) = cell.with_module(module).words();
+            cells.push(CellRec {
+                item_module,
+                at_kind,
             });
             if records::about(m.item).is_some() {
                 let t = touched.entry(m.item).or_insert(m.at);
@@ -699,7 +707,7 @@ fn segment_with(
         lo,
         hi,
         modules,
-        entries,
+        cells,
         walls,
         public,
         groups: group_walls,
@@ -966,7 +974,7 @@ fn try_read(dir: &Path, head_bytes: &[u8]) -> Result<Read> {
         // never from the head alone; a size the memory cannot hold is a damaged
         // checkpoint, not an abort.
         let hi = usize::try_from(s.hi).unwrap_or(usize::MAX);
-        if feed.entries.try_resize(hi, None).is_err() {
+        if feed.entries.try_resize(hi, EntryCell::EMPTY).is_err() {
             return Err(damaged(&p, &format!("covers entries up to {}", s.hi)));
         }
         file_segment(&mut feed, &mut touched, seg, &p, next_item)?;
@@ -1045,25 +1053,29 @@ fn file_segment(
         .iter()
         .map(|m| feed.module_index(m.as_str()))
         .collect();
-    for e in seg.entries.iter() {
-        let seq = e.seq.to_native();
-        let local = e.module.to_native();
+    let lo = seg.lo.to_native();
+    let span = seg.hi.to_native().saturating_sub(lo);
+    if seg.cells.len() as u64 > span {
+        return Err(damaged(path, "more cells than seqs"));
+    }
+    for (seq, c) in (lo..).zip(seg.cells.iter()) {
+        let cell = EntryCell::from_words(c.item_module.to_native(), c.at_kind.to_native())
+            .ok_or_else(|| damaged(path, &format!("entry {seq}: unknown kind")))?;
+        if cell.is_empty() {
+            continue;
+        }
+        let local = cell.module();
         let Some(&module) = modules.get(usize::from(local)) else {
             return Err(damaged(
                 path,
                 &format!("entry {seq}: unknown module {local}"),
             ));
         };
-        let cell = usize::try_from(seq)
+        let slot = usize::try_from(seq)
             .ok()
             .and_then(|i| feed.entries.get_mut(i))
             .ok_or_else(|| damaged(path, &format!("entry {seq} beyond the cut")))?;
-        *cell = Some(EntryMeta {
-            item: e.item.to_native(),
-            at: e.at.to_native(),
-            kind: e.kind.to_native(),
-            module,
-        });
+        *slot = cell.with_module(module);
     }
     for w in seg.walls.iter() {
         let list = feed.walls.entry(UserId(w.owner.to_native())).or_default();
@@ -1192,9 +1204,9 @@ mod tests {
                 let f = &mut st.feed;
                 let n = u16::try_from(f.module_keys.len()).expect("a small table");
                 f.module_keys[1..].reverse();
-                for m in f.entries.iter_mut().flatten() {
-                    if m.module > 0 {
-                        m.module = n - m.module;
+                for c in f.entries.iter_mut() {
+                    if !c.is_empty() && c.module() > 0 {
+                        *c = c.with_module(n - c.module());
                     }
                 }
             };

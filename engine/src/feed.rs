@@ -328,10 +328,10 @@ impl Engine {
             let Some(meta) = st.feed.meta(seq) else {
                 continue;
             };
-            if st.feed.hidden(meta) {
+            if st.feed.hidden(&meta) {
                 continue;
             }
-            if !keep(seq, meta) {
+            if !keep(seq, &meta) {
                 continue;
             }
             if picked.len() == limit {
@@ -373,7 +373,7 @@ impl Engine {
             .iter()
             .map(|e| e.0)
             .filter(|seq| sources.iter().any(|s| s.binary_search(seq).is_ok()))
-            .filter(|seq| st.feed.meta(*seq).is_some_and(|m| !st.feed.hidden(m)))
+            .filter(|seq| st.feed.meta(*seq).is_some_and(|m| !st.feed.hidden(&m)))
             .collect();
         drop(st);
         keys.sort_unstable();

@@ -15,7 +15,7 @@ use crate::item_view::Focus;
 use crate::item_view::ItemView;
 use crate::order::{self, OrderKey};
 use crate::records::{self, FieldRec, FieldValue, FocusReason, ItemRec, TimelineKind};
-use crate::state::{Count, Counter, ItemSlot};
+use crate::state::{Count, ItemSlot};
 use crate::store;
 use crate::validate;
 
@@ -177,7 +177,7 @@ pub(crate) fn create_in(tx: &mut Tx<'_>, actor: UserId, new: NewItem) -> Result<
     let fields = check_fields(new.fields)?;
     let contacts = check_contacts(new.contacts)?;
 
-    let id = ItemId(tx.state.alloc(Counter::Item));
+    let id = tx.state.alloc_item()?;
     let key = order::top(tx.state.tick());
     let rec = ItemRec {
         id: id.0,

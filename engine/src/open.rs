@@ -27,7 +27,7 @@ use crate::records::{self, ActivityRec, BoardRec, Checks, GroupRec, Meta, Module
 use crate::state::{email_key, phone_key, ActSlot, ColumnState, ItemSlot, State, BUILTIN_MODULES};
 use crate::store::{self, Store};
 use crate::timer::{ActivityTimer, TimerSlot, Wheel};
-use crate::walls::{keep_newest, EntryMeta, Redo, Redos};
+use crate::walls::{keep_newest, EntryCell, Redo, Redos};
 
 impl State {
     /// Rebuilds the state from the store: one pass over every record. A damaged record is
@@ -246,7 +246,7 @@ impl State {
     fn add_loaded(
         &mut self,
         mut loaded: [Vec<Loaded>; 2],
-        entries: &Chunked<Option<EntryMeta>>,
+        entries: &Chunked<EntryCell>,
         checks: &Checks,
     ) -> Result<Vec<(ItemId, i64, UserId)>> {
         // Salvaging, an item whose board was set aside goes with it.
@@ -342,11 +342,11 @@ fn column_orders(
 }
 
 /// Each item's timeline (the seqs of its entries, in order), by item id below `items`:
-/// one flat array (`item_seqs.rs`; a list per item cost 0.9–1.1 s at 12M entries here).
-fn timelines(entries: &Chunked<Option<EntryMeta>>, items: usize) -> ItemSeqs {
+/// one flat array (`item_seqs.rs`; a list per item cost 1.0–1.3 s at 12M entries here).
+fn timelines(entries: &Chunked<EntryCell>, items: usize) -> ItemSeqs {
     ItemSeqs::build(items, || {
-        (0u64..).zip(entries.iter()).filter_map(|(seq, meta)| {
-            let item = records::about(meta.as_ref()?.item)?;
+        (0u64..).zip(entries.iter()).filter_map(|(seq, cell)| {
+            let item = records::about(cell.item()?)?;
             Some((seq, usize::try_from(item.0).ok()?))
         })
     })

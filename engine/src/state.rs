@@ -37,7 +37,8 @@ pub(crate) struct ItemSlot {
     /// The focus state, newer than `rec`'s copy when the last focus was durable in an
     /// entry's redo (see `records::FocusRedo`); `key` likewise.
     pub focus: Focus,
-    /// Seqs of the entries about the item written since open, oldest first: the end of
+    /// Seqs of the entries about the item written since open (or a rollback's reload),
+    /// oldest first: the end of
     /// its timeline, whose start is in `State::item_seqs` (entries are stored in packs by
     /// seq, in write order across all items, so these two are the only per-item index).
     pub entries: SmallVec<[u64; 2]>,
@@ -143,8 +144,8 @@ pub(crate) struct State {
     pub columns: FastMap<ColumnId, ColumnState>,
     /// Indexed by item id; `None` for ids never used or deleted.
     pub items: Vec<Option<ItemSlot>>,
-    /// Each item's timeline as open found it; what came after is in the item's slot
-    /// ([`State::timeline_seqs`]).
+    /// Each item's timeline as open (or a rollback's reload) found it; what came after is
+    /// in the item's slot ([`State::timeline_seqs`]).
     pub item_seqs: crate::item_seqs::ItemSeqs,
     pub item_count: u64,
     /// A keyed hash of a normalized phone or e-mail → items carrying it. Keys are hashes,
@@ -407,6 +408,17 @@ impl State {
         }
     }
 
+    /// The next item id ([`State::alloc`]), refused once ids reach `walls::MAX_ITEM`
+    /// (2^48): the entry index keeps an item id in 48 bits.
+    pub(crate) fn alloc_item(&mut self) -> Result<ItemId> {
+        if self.meta.next_item >= crate::walls::MAX_ITEM {
+            return Err(Error::Conflict(
+                "item ids are exhausted (2^48 created)".into(),
+            ));
+        }
+        Ok(ItemId(self.alloc(Counter::Item)))
+    }
+
     /// Hands out the next id of `c` and marks the meta row for writing: the one way ids
     /// are made, so no command can take one without the counter reaching disk.
     pub(crate) fn alloc(&mut self, c: Counter) -> u64 {
@@ -534,6 +546,22 @@ impl Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn item_ids_stop_below_what_the_entry_index_holds() {
+        let mut st = State::default();
+        st.meta.next_item = crate::walls::MAX_ITEM - 1;
+        assert_eq!(
+            st.alloc_item().ok(),
+            Some(ItemId(crate::walls::MAX_ITEM - 1))
+        );
+        assert!(matches!(st.alloc_item(), Err(Error::Conflict(_))));
+        assert_eq!(
+            st.meta.next_item,
+            crate::walls::MAX_ITEM,
+            "nothing handed out"
+        );
+    }
 
     #[test]
     fn ids_are_handed_out_in_order_and_the_meta_row_is_marked() {

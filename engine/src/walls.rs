@@ -12,19 +12,158 @@ use crate::records::{self, FileRec, TimelineKind, TimelineRec};
 use crate::store::{self, Store};
 
 /// What memory knows of an entry without reading it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EntryMeta {
+    /// The item it is about (0: none), below [`MAX_ITEM`].
     pub item: u64,
+    /// Within ±2^55 ms ([`EntryCell`] clamps what is not).
     pub at: i64,
     pub kind: TimelineKind,
     /// Index into `FeedState::module_keys`; 0 for entries about no record.
     pub module: u16,
 }
 
+/// Item ids stay below this (2^48, 281 trillion; ids are handed out one by one): the
+/// entry index keeps an item id in 48 bits. Creating an item past it is refused.
+pub(crate) const MAX_ITEM: u64 = 1 << 48;
+
+/// An [`EntryMeta`] as the entry index keeps it: 16 bytes, where an `Option<EntryMeta>`
+/// takes 24 (the index has a cell per seq: 96 MB more at 12M entries, and a fresh page
+/// costs a fault and a clearing, 0.7 s per GiB on this project's machines). The same two
+/// words are a checkpoint segment's cells (docs/format.md, "Checkpoint").
+///
+/// `a`: the item id in the low 48 bits, the module index in the high 16. `b`: `at` in the
+/// low 56 bits (two's complement; a time beyond ±2^55 ms, 1.1 million years, which no
+/// RFC 3339 time reaches, is clamped to it), the kind's code in the high 8 (0: no entry at
+/// this seq; an empty cell is both words 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EntryCell {
+    a: u64,
+    b: u64,
+}
+
+const AT_BITS: u32 = 56;
+const AT_MAX: i64 = (1 << (AT_BITS - 1)) - 1;
+const AT_MIN: i64 = -(1 << (AT_BITS - 1));
+const ITEM_MASK: u64 = MAX_ITEM - 1;
+
+impl EntryCell {
+    /// No entry at this seq.
+    pub(crate) const EMPTY: EntryCell = EntryCell { a: 0, b: 0 };
+
+    /// The cell of `m`. An item id at or above [`MAX_ITEM`] (refused when items are
+    /// created; only a damaged store holds one) keeps its low 48 bits.
+    pub(crate) fn new(m: EntryMeta) -> EntryCell {
+        let at = m.at.clamp(AT_MIN, AT_MAX);
+        // Two's complement in 56 bits: the sign bits above are dropped here and restored
+        // by the arithmetic shift in `get`.
+        let at_bits = u64::from_ne_bytes(at.to_ne_bytes()) & ((1 << AT_BITS) - 1);
+        EntryCell {
+            a: (m.item & ITEM_MASK) | (u64::from(m.module) << 48),
+            b: at_bits | (u64::from(kind_code(m.kind)) << AT_BITS),
+        }
+    }
+
+    /// The two words, for a checkpoint segment.
+    pub(crate) fn words(self) -> (u64, u64) {
+        (self.a, self.b)
+    }
+
+    /// A cell from a checkpoint segment's two words; `None` if its kind code is unknown
+    /// (a damaged file).
+    pub(crate) fn from_words(a: u64, b: u64) -> Option<EntryCell> {
+        let cell = EntryCell { a, b };
+        let sound = if cell.is_empty() {
+            a == 0 && b == 0
+        } else {
+            kind_of_code(cell.code()).is_some()
+        };
+        sound.then_some(cell)
+    }
+
+    fn code(self) -> u8 {
+        u8::try_from(self.b >> AT_BITS).unwrap_or(0)
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.code() == 0
+    }
+
+    /// The item of the entry here, if there is one (0 for entries about no record).
+    pub(crate) fn item(self) -> Option<u64> {
+        (!self.is_empty()).then_some(self.a & ITEM_MASK)
+    }
+
+    /// The module index (`FeedState::module_keys`).
+    pub(crate) fn module(self) -> u16 {
+        u16::try_from(self.a >> 48).unwrap_or(0)
+    }
+
+    /// This cell with another module index (a segment's table and memory's differ).
+    pub(crate) fn with_module(self, module: u16) -> EntryCell {
+        EntryCell {
+            a: (self.a & ITEM_MASK) | (u64::from(module) << 48),
+            b: self.b,
+        }
+    }
+
+    /// The entry here, if there is one.
+    pub(crate) fn get(self) -> Option<EntryMeta> {
+        let kind = kind_of_code(self.code())?;
+        // Shifted up and back down (arithmetic): the 56-bit time's sign is extended.
+        let at = i64::from_ne_bytes((self.b << (64 - AT_BITS)).to_ne_bytes()) >> (64 - AT_BITS);
+        Some(EntryMeta {
+            item: self.a & ITEM_MASK,
+            at,
+            kind,
+            module: self.module(),
+        })
+    }
+}
+
+/// The kinds by code - 1 (code 0 is "no entry").
+const KINDS: [TimelineKind; 12] = [
+    TimelineKind::Comment,
+    TimelineKind::Note,
+    TimelineKind::Event,
+    TimelineKind::Change,
+    TimelineKind::Reminder,
+    TimelineKind::Deadline,
+    TimelineKind::Created,
+    TimelineKind::Deleted,
+    TimelineKind::Activity,
+    TimelineKind::Status,
+    TimelineKind::Message,
+    TimelineKind::File,
+];
+
+/// A kind's code in a cell, 1 and up (the match is exhaustive: a new kind must be given
+/// one here and in [`KINDS`]; a test checks both agree).
+fn kind_code(k: TimelineKind) -> u8 {
+    match k {
+        TimelineKind::Comment => 1,
+        TimelineKind::Note => 2,
+        TimelineKind::Event => 3,
+        TimelineKind::Change => 4,
+        TimelineKind::Reminder => 5,
+        TimelineKind::Deadline => 6,
+        TimelineKind::Created => 7,
+        TimelineKind::Deleted => 8,
+        TimelineKind::Activity => 9,
+        TimelineKind::Status => 10,
+        TimelineKind::Message => 11,
+        TimelineKind::File => 12,
+    }
+}
+
+fn kind_of_code(code: u8) -> Option<TimelineKind> {
+    KINDS.get(usize::from(code).checked_sub(1)?).copied()
+}
+
 #[derive(Default)]
 pub(crate) struct FeedState {
     /// By entry seq (seqs are shared with other rows, so there are gaps).
-    pub entries: crate::chunked::Chunked<Option<EntryMeta>>,
+    pub entries: crate::chunked::Chunked<EntryCell>,
     pub walls: HashMap<UserId, Vec<u64>>,
     pub public: Vec<u64>,
     pub group_walls: HashMap<GroupId, Vec<u64>>,
@@ -86,11 +225,11 @@ impl FeedState {
         self.meta(seq).map(|m| m.kind)
     }
 
-    pub(crate) fn meta(&self, seq: u64) -> Option<&EntryMeta> {
+    pub(crate) fn meta(&self, seq: u64) -> Option<EntryMeta> {
         usize::try_from(seq)
             .ok()
             .and_then(|i| self.entries.get(i))
-            .and_then(Option::as_ref)
+            .and_then(|c| c.get())
     }
 
     /// [`FeedState::index`] for a stored entry read in place, during open; its focus
@@ -165,18 +304,21 @@ impl FeedState {
         >,
     ) {
         let module = self.module_index(rec.module);
+        // The time as the cell keeps it (clamped), for the last touch too: a checkpoint
+        // gives back the cell's time, and must give what a rebuild makes.
+        let at = rec.at.clamp(AT_MIN, AT_MAX);
         let meta = EntryMeta {
             item: rec.item,
-            at: rec.at,
+            at,
             kind: rec.kind,
             module,
         };
         if let Ok(i) = usize::try_from(rec.seq) {
             if self.entries.len() <= i {
-                self.entries.resize(i + 1, None);
+                self.entries.resize(i + 1, EntryCell::EMPTY);
             }
             if let Some(cell) = self.entries.get_mut(i) {
-                *cell = Some(meta);
+                *cell = EntryCell::new(meta);
             }
         }
         for u in rec.audience {
@@ -208,8 +350,8 @@ impl FeedState {
             }
         }
         if let Some(item) = records::about(rec.item) {
-            let t = self.last_touch.entry(item).or_insert(rec.at);
-            *t = (*t).max(rec.at);
+            let t = self.last_touch.entry(item).or_insert(at);
+            *t = (*t).max(at);
         }
     }
 }
@@ -306,12 +448,11 @@ impl FeedState {
             .map(|k| self.module_index(k))
             .collect();
         if self.entries.len() < other.entries.len() {
-            self.entries.resize(other.entries.len(), None);
+            self.entries.resize(other.entries.len(), EntryCell::EMPTY);
         }
         for (i, e) in other.entries.into_iter().enumerate() {
-            if let (Some(mut e), Some(cell)) = (e, self.entries.get_mut(i)) {
-                e.module = modules.get(usize::from(e.module)).copied().unwrap_or(0);
-                *cell = Some(e);
+            if let (false, Some(cell)) = (e.is_empty(), self.entries.get_mut(i)) {
+                *cell = e.with_module(modules.get(usize::from(e.module())).copied().unwrap_or(0));
             }
         }
         fn extend(list: &mut Vec<u64>, more: Vec<u64>) {
@@ -360,6 +501,85 @@ pub(crate) fn keep_newest(into: &mut Redos, item: u64, redo: Redo) {
         Some(old) if old.seq >= redo.seq => {}
         _ => {
             into.insert(item, redo);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_kind_has_the_code_its_place_in_the_table_gives() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(usize::from(kind_code(*k)), i + 1, "{k:?}");
+            assert_eq!(kind_of_code(kind_code(*k)), Some(*k));
+        }
+        assert_eq!(kind_of_code(0), None);
+        assert_eq!(kind_of_code(13), None);
+    }
+
+    #[test]
+    fn an_empty_cell_is_no_entry_and_only_zero_words_read_as_empty() {
+        assert_eq!(EntryCell::EMPTY.get(), None);
+        assert_eq!(EntryCell::EMPTY.item(), None);
+        assert_eq!(EntryCell::default(), EntryCell::EMPTY);
+        assert_eq!(EntryCell::from_words(0, 0), Some(EntryCell::EMPTY));
+        assert_eq!(EntryCell::from_words(5, 0), None, "junk in an empty cell");
+        assert_eq!(
+            EntryCell::from_words(0, 13 << AT_BITS),
+            None,
+            "unknown kind"
+        );
+    }
+
+    #[test]
+    fn times_beyond_the_cell_range_are_clamped() {
+        let m = |at| EntryMeta {
+            item: 1,
+            at,
+            kind: TimelineKind::Event,
+            module: 0,
+        };
+        assert_eq!(
+            EntryCell::new(m(i64::MAX)).get().map(|m| m.at),
+            Some(AT_MAX)
+        );
+        assert_eq!(
+            EntryCell::new(m(i64::MIN)).get().map(|m| m.at),
+            Some(AT_MIN)
+        );
+        // RFC 3339 years 0000 and 9999 are well inside.
+        for at in [-62_167_219_200_000, 253_402_300_799_999] {
+            assert_eq!(EntryCell::new(m(at)).get().map(|m| m.at), Some(at));
+        }
+    }
+
+    fn kinds() -> impl Strategy<Value = TimelineKind> {
+        prop::sample::select(KINDS.to_vec())
+    }
+
+    proptest! {
+        #[test]
+        fn a_cell_gives_back_what_it_was_made_of(
+            item in 0..MAX_ITEM,
+            at in AT_MIN..=AT_MAX,
+            kind in kinds(),
+            module: u16,
+            other: u16,
+        ) {
+            let m = EntryMeta { item, at, kind, module };
+            let cell = EntryCell::new(m);
+            prop_assert_eq!(cell.get(), Some(m));
+            prop_assert_eq!(cell.item(), Some(item));
+            prop_assert_eq!(cell.module(), module);
+            let (a, b) = cell.words();
+            prop_assert_eq!(EntryCell::from_words(a, b), Some(cell));
+            prop_assert_eq!(
+                cell.with_module(other).get(),
+                Some(EntryMeta { module: other, ..m })
+            );
         }
     }
 }
