@@ -295,11 +295,11 @@ impl ItemJson<'_> {
         out.extend_from_slice(b",\"emails\":");
         serde_json::to_writer(&mut *out, &EmailsJson(*r))?;
         out.extend_from_slice(b"},\"created_at\":");
-        serde_json::to_writer(&mut *out, &Time(r.created_at()))?;
+        Time(r.created_at()).write_json(out)?;
         out.extend_from_slice(b",\"updated_at\":");
-        serde_json::to_writer(&mut *out, &Time(r.updated_at()))?;
+        Time(r.updated_at()).write_json(out)?;
         out.extend_from_slice(b",\"focused_at\":");
-        serde_json::to_writer(&mut *out, &Time(r.focused_at()))?;
+        Time(r.focused_at()).write_json(out)?;
         out.extend_from_slice(b",\"focus_reason\":");
         serde_json::to_writer(&mut *out, &FocusReasonIo::from(r.focus_reason()))?;
         out.extend_from_slice(b",\"attention\":");
@@ -309,7 +309,10 @@ impl ItemJson<'_> {
         } else {
             b",\"unread\":false,\"next_deadline\":"
         });
-        serde_json::to_writer(&mut *out, &r.next_deadline().map(Time))?;
+        match r.next_deadline() {
+            Some(t) => Time(t).write_json(out)?,
+            None => out.extend_from_slice(b"null"),
+        }
         out.push(b'}');
         Ok(())
     }
