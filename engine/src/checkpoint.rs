@@ -1264,6 +1264,71 @@ mod tests {
         write_file(&dir, HEAD, &records::encode(&head).expect("encodes")).expect("write");
     }
 
+    /// Rewrites every segment (CRC and archive sound) as a damaged writer would have.
+    fn rewrite_segments(dir: &Path, change: impl Fn(&mut SegmentRec)) {
+        let dir = dir.join(DIR);
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("seg-"))
+            .collect();
+        assert!(!names.is_empty());
+        for name in names {
+            let bytes = read_file(&dir.join(&name)).expect("segment");
+            let mut seg = records::decode::<SegmentRec>(&bytes).expect("decodes");
+            change(&mut seg);
+            write_file(&dir, &name, &records::encode(&seg).expect("encodes")).expect("write");
+        }
+    }
+
+    /// A segment whose cells a reader must refuse (each with its CRC and archive sound)
+    /// is logged and removed, and everything is rebuilt: the same items, and the next
+    /// open uses the checkpoint that rebuild wrote.
+    #[test]
+    fn a_segment_with_damaged_cells_is_refused_and_everything_is_rebuilt() {
+        type Damage = (&'static str, fn(&mut SegmentRec));
+        let damage: [Damage; 4] = [
+            ("an unknown kind", |s| {
+                if let Some(c) = s.cells.iter_mut().rev().find(|c| c.at_kind != 0) {
+                    c.at_kind |= 0xff << 56;
+                }
+            }),
+            ("an empty cell with an item", |s| {
+                s.cells.insert(
+                    0,
+                    CellRec {
+                        item_module: 7,
+                        at_kind: 0,
+                    },
+                );
+                s.cells.pop();
+            }),
+            ("an unknown module", |s| {
+                if let Some(c) = s.cells.iter_mut().rev().find(|c| c.at_kind != 0) {
+                    c.item_module |= 0xfff << 48;
+                }
+            }),
+            ("more cells than seqs", |s| {
+                let span = usize::try_from(s.hi - s.lo).expect("small");
+                s.cells.resize(
+                    span + 1,
+                    CellRec {
+                        item_module: 0,
+                        at_kind: 0,
+                    },
+                );
+            }),
+        ];
+        for (what, change) in damage {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let items = store_with_a_checkpoint(dir.path());
+            rewrite_segments(dir.path(), change);
+            assert_eq!(reopened(dir.path()), (0, items), "{what}");
+            assert!(reopened(dir.path()).0 > 0, "{what}: rewritten, then used");
+        }
+    }
+
     fn reopened(dir: &Path) -> (u64, u64) {
         let e = open(dir);
         let s = e.stats();

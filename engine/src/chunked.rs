@@ -1,7 +1,7 @@
 //! A vector kept in chunks of a fixed size: growing it never moves what it already holds.
 //!
-//! Why: the entry index (one cell per seq) is the engine's largest vector, 24 bytes per
-//! entry, 260 MB at 10.8M entries. As a `Vec`, the push that finds it full copies all of
+//! Why: the entry index (one cell per seq) is the engine's largest vector, 16 bytes per
+//! seq (24 before the cells were packed), 260 MB at 10.8M entries then. As a `Vec`, the push that finds it full copies all of
 //! it into a block twice the size; the kernel clears each fresh page first (0.7 s per GiB
 //! on this project's machines). Open sizes it exactly, so the first entry written after
 //! a restart did that: in a `perf` profile of the first second of `bump` after opening a

@@ -307,8 +307,11 @@ impl FeedState {
         // The time as the cell keeps it (clamped), for the last touch too: a checkpoint
         // gives back the cell's time, and must give what a rebuild makes.
         let at = rec.at.clamp(AT_MIN, AT_MAX);
+        // An item id the cell cannot hold (only a damaged store names one: creation stops
+        // below it) is filed as about no record, in a rebuild as from a checkpoint.
+        let item = if rec.item < MAX_ITEM { rec.item } else { 0 };
         let meta = EntryMeta {
-            item: rec.item,
+            item,
             at,
             kind: rec.kind,
             module,
@@ -349,7 +352,7 @@ impl FeedState {
                 }
             }
         }
-        if let Some(item) = records::about(rec.item) {
+        if let Some(item) = records::about(item) {
             let t = self.last_touch.entry(item).or_insert(at);
             *t = (*t).max(at);
         }
