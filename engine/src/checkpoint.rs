@@ -175,6 +175,14 @@ pub(crate) struct CellRec {
     pub at_kind: u64,
 }
 
+impl CellRec {
+    /// No entry at this seq.
+    const EMPTY: CellRec = CellRec {
+        item_module: 0,
+        at_kind: 0,
+    };
+}
+
 /// A user's or group's wall: ascending seqs.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct WallRec {
@@ -611,10 +619,7 @@ fn segment_with(
         let stop = tables.get(i + 1).map_or(raw.len(), |t| t.0);
         for cell in raw.get(*start..stop).unwrap_or(&[]) {
             let Some(m) = cell.get() else {
-                cells.push(CellRec {
-                    item_module: 0,
-                    at_kind: 0,
-                });
+                cells.push(CellRec::EMPTY);
                 continue;
             };
             let name = keys.get(usize::from(m.module)).map_or("", String::as_str);
@@ -1311,13 +1316,7 @@ mod tests {
             }),
             ("more cells than seqs", |s| {
                 let span = usize::try_from(s.hi - s.lo).expect("small");
-                s.cells.resize(
-                    span + 1,
-                    CellRec {
-                        item_module: 0,
-                        at_kind: 0,
-                    },
-                );
+                s.cells.resize(span + 1, CellRec::EMPTY);
             }),
         ];
         for (what, change) in damage {

@@ -18,10 +18,9 @@ use utoipa::ToSchema;
 /// RFC 3339 in UTC, with milliseconds only when they are not zero.
 pub(crate) fn time(ms: Millis) -> String {
     let mut buf = [0; TIME_LEN];
-    match Time(ms).bytes(&mut buf).map(std::str::from_utf8) {
-        Some(Ok(s)) => s.to_owned(),
-        _ => chrono_time(ms),
-    }
+    Time(ms)
+        .text(&mut buf)
+        .map_or_else(|| chrono_time(ms), str::to_owned)
 }
 
 /// [`time`] as chrono writes it: the years the fast path leaves out, and its test oracle.
@@ -92,6 +91,11 @@ impl Time {
         buf.get(..TIME_LEN)
     }
 
+    /// [`Time::bytes`] as text.
+    fn text(self, buf: &mut [u8; TIME_LEN]) -> Option<&str> {
+        self.bytes(buf).and_then(|b| std::str::from_utf8(b).ok())
+    }
+
     /// Appends the time as a JSON string: what serializing it writes, without the escaping
     /// pass (its text has nothing to escape).
     pub(crate) fn write_json(self, out: &mut Vec<u8>) -> serde_json::Result<()> {
@@ -130,9 +134,9 @@ fn civil_from_days(days: i64) -> Option<(u32, u32, u32)> {
 impl Serialize for Time {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = [0; TIME_LEN];
-        match self.bytes(&mut buf).map(std::str::from_utf8) {
-            Some(Ok(t)) => s.serialize_str(t),
-            _ => s.serialize_str(&chrono_time(self.0)),
+        match self.text(&mut buf) {
+            Some(t) => s.serialize_str(t),
+            None => s.serialize_str(&chrono_time(self.0)),
         }
     }
 }
