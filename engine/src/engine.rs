@@ -1192,4 +1192,83 @@ mod tests {
         assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
         assert_eq!(engine.stats().rollbacks, 0);
     }
+
+    /// Several callers writing at once: every write is answered after its change is
+    /// published (so `last_change` already covers it), the changes come in commit order
+    /// without gaps, nothing is waiting once all are answered, and a reopen finds every
+    /// acknowledged item.
+    #[test]
+    fn concurrent_writes_are_published_before_their_answer_in_commit_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = Arc::new(open(dir.path()));
+        engine.bootstrap_admin(None).expect("admin");
+        let me = engine.users()[0].id;
+        let board = engine
+            .create_board(NewBoard {
+                module: "deal".into(),
+                name: "Sales".into(),
+                columns: vec!["New".into()],
+                ..NewBoard::default()
+            })
+            .expect("board")
+            .id;
+        let changes = engine.subscribe(1 << 12);
+        let from = engine.last_change();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let engine = Arc::clone(&engine);
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|i| {
+                            let title = format!("w{w} i{i}");
+                            let view = engine
+                                .create_item(me, new_item(board, &title))
+                                .expect("create");
+                            let id = view.get().expect("item").id();
+                            // Seqs only grow: if this item's change was published before
+                            // the answer, it is at or below the last one published now.
+                            (id, engine.last_change())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut acked = Vec::new();
+        for w in writers {
+            acked.extend(w.join().expect("writer thread"));
+        }
+        let mut seqs = Vec::new();
+        let mut created = std::collections::HashMap::new();
+        while let Received::Change(c) = changes.recv_timeout(Duration::from_millis(50)) {
+            seqs.push(c.seq);
+            if c.kind == ChangeKind::ItemCreated {
+                created.insert(c.item.expect("item"), c.seq);
+            }
+        }
+        let expected: Vec<u64> = (from + 1..=engine.last_change()).collect();
+        assert_eq!(seqs, expected, "in commit order, without gaps");
+        assert_eq!(created.len(), 200);
+        for (id, published) in &acked {
+            let seq = created
+                .get(id)
+                .expect("every acknowledged item was published");
+            assert!(
+                seq <= published,
+                "answered before published: {seq} > {published}"
+            );
+        }
+        assert_eq!(
+            engine.queue_wait(),
+            Duration::ZERO,
+            "nothing waits once all are answered"
+        );
+        drop(changes);
+        engine.close();
+        drop(engine);
+        let engine = open(dir.path());
+        assert_eq!(engine.stats().items, 200);
+        for (id, _) in &acked {
+            assert!(engine.item(*id).is_ok(), "item {id:?} after reopen");
+        }
+    }
 }
