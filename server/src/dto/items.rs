@@ -287,7 +287,7 @@ impl ItemJson<'_> {
         out.extend_from_slice(b",\"responsible\":");
         serde_json::to_writer(&mut *out, &r.responsible().0)?;
         out.extend_from_slice(b",\"amount\":");
-        serde_json::to_writer(&mut *out, &r.amount())?;
+        write_amount(out, r.amount())?;
         out.extend_from_slice(b",\"fields\":");
         serde_json::to_writer(&mut *out, &FieldsJson(*r))?;
         out.extend_from_slice(b",\"contacts\":{\"phones\":");
@@ -380,4 +380,83 @@ pub(crate) struct ItemBatchOut {
     pub created: usize,
     pub rejected: usize,
     pub results: Vec<BatchResult>,
+}
+
+/// Whole amounts below this are written by [`write_amount`]'s fast path: far inside the
+/// 2^53 where every whole `f64` is exact, and inside the range serde_json writes in plain
+/// digits (it writes `1e16`, not `10000000000000000.0`).
+const WHOLE_AMOUNT_LIMIT: f64 = 1e15;
+
+/// Writes an amount exactly as serde_json does (`1234.0`, `-0.5`, `1e16`), whole amounts
+/// (most of a CRM's) as digits and `.0` without its float formatter, which was 5 % of a
+/// column page's CPU (`perf record --call-graph dwarf`, 50 items a page, 2026-12-01).
+/// Checked against serde_json by proptest.
+pub(crate) fn write_amount(out: &mut Vec<u8>, amount: f64) -> serde_json::Result<()> {
+    // `-0.0` is whole but written `-0.0`; NaN and infinities have no whole part.
+    if amount.fract() == 0.0
+        && amount.abs() < WHOLE_AMOUNT_LIMIT
+        && amount.to_bits() != (-0.0f64).to_bits()
+    {
+        // Exact: whole and below 2^53.
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = amount as i64;
+        out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+        out.extend_from_slice(b".0");
+        return Ok(());
+    }
+    serde_json::to_writer(out, &amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_amount;
+    use proptest::prelude::*;
+
+    fn written(a: f64) -> String {
+        let mut out = Vec::new();
+        write_amount(&mut out, a).expect("write");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn amounts_are_written_as_serde_json_writes_them_at_the_edges() {
+        for a in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            999.0,
+            0.5,
+            -2.25,
+            1e15 - 1.0,
+            -(1e15 - 1.0),
+            1e15,
+            1e16,
+            1e21,
+            9_007_199_254_740_993.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
+            assert_eq!(
+                written(a),
+                serde_json::to_string(&a).expect("serde_json"),
+                "{a:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn whole_amounts_are_written_as_serde_json_writes_them(n in -2_000_000_000_000_000i64..2_000_000_000_000_000) {
+            let a = n as f64;
+            prop_assert_eq!(written(a), serde_json::to_string(&a).expect("serde_json"));
+        }
+
+        #[test]
+        fn any_finite_amount_is_written_as_serde_json_writes_it(bits in any::<u64>()) {
+            let a = f64::from_bits(bits);
+            prop_assume!(a.is_finite());
+            prop_assert_eq!(written(a), serde_json::to_string(&a).expect("serde_json"));
+        }
+    }
 }
