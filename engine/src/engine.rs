@@ -1194,9 +1194,8 @@ mod tests {
     }
 
     /// Several callers writing at once: every write is answered after its change is
-    /// published (so `last_change` already covers it), the changes come in commit order
-    /// without gaps, nothing is waiting once all are answered, and a reopen finds every
-    /// acknowledged item.
+    /// published, the changes come in commit order without gaps, nothing is left waiting
+    /// once all are answered, and a reopen finds every acknowledged item.
     #[test]
     fn concurrent_writes_are_published_before_their_answer_in_commit_order() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1214,9 +1213,18 @@ mod tests {
             .id;
         let changes = engine.subscribe(1 << 12);
         let from = engine.last_change();
+        // The hook runs while the writer publishes, and is slow on purpose: an answer given
+        // before the publication would find `published` still short of its own change.
+        let published = Arc::new(AtomicU64::new(from));
+        let hook = Arc::clone(&published);
+        engine.on_change(move |last| {
+            std::thread::sleep(Duration::from_millis(2));
+            hook.store(last, Ordering::SeqCst);
+        });
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let engine = Arc::clone(&engine);
+                let published = Arc::clone(&published);
                 std::thread::spawn(move || {
                     (0..50)
                         .map(|i| {
@@ -1225,9 +1233,7 @@ mod tests {
                                 .create_item(me, new_item(board, &title))
                                 .expect("create");
                             let id = view.get().expect("item").id();
-                            // Seqs only grow: if this item's change was published before
-                            // the answer, it is at or below the last one published now.
-                            (id, engine.last_change())
+                            (id, published.load(Ordering::SeqCst))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -1239,10 +1245,16 @@ mod tests {
         }
         let mut seqs = Vec::new();
         let mut created = std::collections::HashMap::new();
-        while let Received::Change(c) = changes.recv_timeout(Duration::from_millis(50)) {
-            seqs.push(c.seq);
-            if c.kind == ChangeKind::ItemCreated {
-                created.insert(c.item.expect("item"), c.seq);
+        loop {
+            match changes.recv_timeout(Duration::from_millis(50)) {
+                Received::Change(c) => {
+                    seqs.push(c.seq);
+                    if c.kind == ChangeKind::ItemCreated {
+                        created.insert(c.item.expect("item"), c.seq);
+                    }
+                }
+                Received::Idle => break,
+                other => panic!("the subscription ended: {other:?}"),
             }
         }
         let expected: Vec<u64> = (from + 1..=engine.last_change()).collect();
@@ -1257,11 +1269,12 @@ mod tests {
                 "answered before published: {seq} > {published}"
             );
         }
-        assert_eq!(
-            engine.queue_wait(),
-            Duration::ZERO,
-            "nothing waits once all are answered"
-        );
+        // The writer clears its marker just after the answers: give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while engine.queue_wait() != Duration::ZERO {
+            assert!(Instant::now() < deadline, "a write is still waiting");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         drop(changes);
         engine.close();
         drop(engine);
