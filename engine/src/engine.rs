@@ -1076,6 +1076,22 @@ mod tests {
         }
     }
 
+    /// The first admin, and a board of one column.
+    fn admin_and_board(engine: &Engine) -> (UserId, BoardId) {
+        engine.bootstrap_admin(None).expect("admin");
+        let me = engine.users()[0].id;
+        let board = engine
+            .create_board(NewBoard {
+                module: "deal".into(),
+                name: "Sales".into(),
+                columns: vec!["New".into()],
+                ..NewBoard::default()
+            })
+            .expect("board")
+            .id;
+        (me, board)
+    }
+
     /// Titles of the first column, top first.
     fn titles(engine: &Engine, board: BoardId) -> Vec<String> {
         let b = engine.board(board).expect("board");
@@ -1100,17 +1116,7 @@ mod tests {
     fn a_step_that_fails_after_its_first_write_leaves_nothing_behind() {
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = open(dir.path());
-        engine.bootstrap_admin(None).expect("admin");
-        let me = engine.users()[0].id;
-        let board = engine
-            .create_board(NewBoard {
-                module: "deal".into(),
-                name: "Sales".into(),
-                columns: vec!["New".into()],
-                ..NewBoard::default()
-            })
-            .expect("board")
-            .id;
+        let (me, board) = admin_and_board(&engine);
         engine
             .create_item(me, new_item(board, "before"))
             .expect("item");
@@ -1200,17 +1206,7 @@ mod tests {
     fn concurrent_writes_are_published_before_their_answer_in_commit_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = Arc::new(open(dir.path()));
-        engine.bootstrap_admin(None).expect("admin");
-        let me = engine.users()[0].id;
-        let board = engine
-            .create_board(NewBoard {
-                module: "deal".into(),
-                name: "Sales".into(),
-                columns: vec!["New".into()],
-                ..NewBoard::default()
-            })
-            .expect("board")
-            .id;
+        let (me, board) = admin_and_board(&engine);
         let changes = engine.subscribe(1 << 12);
         let from = engine.last_change();
         // The hook runs while the writer publishes, and is slow on purpose: an answer given

@@ -33,6 +33,9 @@ fn chrono_time(ms: Millis) -> String {
 /// The longest [`Time`]: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 const TIME_LEN: usize = 24;
 
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
+
 /// "00" to "99", for writing two digits at once.
 const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
@@ -54,7 +57,6 @@ impl Time {
     /// The text in `buf`, or `None` for a year outside 0000–9999 (chrono's sign and
     /// longer years: [`chrono_time`]). Only ASCII digits and `-:.TZ`.
     fn bytes(self, buf: &mut [u8; TIME_LEN]) -> Option<&[u8]> {
-        const DAY_MS: i64 = 86_400_000;
         let (days, in_day) = (self.0 .0.div_euclid(DAY_MS), self.0 .0.rem_euclid(DAY_MS));
         let date = date_text(days)?;
         // `in_day` is below 86,400,000: it fits.
@@ -374,7 +376,7 @@ impl From<hoist_engine::Mentions> for MentionsIo {
 
 #[cfg(test)]
 mod tests {
-    use super::{chrono_time, civil_from_days, time, Time};
+    use super::{chrono_time, civil_from_days, time, Time, DAY_MS};
     use hoist_engine::Millis;
     use proptest::prelude::*;
 
@@ -457,9 +459,8 @@ mod tests {
         /// the date kept from the last time is reused only for its own day.
         #[test]
         fn times_on_the_same_days_in_a_row_are_written_as_chrono_writes_them(
-            times in prop::collection::vec((0usize..4, 0i64..86_400_000), 1..64),
+            times in prop::collection::vec((0usize..4, 0i64..DAY_MS), 1..64),
         ) {
-            const DAY_MS: i64 = 86_400_000;
             let days = [20_424i64, 20_425, -1, 3_000_000];
             for (d, in_day) in times {
                 let ms = days[d] * DAY_MS + in_day;
