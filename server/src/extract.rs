@@ -226,6 +226,15 @@ pub(crate) async fn read_body(
 /// same bodies (the same deserializer, and `from_slice` checks for trailing characters as
 /// below).
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body (and every line of a batch) is an object, but serde's derived structs
+    // also read an array, field by field in order: `[[]]` was taken as a `Preferences`
+    // (schemathesis, "schema-violating request accepted"). Other values serde refuses
+    // itself. One look at the first byte.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid(
+            "body: invalid type: sequence, expected struct (every body is a JSON object)",
+        ));
+    }
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
@@ -505,6 +514,13 @@ mod tests {
         assert!(m.starts_with("body: trailing characters"), "{m}");
         let m = message(br#"{"name":"a""#);
         assert!(m.contains("EOF while parsing"), "{m}");
+        // serde would read these arrays as an `Outer`, field by field.
+        for body in [&br#"["a",[]]"#[..], b" [\"a\", []]"] {
+            assert!(
+                message(body).starts_with("body: invalid type: sequence"),
+                "{body:?}"
+            );
+        }
         // JSON Schema's integer `2.0` is taken on the slow path, as before.
         let two = parse_json::<Outer>(br#"{"name":"a","inner":[{"n":2.0}]}"#);
         assert_eq!(two.ok().map(|o| o.inner), Some(vec![Inner { n: 2 }]));

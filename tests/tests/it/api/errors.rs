@@ -32,6 +32,18 @@ fn malformed_bodies() {
         "invalid",
         "expected struct",
     );
+    // serde reads a struct from an array too: `[[]]` was a `Preferences` (schemathesis).
+    assert_error(
+        s.call(
+            "PUT",
+            "/v1/feed/preferences",
+            Some(ADMIN),
+            Some(("application/json", b"[[]]")),
+        ),
+        400,
+        "invalid",
+        "expected struct",
+    );
     assert_error(
         raw(
             "application/json",
